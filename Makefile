@@ -1,0 +1,28 @@
+# make setup  - install everything (apt packages if missing, .venv, Kafka jars)
+# make test   - format check, lint, type check, then the whole test suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test lint typecheck pytest unit fmt
+
+setup:
+	./scripts/setup.sh
+
+test: lint typecheck pytest
+
+lint:
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest -q --durations=15
+
+unit:
+	$(BIN)/pytest -q tests/unit
+
+fmt:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,167 @@
+"""The ``rt`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from runtime.settings import Settings, load_settings
+from runtime.version import __version__
+
+app = typer.Typer(
+    name="rt",
+    help="rt: durable execution and stateful event processing on Kafka and Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+devstack_app = typer.Typer(help="Local Kafka/Redis helpers.", no_args_is_help=True)
+app.add_typer(devstack_app, name="devstack")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"rt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """rt command line."""
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}" for x in e.errors()
+        )
+        _fail(f"invalid settings: {problems}", 2)
+    except FileNotFoundError as e:
+        _fail(str(e), 2)
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@app.command()
+def dev(
+    app_files: Annotated[
+        list[Path] | None, typer.Argument(help="Python files defining services (or an `app`).")
+    ] = None,
+    ingress_port: Annotated[int | None, typer.Option(help="Ingress port (default 8080).")] = None,
+    admin_port: Annotated[int | None, typer.Option(help="Admin API port (default 9070).")] = None,
+    partitions: Annotated[
+        int | None, typer.Option(help="Partitions of rt.log (default 8).")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where data and logs live (default .rt).")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Wipe local Kafka/Redis data first.")
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+) -> None:
+    """Start a complete local rt: Kafka, Redis, processors, ingress, admin."""
+    from runtime.dev import DevRuntime
+    from runtime.invoker.loader import AppLoadError
+
+    settings = _settings(
+        config,
+        ingress_port=ingress_port,
+        admin_port=admin_port,
+        partitions=partitions,
+        state_dir=state_dir,
+    )
+    for f in app_files or []:
+        if not f.is_file():
+            _fail(f"app file not found: {f}", 2)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    runtime = DevRuntime(settings, list(app_files or []), fresh=fresh)
+    try:
+        try:
+            runtime.load_app()
+        except AppLoadError as e:
+            _fail(str(e), 2)
+        with out.status("starting Kafka and Redis ..."):
+            runtime.start_infrastructure()
+        info_path = runtime.write_info()
+
+        def ready() -> None:
+            info = runtime.info()
+            table = Table.grid(padding=(0, 2))
+            table.add_row("ingress", info["ingress_url"])
+            table.add_row("admin", info["admin_url"])
+            table.add_row("kafka", str(info["kafka_bootstrap"]))
+            table.add_row("redis", str(info["redis_url"]))
+            table.add_row("services", ", ".join(info["services"]) or "(none)")
+            table.add_row("data", info["state_dir"])
+            for name, path in info["logs"].items():
+                table.add_row(f"{name} log", path)
+            table.add_row("info", str(info_path))
+            out.print(Panel(table, title=f"rt dev {__version__}", subtitle="Ctrl-C to stop"))
+
+        asyncio.run(runtime.serve(on_ready=ready))
+    except KeyboardInterrupt:
+        pass
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001 - report start-up failures plainly
+        _fail(f"{type(e).__name__}: {e}")
+    finally:
+        runtime.shutdown()
+        out.print("rt dev stopped")
+
+
+@devstack_app.command("fetch")
+def devstack_fetch(
+    kafka_version: Annotated[str | None, typer.Option(help="Kafka version to resolve.")] = None,
+) -> None:
+    """Resolve the Kafka broker jars from Maven Central into the cache."""
+    from runtime.devstack.kafka import ensure_jars
+
+    version = kafka_version or Settings().kafka_version
+    try:
+        lib = ensure_jars(version)
+    except RuntimeError as e:
+        _fail(str(e))
+    out.print(f"Kafka {version} jars in {lib}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,149 @@
+"""``rt dev``: one process that brings up a whole local rt.
+
+Order of start-up: (1) Kafka and Redis, local processes unless configured;
+(2) rt's topics; (3) the user's app, imported in-process; (4) ingress and
+admin HTTP servers. SIGINT/SIGTERM stop them in reverse order, and the local
+Kafka/Redis get SIGTERM so their logs are flushed. Data stays in the state dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from runtime.admin.app import create_admin_app
+from runtime.devstack.stack import DevStack
+from runtime.ingress.app import create_ingress_app
+from runtime.log.topics import TopicNames, ensure_topics
+from runtime.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``rt dev`` (it runs two servers)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class DevRuntime:
+    settings: Settings
+    app_files: list[Path]
+    fresh: bool = False
+    services: list[Any] = field(default_factory=list)
+    stack: DevStack | None = None
+    _stop: asyncio.Event | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state_dir
+
+    def start_infrastructure(self) -> DevStack:
+        """Start (or attach to) Kafka and Redis and create topics. Main thread only."""
+        stack = DevStack(
+            state_dir=self.state_dir,
+            kafka_bootstrap=self.settings.kafka_bootstrap,
+            redis_url=self.settings.redis_url,
+            kafka_version=self.settings.kafka_version,
+            redis_appendfsync=self.settings.redis_appendfsync,
+        )
+        if self.fresh:
+            stack.wipe()
+        self.stack = stack
+        stack.start()
+        assert stack.kafka_bootstrap is not None
+        ensure_topics(
+            self.settings.kafka_config(stack.kafka_bootstrap),
+            TopicNames(self.settings.topic_prefix),
+            self.settings.partitions,
+            self.settings.replication_factor,
+        )
+        return stack
+
+    def load_app(self) -> None:
+        from runtime.invoker.loader import load_services
+
+        self.services = load_services(self.app_files) if self.app_files else []
+
+    def service_names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    def info(self) -> dict[str, Any]:
+        assert self.stack is not None
+        s = self.settings
+        files = {k: str(v) for k, v in self.stack.log_files().items()}
+        return {
+            "kafka_bootstrap": self.stack.kafka_bootstrap,
+            "redis_url": self.stack.redis_url,
+            "ingress_url": f"http://{s.ingress_host}:{s.ingress_port}",
+            "admin_url": f"http://{s.admin_host}:{s.admin_port}",
+            "state_dir": str(self.state_dir.resolve()),
+            "partitions": s.partitions,
+            "topic_prefix": s.topic_prefix,
+            "services": self.service_names(),
+            "logs": files,
+        }
+
+    def write_info(self) -> Path:
+        path = self.state_dir / "dev.json"
+        path.write_text(json.dumps(self.info(), indent=2) + "\n")
+        return path
+
+    async def serve(self, on_ready: Any = None) -> None:
+        """Run ingress and admin until SIGINT/SIGTERM."""
+        s = self.settings
+        names = self.service_names
+        ingress = _Server(
+            uvicorn.Config(
+                create_ingress_app(names),
+                host=s.ingress_host,
+                port=s.ingress_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        admin = _Server(
+            uvicorn.Config(
+                create_admin_app(names),
+                host=s.admin_host,
+                port=s.admin_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        tasks = [asyncio.create_task(ingress.serve()), asyncio.create_task(admin.serve())]
+        while not (ingress.started and admin.started):
+            if any(t.done() for t in tasks):
+                for t in tasks:
+                    if t.done() and t.exception() is not None:
+                        raise RuntimeError(f"HTTP server failed to start: {t.exception()}")
+                ports = f"{s.ingress_port} or {s.admin_port}"
+                raise RuntimeError(f"HTTP server failed to start (is port {ports} in use?)")
+            await asyncio.sleep(0.02)
+        if on_ready is not None:
+            on_ready()
+        stop_wait = asyncio.create_task(self._stop.wait())
+        await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        ingress.should_exit = True
+        admin.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stop_wait.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def shutdown(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()

@@ -1,0 +1,110 @@
+"""One validated settings object for every rt process.
+
+Sources, lowest to highest precedence: defaults, a TOML file (``RT_CONFIG`` or
+``--config``), ``RT_*`` environment variables, CLI flags (passed as init
+kwargs). Kafka and Redis security options are passed through untouched so any
+SASL/TLS setup librdkafka or redis-py supports works without rt knowing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_STATE_DIR = Path(".rt")
+
+
+class Settings(BaseSettings):
+    """rt configuration (env prefix ``RT_``, nested keys with ``__``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka_bootstrap: str | None = None
+    """Bootstrap servers of an existing Kafka; ``None`` lets ``rt dev`` start a local broker."""
+    kafka_properties: dict[str, str] = Field(default_factory=dict)
+    """Extra librdkafka properties (``security.protocol``, ``sasl.*``, ``ssl.*`` ...)."""
+    redis_url: str | None = None
+    """URL of an existing Redis (``redis://``, ``rediss://`` for TLS, password in the URL)."""
+    redis_password: str | None = None
+    """Redis AUTH password when not given in the URL."""
+    redis_ssl_ca_certs: str | None = None
+    """CA bundle for ``rediss://`` connections."""
+
+    partitions: int = Field(default=8, ge=1, le=4096)
+    """Partitions of rt.log; fixed at creation, bounds parallelism."""
+    topic_prefix: str = "rt"
+    """Prefix of every rt topic, so several rt clusters can share one Kafka."""
+    replication_factor: int = Field(default=1, ge=1)
+
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = Field(default=8080, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=9070, ge=0, le=65535)
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    """Where ``rt dev`` keeps Kafka log dirs, Redis AOF, logs and dev.json."""
+    kafka_version: str = "4.3.1"
+    """Apache Kafka version ``rt dev`` runs when it starts its own broker."""
+    redis_appendfsync: str = "everysec"
+    """Local Redis AOF policy: ``everysec`` (default) or ``always`` (strict)."""
+    log_json: bool = False
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_ok(cls, v: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not v or not set(v) <= allowed:
+            raise ValueError("topic_prefix must be non-empty and use only [a-zA-Z0-9._-]")
+        return v
+
+    @field_validator("redis_appendfsync")
+    @classmethod
+    def _fsync_ok(cls, v: str) -> str:
+        if v not in ("everysec", "always", "no"):
+            raise ValueError("redis_appendfsync must be everysec, always or no")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("RT_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+    def kafka_config(self, bootstrap: str | None = None) -> dict[str, Any]:
+        """librdkafka client config: bootstrap plus passed-through properties."""
+        servers = bootstrap or self.kafka_bootstrap
+        if not servers:
+            raise ValueError("no Kafka bootstrap servers configured")
+        return {"bootstrap.servers": servers, **self.kafka_properties}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, reading ``config_file`` (TOML) when given; ``None`` overrides are dropped."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        os.environ["RT_CONFIG"] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

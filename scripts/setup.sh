@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install everything rt needs on a fresh Debian/Ubuntu machine:
+# Java 17+, Maven, redis-server (apt, only if missing), a Python venv in .venv
+# with rt and its dev tools, and the Kafka broker jars (Maven Central -> ~/.cache/rt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+"$PY" - <<'PYCHECK'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"rt needs Python >= 3.11, found {sys.version.split()[0]} (set PYTHON=python3.11)")
+PYCHECK
+
+java_ok() {
+  command -v java >/dev/null 2>&1 || return 1
+  local v
+  v=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+  [ "${v%%.*}" -ge 17 ] 2>/dev/null
+}
+
+pkgs=()
+java_ok || pkgs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${pkgs[*]} with apt-get"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/rt devstack fetch
+echo "setup: done (activate with: source .venv/bin/activate)"

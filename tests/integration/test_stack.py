@@ -1,0 +1,126 @@
+"""The local stack itself: real Kafka (KRaft) and real Redis behave as rt needs."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from runtime.log.topics import TopicNames, ensure_topics
+from sdk._ids import keyed_routing_key, partition_for_hash, routing_hash
+from tests.conftest import Infra
+
+
+def _topic(infra: Infra, name: str, partitions: int) -> str:
+    admin = AdminClient(infra.kafka_config())
+    for fut in admin.create_topics([NewTopic(name, num_partitions=partitions)]).values():
+        fut.result()
+    return name
+
+
+def _consume_all(infra: Infra, topic: str, n: int, **conf: str) -> list[tuple[bytes, bytes, int]]:
+    consumer = Consumer(
+        infra.kafka_config(
+            **{"group.id": f"g-{uuid.uuid4().hex}", "auto.offset.reset": "earliest", **conf}
+        )
+    )
+    consumer.subscribe([topic])
+    got: list[tuple[bytes, bytes, int]] = []
+    try:
+        for _ in range(200):
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+                if msg.error():
+                    assert msg.error().code() == KafkaError._PARTITION_EOF
+                    continue
+                got.append((msg.key(), msg.value(), msg.partition()))
+            if len(got) >= n:
+                break
+    finally:
+        consumer.close()
+    return got
+
+
+def test_keyed_records_land_on_rt_routing_partition(infra: Infra, prefix: str) -> None:
+    """Kafka's Java-compatible murmur2 partitioner agrees with rt's own routing."""
+    topic = _topic(infra, f"{prefix}.keys", 8)
+    producer = Producer(infra.kafka_config(partitioner="murmur2_random"))
+    keys = [keyed_routing_key("Counter", f"k{i}") for i in range(200)]
+    for k in keys:
+        producer.produce(topic, key=k, value=b"v")
+    assert producer.flush(10) == 0
+    got = _consume_all(infra, topic, len(keys))
+    assert len(got) == len(keys)
+    for key, _value, part in got:
+        assert part == partition_for_hash(routing_hash(key), 8), key
+
+
+def test_transaction_abort_is_hidden_from_read_committed(infra: Infra, prefix: str) -> None:
+    topic = _topic(infra, f"{prefix}.txn", 1)
+    producer = Producer(infra.kafka_config(**{"transactional.id": f"{prefix}-tx"}))
+    producer.init_transactions(10)
+    producer.begin_transaction()
+    producer.produce(topic, key=b"a", value=b"aborted")
+    producer.flush(10)
+    producer.abort_transaction(10)
+    producer.begin_transaction()
+    producer.produce(topic, key=b"c", value=b"committed")
+    producer.commit_transaction(10)
+
+    committed = _consume_all(infra, topic, 1, **{"isolation.level": "read_committed"})
+    assert [v for _, v, _ in committed] == [b"committed"]
+    uncommitted = _consume_all(infra, topic, 2, **{"isolation.level": "read_uncommitted"})
+    assert sorted(v for _, v, _ in uncommitted) == [b"aborted", b"committed"]
+
+
+def test_zombie_transactional_producer_is_fenced(infra: Infra, prefix: str) -> None:
+    """Invariant 2, Kafka half: a new producer with the same transactional.id fences the old."""
+    topic = _topic(infra, f"{prefix}.fence", 1)
+    old = Producer(infra.kafka_config(**{"transactional.id": f"{prefix}-p0"}))
+    old.init_transactions(10)
+    old.begin_transaction()
+    old.produce(topic, value=b"zombie")
+    old.flush(10)
+    new = Producer(infra.kafka_config(**{"transactional.id": f"{prefix}-p0"}))
+    new.init_transactions(10)  # bumps the epoch, aborting the old transaction
+    fenced = False
+    try:
+        old.commit_transaction(10)
+    except Exception as e:  # noqa: BLE001 - KafkaException with a fatal/fenced error
+        fenced = True
+        assert "fenc" in str(e).lower() or "epoch" in str(e).lower(), e
+    assert fenced
+    new.begin_transaction()
+    new.produce(topic, value=b"owner")
+    new.commit_transaction(10)
+    got = _consume_all(infra, topic, 1, **{"isolation.level": "read_committed"})
+    assert [v for _, v, _ in got] == [b"owner"]
+
+
+def test_rt_topics_created_with_partitions_and_prefix(infra: Infra, prefix: str) -> None:
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, 6)
+    ensure_topics(infra.kafka_config(), names, 6)  # idempotent
+    md = AdminClient(infra.kafka_config()).list_topics(timeout=10)
+    assert len(md.topics[names.log].partitions) == 6
+    assert len(md.topics[names.registry].partitions) == 1
+    try:
+        ensure_topics(infra.kafka_config(), names, 3)
+    except RuntimeError as e:
+        assert "fixed when the log is created" in str(e)
+    else:
+        raise AssertionError("a partition-count mismatch must be refused")
+    low, high = Consumer(infra.kafka_config(**{"group.id": "x"})).get_watermark_offsets(
+        TopicPartition(names.log, 0), timeout=10
+    )
+    assert (low, high) == (0, 0)
+
+
+def test_redis_runs_with_aof(infra: Infra, redis_client: redis.Redis) -> None:
+    if infra.redis_url and "RT_REDIS_URL" in __import__("os").environ:
+        return  # an externally managed Redis: its persistence is the operator's choice
+    assert redis_client.config_get("appendonly") == {"appendonly": "yes"}
+    assert redis_client.config_get("appendfsync") == {"appendfsync": "everysec"}
+    assert redis_client.config_get("bind")["bind"] == "127.0.0.1"
