@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from runtime.clicmds import services_app, state_app
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
 
@@ -27,6 +28,10 @@ app = typer.Typer(
 )
 devstack_app = typer.Typer(help="Local Kafka/Redis helpers.", no_args_is_help=True)
 app.add_typer(devstack_app, name="devstack")
+app.add_typer(services_app, name="services")
+app.add_typer(services_app, name="svc", hidden=True)
+app.add_typer(state_app, name="state")
+app.add_typer(state_app, name="kv", hidden=True)
 
 out = Console()
 err = Console(stderr=True)

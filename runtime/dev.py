@@ -19,10 +19,9 @@ from typing import Any
 
 import uvicorn
 
-from runtime.admin.app import create_admin_app
 from runtime.devstack.stack import DevStack
-from runtime.ingress.app import create_ingress_app
 from runtime.log.topics import TopicNames, ensure_topics
+from runtime.node import Node
 from runtime.settings import Settings
 
 
@@ -99,12 +98,22 @@ class DevRuntime:
         return path
 
     async def serve(self, on_ready: Any = None) -> None:
-        """Run ingress and admin until SIGINT/SIGTERM."""
+        """Run the node (worker, ingress, admin) until SIGINT/SIGTERM."""
         s = self.settings
-        names = self.service_names
+        assert self.stack is not None
+        assert self.stack.kafka_bootstrap is not None and self.stack.redis_url is not None
+        node = Node(s, self.stack.kafka_bootstrap, self.stack.redis_url, self.services)
+        await node.start()
+        try:
+            await self._serve_http(node, on_ready)
+        finally:
+            await node.stop()
+
+    async def _serve_http(self, node: Node, on_ready: Any) -> None:
+        s = self.settings
         ingress = _Server(
             uvicorn.Config(
-                create_ingress_app(names),
+                node.ingress_app(),
                 host=s.ingress_host,
                 port=s.ingress_port,
                 log_level="warning",
@@ -113,7 +122,7 @@ class DevRuntime:
         )
         admin = _Server(
             uvicorn.Config(
-                create_admin_app(names),
+                node.admin_app(),
                 host=s.admin_host,
                 port=s.admin_port,
                 log_level="warning",

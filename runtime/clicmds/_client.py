@@ -1,0 +1,209 @@
+"""A small synchronous client of the rt admin API, for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from runtime.admin.metadata import (
+    VERSION_MISMATCH_HEADER,
+    ListServicesResponse,
+    ObjectStateResponse,
+    ServiceMetadata,
+)
+
+DEFAULT_ADMIN_URL = "http://127.0.0.1:9070"
+"""Where ``rt dev`` serves the admin API unless told otherwise."""
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class AdminClientError(Exception):
+    """The admin API could not be reached or answered with an error.
+
+    Args:
+        message: What went wrong, ready to show to a user.
+        status: The HTTP status, when the API answered.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """The state of one virtual object or workflow, as read from the admin API."""
+
+    entries: dict[str, bytes]
+    """State key to value bytes."""
+    version: str
+    """Opaque version; pass it back to make a write conditional on this state."""
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class AdminClient:
+    """Synchronous client of the rt admin API.
+
+    Args:
+        base_url: The admin API's base URL, e.g. ``http://127.0.0.1:9070``.
+        timeout: Seconds to wait for connecting and for each response.
+
+    Raises:
+        AdminClientError: If ``base_url`` is not an ``http(s)://host[:port]`` URL.
+
+    Example:
+        >>> with AdminClient("http://127.0.0.1:9070") as admin:  # doctest: +SKIP
+        ...     names = [s.name for s in admin.list_services()]
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        try:
+            url = httpx.URL(base_url)
+        except httpx.InvalidURL as e:
+            raise AdminClientError(f"invalid admin URL {base_url!r}: {e}") from e
+        if url.scheme not in ("http", "https") or not url.host:
+            raise AdminClientError(
+                f"invalid admin URL {base_url!r}: expected http(s)://host[:port]"
+            )
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connections."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.ConnectError as e:
+            raise AdminClientError(
+                f"cannot reach the rt admin API at {self.base_url} — is `rt dev` running?"
+            ) from e
+        except httpx.TimeoutException as e:
+            raise AdminClientError(
+                f"the rt admin API at {self.base_url} did not answer within {self._timeout:g}s"
+            ) from e
+        except httpx.HTTPError as e:
+            raise AdminClientError(
+                f"request to the rt admin API at {self.base_url} failed: {e}"
+            ) from e
+        if response.is_error:
+            raise AdminClientError(_error_message(response), response.status_code)
+        return response
+
+    def _get(self, path: str, model: type[_M]) -> _M:
+        response = self._request("GET", path)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as e:
+            raise AdminClientError(
+                f"unexpected answer from the rt admin API at {self.base_url}{path}: "
+                f"{e.error_count()} problem(s), first: {e.errors()[0]['msg']}"
+            ) from e
+
+    def list_services(self) -> list[ServiceMetadata]:
+        """All registered services (``GET /services``).
+
+        Returns:
+            The services' metadata.
+
+        Raises:
+            AdminClientError: If the call fails.
+        """
+        return self._get("/services", ListServicesResponse).services
+
+    def get_service(self, name: str) -> ServiceMetadata:
+        """One service (``GET /services/{name}``).
+
+        Args:
+            name: The service name.
+
+        Returns:
+            The service's metadata.
+
+        Raises:
+            AdminClientError: If the call fails (status 404 for an unknown service).
+        """
+        return self._get(f"/services/{_segment(name)}", ServiceMetadata)
+
+    def get_state(self, service: str, key: str) -> ObjectState:
+        """An object's state (``GET /services/{name}/state/{key}``, an rt extension).
+
+        Args:
+            service: The virtual object or workflow name.
+            key: The object key.
+
+        Returns:
+            The state and its version.
+
+        Raises:
+            AdminClientError: If the call fails.
+        """
+        body = self._get(
+            f"/services/{_segment(service)}/state/{_segment(key)}", ObjectStateResponse
+        )
+        return ObjectState({k: bytes(v) for k, v in body.state.items()}, body.version)
+
+    def set_state(
+        self, service: str, key: str, new_state: Mapping[str, bytes], version: str | None = None
+    ) -> bool:
+        """Replace an object's whole state (``POST /services/{name}/state``).
+
+        Args:
+            service: The virtual object or workflow name.
+            key: The object key.
+            new_state: The complete new state; keys not listed are deleted.
+            version: Only write if the state still has this version.
+
+        Returns:
+            ``True`` if the write was accepted, ``False`` if it was dropped
+            because the state's version no longer matched ``version``.
+
+        Raises:
+            AdminClientError: If the call fails.
+        """
+        body: dict[str, Any] = {
+            "object_key": key,
+            "new_state": {k: list(v) for k, v in new_state.items()},
+        }
+        if version is not None:
+            body["version"] = version
+        response = self._request("POST", f"/services/{_segment(service)}/state", body)
+        mismatch: str = response.headers.get(VERSION_MISMATCH_HEADER, "")
+        return mismatch.lower() != "true"
+
+
+def _error_message(response: httpx.Response) -> str:
+    message: str | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        message = body["message"]
+    if not message:
+        message = response.text.strip() or response.reason_phrase or "no details"
+    return f"{message} (HTTP {response.status_code})"

@@ -1,0 +1,231 @@
+"""The durable side of the ingress: Invoke records on ``rt.log``, results via Redis pub/sub.
+
+A call is accepted once its ``Invoke`` record is durable in Kafka (the
+delivery report of an idempotent, acks=all producer); the result arrives on
+this ingress instance's response channel when the owning processor has the
+output durably journaled. No polling on the hot path; a slow-path status check
+every few seconds covers lost pub/sub messages (e.g. a Redis restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from runtime.ingress.backend import (
+    DuplicateWorkflowRun,
+    Failure,
+    InvocationOutcome,
+    InvocationRequest,
+    OutputResult,
+    OutputStatus,
+    SendResult,
+    SendStatus,
+)
+from runtime.log import records
+from runtime.log.producer import LogProducer, partition_of_invocation
+from runtime.partition.status import Outcome, Status, decode_status
+from runtime.registry import HandlerKind, Registry, ServiceType
+from runtime.responses import Response, ResponseListener
+from runtime.state.keys import PartitionKeys
+from sdk._ids import (
+    idempotent_invocation_id,
+    invocation_id_for,
+    keyed_routing_key,
+    parse_awakeable_id,
+    workflow_invocation_id,
+)
+
+SAFETY_CHECK_INTERVAL_S = 3.0
+
+
+def target_kind(service_ty: ServiceType, handler_kind: HandlerKind | None) -> str:
+    if service_ty is ServiceType.SERVICE:
+        return "service"
+    if handler_kind is HandlerKind.SHARED:
+        return "shared"
+    if handler_kind is HandlerKind.WORKFLOW:
+        return "workflow"
+    return "exclusive"
+
+
+def routing_key_of(target: records.Target, invocation_id: str) -> bytes:
+    if target.key is None:
+        return invocation_id.encode()
+    return keyed_routing_key(target.service, target.key)
+
+
+def to_ingress_outcome(
+    invocation_id: str, outcome: Outcome, content_type: str = "application/json"
+) -> InvocationOutcome:
+    if outcome.failure is not None:
+        f = outcome.failure
+        return InvocationOutcome(
+            invocation_id, failure=Failure(f.code, f.message, dict(f.metadata))
+        )
+    return InvocationOutcome(invocation_id, value=outcome.value or b"", content_type=content_type)
+
+
+class LogIngressBackend:
+    """Implements :class:`runtime.ingress.backend.IngressBackend` on Kafka + Redis."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        producer: LogProducer,
+        redis: aioredis.Redis,
+        listener: ResponseListener,
+        prefix: str,
+    ) -> None:
+        self._registry = registry
+        self._producer = producer
+        self._redis = redis
+        self._listener = listener
+        self._prefix = prefix
+
+    def _target(self, req: InvocationRequest) -> records.Target:
+        svc = self._registry.get(req.service)
+        if svc is None:
+            raise KeyError(req.service)
+        handler = svc.handler(req.handler)
+        kind = target_kind(svc.ty, handler.kind if handler else None)
+        return records.Target(req.service, req.handler, req.key, kind)
+
+    def _content_type(self, target: records.Target) -> str:
+        svc = self._registry.get(target.service)
+        handler = svc.handler(target.handler) if svc is not None else None
+        return handler.content_type if handler is not None else "application/json"
+
+    def _invocation_id(self, target: records.Target, idem: str | None) -> str:
+        if target.kind == "workflow":
+            assert target.key is not None
+            return workflow_invocation_id(target.service, target.key)
+        if idem is not None:
+            return idempotent_invocation_id(target.service, target.handler, target.key, idem)
+        return invocation_id_for(service=target.service, key=target.key)
+
+    def _keys_for(self, invocation_id: str) -> PartitionKeys:
+        return PartitionKeys(
+            self._prefix, partition_of_invocation(invocation_id, self._producer.partitions)
+        )
+
+    async def _submit(self, record: records.Record, invocation_id: str, key: bytes) -> None:
+        partition = partition_of_invocation(invocation_id, self._producer.partitions)
+        await self._producer.append(partition, key, record)
+
+    async def _await_response(
+        self, invocation_id: str, request_id: str, fut: asyncio.Future[Response]
+    ) -> Response:
+        try:
+            while True:
+                done, _ = await asyncio.wait({fut}, timeout=SAFETY_CHECK_INTERVAL_S)
+                if done:
+                    return fut.result()
+                stored = await self._stored_outcome(invocation_id)
+                if stored is not None:
+                    return Response(request_id, invocation_id, stored)
+        finally:
+            self._listener.forget(request_id)
+
+    async def _stored_outcome(self, invocation_id: str) -> Outcome | None:
+        blob = await self._redis.get(self._keys_for(invocation_id).inv(invocation_id))
+        if not isinstance(blob, bytes):
+            return None
+        status = decode_status(blob)
+        return status.outcome if status.status is Status.COMPLETED else None
+
+    async def call(self, request: InvocationRequest) -> InvocationOutcome:
+        target = self._target(request)
+        inv_id = self._invocation_id(target, request.idempotency_key)
+        rid, fut = self._listener.expect()
+        record = records.Invoke(
+            invocation_id=inv_id,
+            target=target,
+            input=request.body,
+            headers=request.headers,
+            idempotency_key=request.idempotency_key,
+            source="ingress",
+            ingress_sink=records.IngressSink(self._listener.ingress_id, rid),
+            created_at_ms=int(time.time() * 1000),
+        )
+        try:
+            await self._submit(record, inv_id, routing_key_of(target, inv_id))
+        except BaseException:
+            self._listener.forget(rid)
+            raise
+        resp = await self._await_response(inv_id, rid, fut)
+        if resp.status == "duplicate_run":
+            raise DuplicateWorkflowRun(inv_id)
+        assert resp.outcome is not None
+        return to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
+
+    async def send(self, request: InvocationRequest, delay_ms: int | None) -> SendResult:
+        target = self._target(request)
+        inv_id = self._invocation_id(target, request.idempotency_key)
+        deterministic = target.kind == "workflow" or request.idempotency_key is not None
+        execute_at = int(time.time() * 1000) + delay_ms if delay_ms else None
+        rid, fut = self._listener.expect() if deterministic else ("", None)
+        record = records.Invoke(
+            invocation_id=inv_id,
+            target=target,
+            input=request.body,
+            headers=request.headers,
+            idempotency_key=request.idempotency_key,
+            source="ingress",
+            ingress_sink=records.IngressSink(self._listener.ingress_id, rid) if fut else None,
+            send=True,
+            execute_at_ms=execute_at,
+            created_at_ms=int(time.time() * 1000),
+        )
+        try:
+            await self._submit(record, inv_id, routing_key_of(target, inv_id))
+        except BaseException:
+            if fut is not None:
+                self._listener.forget(rid)
+            raise
+        status = SendStatus.ACCEPTED
+        if fut is not None:
+            # Only deterministic ids can be duplicates; ask the owner (it answers on apply).
+            try:
+                resp = await asyncio.wait_for(asyncio.shield(fut), 30)
+                if resp.status in ("previously_accepted", "duplicate_run"):
+                    status = SendStatus.PREVIOUSLY_ACCEPTED
+            except TimeoutError:
+                pass
+            finally:
+                self._listener.forget(rid)
+        return SendResult(inv_id, status, execute_at)
+
+    async def attach(self, invocation_id: str) -> OutputResult:
+        rid, fut = self._listener.expect()
+        record = records.Attach(invocation_id, records.IngressSink(self._listener.ingress_id, rid))
+        try:
+            await self._submit(record, invocation_id, invocation_id.encode())
+        except BaseException:
+            self._listener.forget(rid)
+            raise
+        resp = await self._await_response(invocation_id, rid, fut)
+        if resp.status == "not_found" or resp.outcome is None:
+            return OutputResult(OutputStatus.NOT_FOUND)
+        return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, resp.outcome))
+
+    async def output(self, invocation_id: str) -> OutputResult:
+        keys = self._keys_for(invocation_id)
+        blob = await self._redis.get(keys.inv(invocation_id))
+        if not isinstance(blob, bytes):
+            return OutputResult(OutputStatus.NOT_FOUND)
+        status = decode_status(blob)
+        if status.status is not Status.COMPLETED or status.outcome is None:
+            return OutputResult(OutputStatus.NOT_READY)
+        return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, status.outcome))
+
+    async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None:
+        inv_id, index = parse_awakeable_id(awakeable_id)
+        await self._submit(records.Complete(inv_id, index, value=value), inv_id, inv_id.encode())
+
+    async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
+        inv_id, index = parse_awakeable_id(awakeable_id)
+        rec = records.Complete(inv_id, index, failure=records.Failure(500, message))
+        await self._submit(rec, inv_id, inv_id.encode())

@@ -1,0 +1,336 @@
+"""The in-process invoker: runs handler attempts with the SDK's driver on the worker's loop.
+
+Protocol with the partition processor (all on one asyncio loop):
+
+- ``start`` — the invocation is INVOKED; build a driver from the journal and run.
+- The runner appends the driver's new entries as one ``AppendJournal`` record
+  (with the journal position it believes they start at). When the processor has
+  applied them it calls ``applied``; only then may ``ctx.run`` results be
+  observed (invariant 5) — the driver's ``durable=True``.
+- ``notify`` feeds completions the processor journaled, in log order.
+- A runner blocked longer than the grace period is evicted: it appends
+  ``Suspend(awaiting)`` and frees its memory; the processor re-starts the
+  invocation (replay) when an awaited completion arrives.
+- A failed attempt appends ``AttemptFailed`` with the next retry time from
+  the handler's retry policy (exponential backoff), or none when exhausted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from runtime.log import records
+from runtime.partition.status import InvocationStatus, Outcome
+from runtime.responses import Response, channel, encode_response
+from runtime.settings import Settings
+from sdk import _journal as sj
+from sdk._definitions import HandlerDefinition, InvocationRetryPolicy, ServiceDefinition
+from sdk._engine import Blocked, Done, Failed, InvocationDescriptor, InvocationDriver
+
+if TYPE_CHECKING:
+    from runtime.partition.processor import PartitionProcessor
+
+log = logging.getLogger("rt.invoker")
+
+DEFAULT_GRACE_S = 10.0
+"""How long a blocked attempt stays in memory before it is evicted (suspended)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_s: float = 0.1
+    factor: float = 2.0
+    max_s: float = 10.0
+    max_attempts: int | None = None
+    on_max_attempts: str = "pause"
+
+    @classmethod
+    def of(cls, p: InvocationRetryPolicy | None) -> RetryPolicy:
+        if p is None:
+            return cls()
+        d = cls()
+        return cls(
+            initial_s=p.initial_interval.total_seconds() if p.initial_interval else d.initial_s,
+            factor=p.exponentiation_factor or d.factor,
+            max_s=p.max_interval.total_seconds() if p.max_interval else d.max_s,
+            max_attempts=p.max_attempts,
+            on_max_attempts=p.on_max_attempts or d.on_max_attempts,
+        )
+
+    def delay_s(self, failed_attempts: int) -> float:
+        return float(min(self.initial_s * self.factor ** max(failed_attempts - 1, 0), self.max_s))
+
+
+def random_seed(invocation_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(invocation_id.encode()).digest()[:8], "big")
+
+
+class _Runner:
+    def __init__(
+        self,
+        invoker: InProcessInvoker,
+        processor: PartitionProcessor,
+        status: InvocationStatus,
+        handler: HandlerDefinition,
+        journal: list[bytes] | None,
+    ) -> None:
+        self.invoker = invoker
+        self.processor = processor
+        self.inv_id = status.invocation_id
+        self.attempt = status.attempt
+        self.status = status
+        self.handler = handler
+        self.journal_blobs = journal
+        self.inbox: list[sj.Notification] = []
+        self.durable_len = 0
+        self.written_len = 0
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.driver: InvocationDriver | None = None
+
+    # Called by the processor (same loop).
+    def notify(self, entries: list[bytes]) -> None:
+        for blob in entries:
+            entry = sj.decode_entry(blob)
+            if isinstance(entry, sj.Completion | sj.CancelSignal):
+                self.inbox.append(entry)
+        self.wakeup.set()
+
+    def applied(self, journal_len: int) -> None:
+        self.durable_len = max(self.durable_len, journal_len)
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("attempt %d of %s crashed in the invoker", self.attempt, self.inv_id)
+            self._append_failure(500, f"invoker error: {type(e).__name__}: {e}", None, done=None)
+        finally:
+            if self.driver is not None and not self.driver.finished:
+                await self.driver.close()
+            self.invoker._done(self)
+
+    def _append(self, rec: records.Record) -> asyncio.Future[int]:
+        return self.processor.append(rec)
+
+    async def _run(self) -> None:
+        st = self.status
+        blobs = self.journal_blobs
+        if blobs is None:
+            blobs = await self.processor.load_journal(self.inv_id)
+        journal = [sj.decode_entry(b) for b in blobs]
+        state: dict[str, bytes] | None = None
+        ok = st.object_key
+        if ok is not None:
+            state = dict(await self.processor.object_state(ok))
+        descriptor = InvocationDescriptor(
+            invocation_id=self.inv_id,
+            service=st.target.service,
+            handler=st.target.handler,
+            key=st.target.key,
+            headers=dict(st.headers),
+            attempt=self.attempt,
+            random_seed=random_seed(self.inv_id),
+            eager_state=state,
+            idempotency_key=st.idempotency_key,
+        )
+        driver = InvocationDriver(self.handler, descriptor, journal)
+        self.driver = driver
+        self.durable_len = self.written_len = len(journal)
+        progress = await driver.advance()
+        grace = self.invoker.grace_s(self.handler)
+        while True:
+            new = progress.new_entries
+            pending: asyncio.Future[int] | None = None
+            if new:
+                start = progress.journal_length - len(new)
+                rec = records.AppendJournal(
+                    self.inv_id,
+                    self.processor.epoch,
+                    self.attempt,
+                    [sj.encode_entry(e) for e in new],
+                    start,
+                )
+                pending = self._append(rec)
+                self.written_len = progress.journal_length
+            status = progress.status
+            if isinstance(status, Done):
+                if pending is not None:
+                    await pending
+                    self._fast_response(status)
+                return
+            if isinstance(status, Failed):
+                if pending is not None:
+                    await pending
+                self._append_failure(status.code, status.message, status.retry_after, done=None)
+                return
+            assert isinstance(status, Blocked)
+            if not status.resumable:
+                if pending is not None:
+                    await pending
+                self._append(
+                    records.Suspend(
+                        self.inv_id, self.processor.epoch, self.attempt, sorted(status.awaiting)
+                    )
+                )
+                return
+            # Wait for what lets the handler go on: the ack of run results, or completions.
+            deadline = time.monotonic() + grace
+            while True:
+                acked = status.needs_ack and self.durable_len >= self.written_len
+                if self.inbox or acked:
+                    break
+                self.wakeup.clear()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    await driver.close()
+                    if pending is not None:
+                        await pending
+                    self._append(
+                        records.Suspend(
+                            self.inv_id, self.processor.epoch, self.attempt, sorted(status.awaiting)
+                        )
+                    )
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), remaining)
+            notes, self.inbox = self.inbox, []
+            durable = self.durable_len >= self.written_len
+            progress = await driver.advance(notes, durable=durable)
+
+    def _fast_response(self, done: Done) -> None:
+        """The output is durable: answer waiting HTTP callers now (the apply answers again)."""
+        sinks = self.status.ingress_sinks
+        if not sinks:
+            return
+        failure = done.failure
+        outcome = Outcome(
+            value=done.value if failure is None else None,
+            failure=records.Failure(failure.code, failure.message, dict(failure.metadata))
+            if failure is not None
+            else None,
+        )
+        redis = self.processor.deps.redis
+        prefix = self.processor.deps.prefix
+        for sink in sinks:
+            payload = encode_response(Response(sink.request_id, self.inv_id, outcome))
+            asyncio.get_running_loop().create_task(
+                _publish(redis, channel(prefix, sink.ingress_id), payload)
+            )
+
+    def _append_failure(
+        self, code: int, message: str, retry_after: timedelta | None, done: None
+    ) -> None:
+        policy = RetryPolicy.of(self.handler.effective.invocation_retry_policy)
+        failed_attempts = self.status.retry_count + 1
+        exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
+        retry_at: int | None
+        pause = False
+        if exhausted:
+            retry_at = None
+            pause = policy.on_max_attempts == "pause"
+        else:
+            delay = (
+                retry_after.total_seconds()
+                if retry_after is not None
+                else policy.delay_s(failed_attempts)
+            )
+            retry_at = int((time.time() + delay) * 1000)
+        log.warning(
+            "invocation %s attempt %d failed (%d): %s%s",
+            self.inv_id,
+            self.attempt,
+            code,
+            message,
+            "" if retry_at is None else f"; retrying in {(retry_at / 1000 - time.time()):.2f}s",
+        )
+        self._append(
+            records.AttemptFailed(
+                self.inv_id, self.processor.epoch, self.attempt, code, message, retry_at, pause
+            )
+        )
+
+
+async def _publish(redis: Any, chan: str, payload: bytes) -> None:
+    try:
+        await redis.publish(chan, payload)
+    except Exception:  # noqa: BLE001 - the apply path answers again
+        log.debug("fast-path publish failed", exc_info=True)
+
+
+class InProcessInvoker:
+    """Hosts the user's services in this process."""
+
+    def __init__(self, services: list[ServiceDefinition], settings: Settings) -> None:
+        self._services = {s.name: s for s in services}
+        self._live: dict[str, _Runner] = {}
+        self._settings = settings
+
+    def handler(self, service: str, handler: str) -> HandlerDefinition | None:
+        svc = self._services.get(service)
+        if svc is None:
+            return None
+        return svc.handlers.get(handler)
+
+    def grace_s(self, handler: HandlerDefinition) -> float:
+        t = handler.effective.inactivity_timeout
+        return DEFAULT_GRACE_S if t is None else max(t.total_seconds(), 0.0)
+
+    def start(
+        self, processor: PartitionProcessor, status: InvocationStatus, journal: list[bytes] | None
+    ) -> None:
+        old = self._live.pop(status.invocation_id, None)
+        if old is not None and old.task is not None:
+            old.task.cancel()
+        handler = self.handler(status.target.service, status.target.handler)
+        if handler is None:
+            msg = f"handler {status.target.service}/{status.target.handler} is not deployed here"
+            processor.append(
+                records.AttemptFailed(
+                    status.invocation_id, processor.epoch, status.attempt, 404, msg, None
+                )
+            )
+            return
+        runner = _Runner(self, processor, status, handler, journal)
+        self._live[status.invocation_id] = runner
+        runner.task = asyncio.get_running_loop().create_task(
+            runner.run(), name=f"rt-attempt-{status.invocation_id}-{status.attempt}"
+        )
+
+    def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
+        runner = self._live.get(invocation_id)
+        if runner is None or runner.attempt != attempt:
+            return False
+        runner.notify(entries)
+        return True
+
+    def applied(self, invocation_id: str, attempt: int, journal_len: int) -> None:
+        runner = self._live.get(invocation_id)
+        if runner is not None and runner.attempt == attempt:
+            runner.applied(journal_len)
+
+    def abort(self, invocation_id: str) -> None:
+        runner = self._live.pop(invocation_id, None)
+        if runner is not None and runner.task is not None and not runner.task.done():
+            runner.task.cancel()
+
+    def _done(self, runner: _Runner) -> None:
+        if self._live.get(runner.inv_id) is runner:
+            del self._live[runner.inv_id]
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self._live.values() if r.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._live.clear()

@@ -1,0 +1,170 @@
+"""The records of ``rt.log``: every command of the invocation state machine.
+
+NEVER CHANGE a tag or remove a field: these records are the source of truth
+and are replayed after any failure, possibly by a newer rt. Add optional
+fields with defaults only. ``tests/unit/test_records.py`` pins the encoding.
+
+Journal entries travel as opaque msgpack blobs (``bytes``) encoded by the SDK
+(``sdk`` journal structs), so the log and Redis store them without decoding.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Target(msgspec.Struct, frozen=True, array_like=True):
+    service: str
+    handler: str
+    key: str | None = None
+    kind: str = "service"
+    """``service`` | ``exclusive`` | ``shared`` | ``workflow`` (main) — fixed at submission."""
+
+
+class IngressSink(msgspec.Struct, frozen=True, array_like=True):
+    """An HTTP caller waiting for the result on its ingress instance's channel."""
+
+    ingress_id: str
+    request_id: str
+
+
+class CallerSink(msgspec.Struct, frozen=True, array_like=True):
+    """A calling invocation waiting for the result as a notification of command ``index``."""
+
+    invocation_id: str
+    index: int
+
+
+class Failure(msgspec.Struct, frozen=True, array_like=True):
+    code: int
+    message: str
+    metadata: dict[str, str] = {}
+
+
+class AnnounceLeader(msgspec.Struct, frozen=True, tag="leader", array_like=True):
+    """A new owner takes the partition; records of older epochs are dropped from here on."""
+
+    epoch: int
+    worker_id: str
+
+
+class Invoke(msgspec.Struct, frozen=True, tag="invoke", array_like=True):
+    """Start an invocation (from the ingress, a subscription, or a call/send)."""
+
+    invocation_id: str
+    target: Target
+    input: bytes
+    headers: dict[str, str] = {}
+    idempotency_key: str | None = None
+    source: str = "ingress"
+    """``ingress`` | ``service`` | ``subscription`` | ``timer``"""
+    ingress_sink: IngressSink | None = None
+    caller: CallerSink | None = None
+    send: bool = False
+    """True for one-way sends: nobody waits for the result."""
+    execute_at_ms: int | None = None
+    created_at_ms: int = 0
+    parent_id: str | None = None
+
+
+class AppendJournal(msgspec.Struct, frozen=True, tag="journal", array_like=True):
+    """Entries produced by one attempt, appended in order."""
+
+    invocation_id: str
+    epoch: int
+    attempt: int
+    entries: list[bytes]
+    start: int = -1
+    """Journal position of the first entry as the attempt saw it; a mismatch means a
+    notification was recorded in between, so the attempt's view diverged from the log."""
+
+
+class Complete(msgspec.Struct, frozen=True, tag="complete", array_like=True):
+    """A completion produced outside the attempt (call result, timer, awakeable, promise)."""
+
+    invocation_id: str
+    index: int
+    """Command index the completion belongs to."""
+    value: bytes | None = None
+    failure: Failure | None = None
+
+
+class Suspend(msgspec.Struct, frozen=True, tag="suspend", array_like=True):
+    """The attempt was evicted while waiting for completions of ``awaiting`` commands."""
+
+    invocation_id: str
+    epoch: int
+    attempt: int
+    awaiting: list[int]
+
+
+class AttemptFailed(msgspec.Struct, frozen=True, tag="failed", array_like=True):
+    invocation_id: str
+    epoch: int
+    attempt: int
+    code: int
+    message: str
+    retry_at_ms: int | None = None
+    """None: retries exhausted — kill with the failure, or pause (``pause``)."""
+    pause: bool = False
+
+
+class Cancel(msgspec.Struct, frozen=True, tag="cancel", array_like=True):
+    invocation_id: str
+
+
+class Kill(msgspec.Struct, frozen=True, tag="kill", array_like=True):
+    invocation_id: str
+
+
+class Purge(msgspec.Struct, frozen=True, tag="purge", array_like=True):
+    invocation_id: str
+
+
+class TimerFired(msgspec.Struct, frozen=True, tag="timer", array_like=True):
+    epoch: int
+    timer_id: bytes
+
+
+class Attach(msgspec.Struct, frozen=True, tag="attach", array_like=True):
+    """An ingress caller wants the result of an existing invocation."""
+
+    invocation_id: str
+    sink: IngressSink
+
+
+class SetObjectState(msgspec.Struct, frozen=True, tag="setstate", array_like=True):
+    """Admin: replace an object's whole state; queued behind the key's lock like an invocation."""
+
+    service: str
+    key: str
+    state: dict[str, bytes]
+
+
+Record = (
+    AnnounceLeader
+    | Invoke
+    | AppendJournal
+    | Complete
+    | Suspend
+    | AttemptFailed
+    | Cancel
+    | Kill
+    | Purge
+    | TimerFired
+    | Attach
+    | SetObjectState
+)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Record)
+
+
+def encode(record: Record) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode(data: bytes) -> Record:
+    """Decode a record; raises ``msgspec.DecodeError`` on garbage."""
+    rec: Record = _decoder.decode(data)
+    return rec

@@ -1,0 +1,111 @@
+"""One rt node: worker (partition processors + in-process invoker), ingress and admin.
+
+``rt dev`` runs one node in-process; tests start several in separate processes
+against the same Kafka and Redis to exercise rebalances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from runtime.admin.app import create_admin_app
+from runtime.ingress.app import create_ingress_app
+from runtime.ingress.log_backend import LogIngressBackend
+from runtime.invoker.inprocess import InProcessInvoker
+from runtime.invoker.services import registry_from_sdk
+from runtime.log.producer import LogProducer
+from runtime.log.topics import TopicNames
+from runtime.partition.processor import ProcessorDeps
+from runtime.partition.worker import Worker
+from runtime.responses import ResponseListener
+from runtime.settings import Settings
+from runtime.state.store import PartitionStore
+
+log = logging.getLogger("rt.node")
+
+
+def redis_client(settings: Settings, url: str) -> aioredis.Redis:
+    kwargs: dict[str, Any] = {}
+    if settings.redis_password:
+        kwargs["password"] = settings.redis_password
+    if settings.redis_ssl_ca_certs:
+        kwargs["ssl_ca_certs"] = settings.redis_ssl_ca_certs
+    return aioredis.Redis.from_url(url, **kwargs)
+
+
+@dataclass
+class Node:
+    settings: Settings
+    kafka_bootstrap: str
+    redis_url: str
+    services: list[Any]
+    run_worker: bool = True
+    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        self.registry = registry_from_sdk(self.services)
+        self.topics = TopicNames(self.settings.topic_prefix)
+        self.kafka_config = self.settings.kafka_config(self.kafka_bootstrap)
+        self.redis = redis_client(self.settings, self.redis_url)
+        self.producer = LogProducer(
+            self.kafka_config,
+            self.topics,
+            self.settings.partitions,
+            client_id=f"rt-{self.worker_id}",
+        )
+        self.invoker = InProcessInvoker(self.services, self.settings)
+        self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
+        self.backend = LogIngressBackend(
+            self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
+        )
+        self._deps_args: dict[str, Any] = dict(
+            prefix=self.settings.topic_prefix,
+            partitions=self.settings.partitions,
+            producer=self.producer,
+            redis=self.redis,
+            registry=self.registry,
+            worker_id=self.worker_id,
+            invoker=self.invoker,
+        )
+        self.store: PartitionStore | None = None
+        self.worker: Worker | None = None
+
+    def ingress_app(self) -> FastAPI:
+        return create_ingress_app(self.registry, self.backend)
+
+    def admin_app(self) -> FastAPI:
+        s = self.settings
+        return create_admin_app(
+            self.registry,
+            self.backend_admin(),
+            ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+        )
+
+    def backend_admin(self) -> Any:
+        from runtime.admin.backend import LogAdminBackend
+
+        return LogAdminBackend(self.registry, self.producer, self.redis, self.settings)
+
+    async def start(self) -> None:
+        self.store = await PartitionStore.from_settings(self.settings, url=self.redis_url)
+        self.worker = Worker(ProcessorDeps(store=self.store, **self._deps_args), self.kafka_config)
+        await self.listener.start()
+        if self.run_worker:
+            await self.worker.start()
+
+    async def stop(self) -> None:
+        if self.worker is not None and self.run_worker:
+            await self.worker.stop()
+        await self.invoker.close()
+        await self.listener.close()
+        await asyncio.to_thread(self.producer.close)
+        if self.store is not None:
+            await self.store.aclose()
+        await self.redis.aclose()

@@ -1,0 +1,194 @@
+"""What the partition processor needs to know about SDK journal entries.
+
+The journal format belongs to the SDK (``sdk._journal``); this module maps each
+entry to its partition-side effect (state writes, timers, calls, promises...)
+so the processor's transition code reads as a small ``match``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from runtime.log.records import Failure as RecordFailure
+from runtime.partition.status import Outcome
+from sdk import _journal as sj
+
+CANCEL_INDEX = -1
+"""Pseudo command index of the built-in cancel signal."""
+
+decode = sj.decode_entry
+is_command = sj.is_command
+Completion = sj.Completion
+
+
+def input_entry(headers: dict[str, str], body: bytes) -> bytes:
+    return sj.encode_entry(sj.InputCommand(headers=dict(headers), body=body))
+
+
+def notification_entry(index: int, value: bytes | None, failure: RecordFailure | None) -> bytes:
+    """The journal blob of a completion (or of the cancel signal for CANCEL_INDEX)."""
+    if index == CANCEL_INDEX:
+        return sj.encode_entry(sj.CancelSignal())
+    result: sj.Result
+    if failure is not None:
+        result = sj.Failure(failure.code, failure.message, dict(failure.metadata))
+    elif value:
+        result = sj.Value(value)
+    else:
+        result = sj.Void()
+    return sj.encode_entry(sj.Completion(index, result))
+
+
+def _split(result: sj.ValueOrFailure) -> tuple[bytes | None, RecordFailure | None]:
+    if isinstance(result, sj.Failure):
+        return None, RecordFailure(result.code, result.message, dict(result.metadata))
+    return result.data, None
+
+
+@dataclass(frozen=True)
+class SetState:
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True)
+class ClearState:
+    key: str
+
+
+@dataclass(frozen=True)
+class ClearAllState:
+    pass
+
+
+@dataclass(frozen=True)
+class Output:
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class CallOrSend:
+    service: str
+    handler: str
+    key: str | None
+    param: bytes
+    invocation_id: str
+    send: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    invoke_time_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Sleep:
+    wake_up_ms: int
+
+
+@dataclass(frozen=True)
+class CompleteAwakeable:
+    target_id: str
+    target_index: int
+    value: bytes | None
+    failure: RecordFailure | None
+
+
+@dataclass(frozen=True)
+class CancelInvocation:
+    target_id: str
+
+
+@dataclass(frozen=True)
+class GetPromise:
+    name: str
+
+
+@dataclass(frozen=True)
+class PeekPromise:
+    name: str
+
+
+@dataclass(frozen=True)
+class CompletePromise:
+    name: str
+    value: bytes | None
+    failure: RecordFailure | None
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    what: str
+
+
+Effect = (
+    SetState
+    | ClearState
+    | ClearAllState
+    | Output
+    | CallOrSend
+    | Sleep
+    | CompleteAwakeable
+    | CancelInvocation
+    | GetPromise
+    | PeekPromise
+    | CompletePromise
+    | Unsupported
+    | None
+)
+
+
+def effect_of(entry: sj.JournalEntry) -> Effect:
+    """The partition-side effect of a journal entry (None: journal-only)."""
+    from sdk._ids import parse_awakeable_id
+
+    match entry:
+        case sj.SetStateCommand(key=k, value=v):
+            return SetState(k, v)
+        case sj.ClearStateCommand(key=k):
+            return ClearState(k)
+        case sj.ClearAllStateCommand():
+            return ClearAllState()
+        case sj.OutputCommand(result=r):
+            value, failure = _split(r)
+            return Output(Outcome(value=value if failure is None else None, failure=failure))
+        case sj.CallCommand():
+            return CallOrSend(
+                entry.service,
+                entry.handler,
+                entry.key,
+                entry.param,
+                entry.invocation_id,
+                False,
+                dict(entry.headers),
+                entry.idempotency_key,
+            )
+        case sj.SendCommand():
+            return CallOrSend(
+                entry.service,
+                entry.handler,
+                entry.key,
+                entry.param,
+                entry.invocation_id,
+                True,
+                dict(entry.headers),
+                entry.idempotency_key,
+                entry.invoke_time_ms,
+            )
+        case sj.SleepCommand(wake_up_time_ms=t):
+            return Sleep(t)
+        case sj.CompleteAwakeableCommand(id=aid, result=r):
+            inv_id, index = parse_awakeable_id(aid)
+            value, failure = _split(r)
+            return CompleteAwakeable(inv_id, index, value, failure)
+        case sj.CancelInvocationCommand(invocation_id=tid):
+            return CancelInvocation(tid)
+        case sj.GetPromiseCommand(name=n):
+            return GetPromise(n)
+        case sj.PeekPromiseCommand(name=n):
+            return PeekPromise(n)
+        case sj.CompletePromiseCommand(name=n, result=r):
+            value, failure = _split(r)
+            return CompletePromise(n, value, failure)
+        case sj.AttachInvocationCommand() | sj.GetInvocationOutputCommand():
+            return Unsupported(entry.kind)
+        case _:
+            return None

@@ -1,0 +1,161 @@
+"""Consumer-group membership for ``rt.log``: which partitions this worker owns.
+
+A dedicated thread polls the consumer (librdkafka is blocking) and hands
+batches to the asyncio loop. Rebalance callbacks run on that thread and block
+on the loop for a bounded time (well under ``max.poll.interval.ms``):
+
+- on assign: the processor of each new partition claims the Redis epoch, reads
+  its applied offset and the consumer is positioned right after it (Redis, not
+  Kafka's committed offsets, is the source of the position);
+- on revoke/lost: the processors of those partitions are stopped before the
+  callback returns, so two workers never drive a partition through us (a
+  zombie is fenced anyway by the log epoch and the Redis epoch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+log = logging.getLogger("rt.membership")
+
+REBALANCE_STEP_TIMEOUT_S = 60.0
+
+OnAssign = Callable[[int], Coroutine[Any, Any, int]]
+"""Take a partition; return the next offset to read (applied + 1, or -1 for the beginning)."""
+OnRevoke = Callable[[int], Coroutine[Any, Any, None]]
+OnBatch = Callable[[int, list[Message]], None]
+
+
+class Membership:
+    def __init__(
+        self,
+        kafka_config: dict[str, Any],
+        topic: str,
+        group_id: str,
+        loop: asyncio.AbstractEventLoop,
+        on_assign: OnAssign,
+        on_revoke: OnRevoke,
+        on_batch: OnBatch,
+        *,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self._topic = topic
+        self._loop = loop
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._on_batch = on_batch
+        self._consumer = Consumer(
+            {
+                **kafka_config,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 5,
+                "fetch.error.backoff.ms": 50,
+                "session.timeout.ms": session_timeout_ms,
+                "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
+                "max.poll.interval.ms": max_poll_interval_ms,
+                "partition.assignment.strategy": "range",
+                "log_level": 3,
+            }
+        )
+        self._stop = threading.Event()
+        self._owned: set[int] = set()
+        self._paused: set[int] = set()
+        self._thread = threading.Thread(target=self._run, name="rt-membership", daemon=True)
+        self.fatal: BaseException | None = None
+
+    @property
+    def owned(self) -> set[int]:
+        return set(self._owned)
+
+    def start(self) -> None:
+        self._consumer.subscribe(
+            [self._topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(REBALANCE_STEP_TIMEOUT_S)
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        positioned = []
+        for tp in partitions:
+            nxt = self._call(self._on_assign(tp.partition))
+            positioned.append(
+                TopicPartition(tp.topic, tp.partition, nxt if nxt >= 0 else OFFSET_BEGINNING)
+            )
+            self._owned.add(tp.partition)
+        consumer.assign(positioned)
+        log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._owned.discard(tp.partition)
+            try:
+                self._call(self._on_revoke(tp.partition))
+            except Exception:
+                log.exception("stopping processor of partition %d failed", tp.partition)
+        consumer.unassign()
+        log.info("revoked partitions %s", sorted(tp.partition for tp in partitions))
+
+    def pause(self, partition: int) -> None:
+        """Back-pressure: stop fetching a partition whose processor is behind."""
+        self._paused.add(partition)
+
+    def resume(self, partition: int) -> None:
+        self._paused.discard(partition)
+
+    def _run(self) -> None:
+        consumer = self._consumer
+        paused_now: set[int] = set()
+        try:
+            while not self._stop.is_set():
+                want = self._paused & self._owned
+                if want != paused_now:
+                    to_pause = want - paused_now
+                    to_resume = paused_now - want
+                    if to_pause:
+                        consumer.pause([TopicPartition(self._topic, p) for p in to_pause])
+                    if to_resume:
+                        consumer.resume([TopicPartition(self._topic, p) for p in to_resume])
+                    paused_now = want
+                # consume() waits for its whole timeout unless the batch fills up: block
+                # in poll() for the first record, then drain what is already fetched.
+                first = consumer.poll(0.05)
+                if first is None:
+                    continue
+                msgs = [first, *consumer.consume(num_messages=1999, timeout=0)]
+                by_partition: dict[int, list[Message]] = {}
+                for m in msgs:
+                    err = m.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer error: %s", err)
+                        continue
+                    by_partition.setdefault(m.partition(), []).append(m)  # type: ignore[arg-type]
+                for p, batch in by_partition.items():
+                    if p in self._owned:
+                        self._loop.call_soon_threadsafe(self._on_batch, p, batch)
+        except BaseException as e:  # noqa: BLE001 - surfaced to the worker
+            self.fatal = e
+            log.exception("membership thread died")
+        finally:
+            try:
+                consumer.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing consumer failed")

@@ -1,0 +1,989 @@
+"""The partition processor: applies one partition of ``rt.log`` to Redis and drives its invocations.
+
+Exactly one processor drives a partition (invariant 2). It is the single
+writer of the partition's Redis keys, so it keeps a write-through in-memory
+view (active invocations, locks, inboxes, timers, recent object state) and
+computes every transition in Python; Redis sees one atomic script call per
+consumed batch. See ``docs/decisions/0002-log-records-and-processor.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+import redis.asyncio as aioredis
+from confluent_kafka import Message
+
+from runtime.log import records
+from runtime.log.producer import LogProducer, partition_of_invocation
+from runtime.partition import journal as J
+from runtime.partition.status import (
+    InvocationStatus,
+    Outcome,
+    Status,
+    decode_status,
+    encode_status,
+)
+from runtime.registry import Registry
+from runtime.responses import Response, channel, encode_response
+from runtime.state.keys import PartitionKeys
+from runtime.state.store import (
+    Delete,
+    FencedError,
+    HDel,
+    HSet,
+    Op,
+    PartitionStore,
+    PExpire,
+    RPush,
+    Set,
+    ZAdd,
+    ZRem,
+)
+
+log = logging.getLogger("rt.processor")
+
+SET_STATE_HANDLER = "__rt_set_state"
+STATE_CACHE_KEYS = 10_000
+MAX_BATCH = 2_000
+DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Invoker(Protocol):
+    """Runs attempts of invocations; implemented in-process (``runtime.invoker``)."""
+
+    def start(
+        self,
+        processor: PartitionProcessor,
+        status: InvocationStatus,
+        journal: list[bytes] | None,
+    ) -> None: ...
+
+    def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
+        """Feed applied completions to a live attempt; False if none is live."""
+        ...
+
+    def applied(self, invocation_id: str, attempt: int, journal_len: int) -> None:
+        """The attempt's entries up to ``journal_len`` are durable and applied."""
+        ...
+
+    def abort(self, invocation_id: str) -> None: ...
+
+
+class Timer(msgspec.Struct, frozen=True, array_like=True):
+    """A durable timer: NEVER CHANGE (stored in Redis, carried in TimerFired)."""
+
+    kind: str  # "sleep" | "retry" | "scheduled" | "retention"
+    invocation_id: str
+    index: int = -1
+    attempt: int = 0
+
+
+_timer_enc = msgspec.msgpack.Encoder()
+_timer_dec = msgspec.msgpack.Decoder(Timer)
+
+
+class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
+    """A record to produce to another partition once the entry causing it is applied."""
+
+    partition: int
+    key: bytes
+    record: bytes
+
+
+_outcome_enc = msgspec.msgpack.Encoder()
+_outcome_dec = msgspec.msgpack.Decoder(Outcome)
+_WAITERS = "\x00waiters\x00"
+_waiters_enc = msgspec.msgpack.Encoder()
+_waiters_dec = msgspec.msgpack.Decoder(list[tuple[str, int]])
+
+_outbox_enc = msgspec.msgpack.Encoder()
+_outbox_dec = msgspec.msgpack.Decoder(OutboxItem)
+
+
+@dataclass
+class ProcessorDeps:
+    prefix: str
+    partitions: int
+    store: PartitionStore
+    producer: LogProducer
+    redis: aioredis.Redis
+    registry: Registry
+    worker_id: str
+    invoker: Invoker
+
+
+@dataclass
+class _Batch:
+    ops: list[Op] = field(default_factory=list)
+    effects: list[Callable[[], Any]] = field(default_factory=list)
+
+
+class PartitionProcessor:
+    def __init__(self, partition: int, deps: ProcessorDeps) -> None:
+        self.partition = partition
+        self.deps = deps
+        self.keys = PartitionKeys(deps.prefix, partition)
+        self.epoch = 0
+        self.leader_epoch = 0
+        self.leading = False
+        self.active: dict[str, InvocationStatus] = {}
+        self.locks: dict[tuple[str, str], str] = {}
+        self.inboxes: dict[tuple[str, str], deque[str]] = {}
+        self.inbox_seq = 0
+        self.state_cache: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
+        self.promise_cache: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.first_journal: dict[str, bytes] = {}
+        """Input entries of invocations not started yet: saves a journal read on start."""
+        self.timers: list[tuple[int, bytes]] = []
+        self.timer_members: set[bytes] = set()
+        self.fired: set[bytes] = set()
+        self._queue: asyncio.Queue[list[Message]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._timer_wakeup = asyncio.Event()
+        self._stopped = False
+        self.failed: BaseException | None = None
+
+    # ------------------------------------------------------------------ ownership
+
+    async def take_over(self) -> int:
+        """Claim the partition and load its view; return the next log offset to read.
+
+        Step 1. Claim a new Redis epoch: from now on a previous owner's applies fail.
+        Step 2. Read the applied offset: consumption resumes right after it.
+        Step 3. Load the active invocations, timers and outbox into memory.
+        Step 4. Append AnnounceLeader(epoch): once it is applied, records of older
+                epochs are dropped and this processor starts driving invocations.
+        """
+        store = self.deps.store
+        self.epoch = await store.claim(self.partition)  # Step 1.
+        _, applied = await store.position(self.partition)  # Step 2.
+        await self._load()  # Step 3.
+        announce = records.AnnounceLeader(self.epoch, self.deps.worker_id)  # Step 4.
+        await self.deps.producer.append(self.partition, b"", announce)
+        self._task = asyncio.create_task(self._run(), name=f"rt-processor-{self.partition}")
+        self._timer_task = asyncio.create_task(
+            self._timer_loop(), name=f"rt-timers-{self.partition}"
+        )
+        return applied + 1
+
+    async def _load(self) -> None:
+        store = self.deps.store
+        meta = await store.hgetall(self.keys.meta)
+        self.leader_epoch = int(meta.get(b"leader", 0))
+        ids = [k.decode() for k in await store.hgetall(self.keys.active)]
+        if ids:
+            blobs = await store.mget([self.keys.inv(i) for i in ids])
+            for blob in blobs:
+                if blob is None:
+                    continue
+                st = decode_status(blob)
+                self.active[st.invocation_id] = st
+        for st in sorted(self.active.values(), key=lambda s: s.inbox_seq):
+            ok = st.object_key
+            if ok is None or not st.takes_lock:
+                continue
+            self.inbox_seq = max(self.inbox_seq, st.inbox_seq)
+            if st.status is Status.INBOXED:
+                self.inboxes.setdefault(ok, deque()).append(st.invocation_id)
+            elif st.status is not Status.SCHEDULED:
+                self.locks[ok] = st.invocation_id
+        for member, score in await store.due_timers(self.partition, 2**62, 10_000_000):
+            self._arm(int(score), member)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self.leading = False
+        for t in (self._task, self._timer_task):
+            if t is not None:
+                t.cancel()
+        for t in (self._task, self._timer_task):
+            if t is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        for inv_id in list(self.active):
+            self.deps.invoker.abort(inv_id)
+
+    def offer(self, batch: list[Message]) -> None:
+        """Called on the loop by the membership thread."""
+        if not self._stopped:
+            self._queue.put_nowait(batch)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # ------------------------------------------------------------------ the apply loop
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                msgs = await self._queue.get()
+                while not self._queue.empty() and len(msgs) < MAX_BATCH:
+                    msgs.extend(self._queue.get_nowait())
+                await self._process(msgs)
+        except asyncio.CancelledError:
+            raise
+        except FencedError as e:
+            log.warning("partition %d: fenced, stopping: %s", self.partition, e)
+            self.failed = e
+            self.leading = False
+        except BaseException as e:
+            log.exception("partition %d processor crashed", self.partition)
+            self.failed = e
+            self.leading = False
+
+    async def _process(self, msgs: list[Message]) -> None:
+        """Apply one consumed batch.
+
+        Step 1. Decode the records; skip offsets already applied (re-delivery).
+        Step 2. Prefetch what the transitions need from Redis and is not in memory
+                (status of completed invocations referenced by the batch).
+        Step 3. Compute each record's transition in log order: Redis ops + effects.
+        Step 4. Apply all ops and the new applied offset in one atomic script call;
+                a stale epoch raises FencedError and nothing is written (invariant 2);
+                an already-applied offset is a no-op (invariant 1).
+        Step 5. Only now run the effects (start/resume attempts, answer callers,
+                produce to other partitions, arm timers): nothing is visible before
+                the record that caused it is durable and applied (invariant 4).
+        """
+        decoded: list[tuple[int, records.Record]] = []  # Step 1.
+        for m in msgs:
+            offset = m.offset()
+            assert offset is not None
+            value = m.value()
+            try:
+                rec = records.decode(value if isinstance(value, bytes) else b"")
+            except msgspec.DecodeError:
+                log.error(
+                    "partition %d offset %d: undecodable record, skipped", self.partition, offset
+                )
+                decoded.append((offset, records.Purge("")))
+                continue
+            decoded.append((offset, rec))
+        if not decoded:
+            return
+        completed = await self._prefetch(rec for _, rec in decoded)  # Step 2.
+        batch = _Batch()
+        for _, rec in decoded:  # Step 3.
+            self._apply_record(rec, batch, completed)
+        last = decoded[-1][0]
+        result = await self.deps.store.apply(self.partition, self.epoch, last, batch.ops)  # Step 4.
+        if result.already_applied:
+            return
+        for effect in batch.effects:  # Step 5.
+            try:
+                effect()
+            except Exception:
+                log.exception("partition %d: effect failed", self.partition)
+
+    async def _prefetch(self, recs: Any) -> dict[str, InvocationStatus | None]:
+        wanted: list[str] = []
+        promise_keys: set[tuple[str, str]] = set()
+        for rec in recs:
+            inv_id = getattr(rec, "invocation_id", None)
+            if isinstance(rec, (records.Invoke, records.Attach, records.Purge)) and inv_id:
+                if inv_id not in self.active:
+                    wanted.append(inv_id)
+            elif isinstance(rec, records.AppendJournal):
+                st = self.active.get(rec.invocation_id)
+                ok = st.object_key if st is not None else None
+                if ok is not None and ok not in self.promise_cache and self._is_workflow(st):
+                    promise_keys.add(ok)
+        for ok in promise_keys:
+            raw = await self.deps.store.hgetall(self.keys.promise(*ok))
+            self.promise_cache[ok] = {k.decode(): v for k, v in raw.items()}
+        out: dict[str, InvocationStatus | None] = {}
+        if wanted:
+            blobs = await self.deps.store.mget([self.keys.inv(i) for i in wanted])
+            for inv_id, blob in zip(wanted, blobs, strict=True):
+                out[inv_id] = decode_status(blob) if blob is not None else None
+        return out
+
+    def _is_workflow(self, st: InvocationStatus | None) -> bool:
+        if st is None:
+            return False
+        svc = self.deps.registry.get(st.target.service)
+        return svc is not None and svc.ty.value == "Workflow"
+
+    def _apply_record(
+        self, rec: records.Record, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
+        match rec:
+            case records.AnnounceLeader():
+                self._on_announce(rec, b)
+            case records.Invoke():
+                self._on_invoke(rec, b, completed)
+            case records.AppendJournal():
+                if rec.epoch >= self.leader_epoch:
+                    self._on_journal(rec, b)
+            case records.Complete():
+                self._on_complete(rec.invocation_id, rec.index, rec.value, rec.failure, b)
+            case records.Suspend():
+                if rec.epoch >= self.leader_epoch:
+                    self._on_suspend(rec, b)
+            case records.AttemptFailed():
+                if rec.epoch >= self.leader_epoch:
+                    self._on_attempt_failed(rec, b)
+            case records.TimerFired():
+                if rec.epoch >= self.leader_epoch:
+                    self._on_timer(rec.timer_id, b)
+            case records.Attach():
+                self._on_attach(rec, b, completed)
+            case records.Kill():
+                self._on_kill(rec.invocation_id, "killed", b)
+            case records.Cancel():
+                self._on_cancel(rec.invocation_id, b)
+            case records.Purge():
+                self._on_purge(rec.invocation_id, b, completed)
+            case records.SetObjectState():
+                self._on_set_state(rec, b)
+
+    # ------------------------------------------------------------------ transitions
+
+    def _save(self, st: InvocationStatus, b: _Batch) -> None:
+        b.ops.append(Set(self.keys.inv(st.invocation_id), encode_status(st)))
+
+    def _on_announce(self, rec: records.AnnounceLeader, b: _Batch) -> None:
+        if rec.epoch <= self.leader_epoch and rec.epoch != self.epoch:
+            return
+        self.leader_epoch = max(self.leader_epoch, rec.epoch)
+        b.ops.append(HSet(self.keys.meta, "leader", str(self.leader_epoch).encode()))
+        if rec.epoch == self.epoch:
+            b.effects.append(self._become_leader)
+
+    def _become_leader(self) -> None:
+        """Our AnnounceLeader is applied: resume everything the previous owner left running."""
+        self.leading = True
+        log.info("partition %d: leading with epoch %d", self.partition, self.epoch)
+        for st in list(self.active.values()):
+            if st.status is Status.INVOKED:
+                self._start_attempt(st, None)
+        self._timer_wakeup.set()
+        asyncio.get_running_loop().create_task(self._flush_outbox())
+
+    def _on_invoke(
+        self, rec: records.Invoke, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
+        inv_id = rec.invocation_id
+        existing = self.active.get(inv_id) or completed.get(inv_id)
+        if existing is not None:
+            self._on_duplicate_invoke(rec, existing, b)
+            return
+        now = now_ms()
+        st = InvocationStatus(
+            invocation_id=inv_id,
+            target=rec.target,
+            status=Status.SCHEDULED,
+            created_ms=rec.created_at_ms or now,
+            modified_ms=now,
+            source=rec.source,
+            idempotency_key=rec.idempotency_key,
+            headers=dict(rec.headers),
+            ingress_sinks=[rec.ingress_sink] if rec.ingress_sink and not rec.send else [],
+            caller=rec.caller,
+            send=rec.send,
+            execute_at_ms=rec.execute_at_ms,
+            parent_id=rec.parent_id,
+        )
+        self.active[inv_id] = st
+        b.ops.append(HSet(self.keys.active, inv_id, b"1"))
+        input_blob = J.input_entry(rec.headers, rec.input)
+        self.first_journal[inv_id] = input_blob
+        b.ops.append(RPush(self.keys.journal(inv_id), [input_blob]))
+        st.journal_len = 1
+        st.commands = 1
+        if rec.send and rec.ingress_sink is not None:
+            self._respond(
+                rec.ingress_sink,
+                Response(rec.ingress_sink.request_id, inv_id, status="accepted"),
+                b,
+            )
+        if rec.execute_at_ms is not None and rec.execute_at_ms > now:
+            self._add_timer(Timer("scheduled", inv_id), rec.execute_at_ms, b)
+            self._save(st, b)
+            return
+        self._enqueue(st, b)
+
+    def _on_duplicate_invoke(self, rec: records.Invoke, st: InvocationStatus, b: _Batch) -> None:
+        sink = rec.ingress_sink
+        if sink is not None:
+            if rec.target.kind == "workflow" and not rec.send:
+                self._respond(
+                    sink, Response(sink.request_id, st.invocation_id, status="duplicate_run"), b
+                )
+            elif rec.send:
+                self._respond(
+                    sink,
+                    Response(sink.request_id, st.invocation_id, status="previously_accepted"),
+                    b,
+                )
+            elif st.status is Status.COMPLETED:
+                self._respond(sink, Response(sink.request_id, st.invocation_id, st.outcome), b)
+            else:
+                st.ingress_sinks.append(sink)
+                self._save(st, b)
+        if rec.caller is not None and rec.caller != st.caller and not rec.send:
+            if rec.target.kind == "workflow":
+                failure = records.Failure(409, "the workflow method was already invoked")
+                self._send_completion(rec.caller, Outcome(failure=failure), b)
+            elif st.status is Status.COMPLETED and st.outcome is not None:
+                self._send_completion(rec.caller, st.outcome, b)
+
+    def _enqueue(self, st: InvocationStatus, b: _Batch) -> None:
+        """SCHEDULED -> INBOXED (key locked) or INVOKED (lock taken / no lock needed)."""
+        ok = st.object_key
+        if st.takes_lock and ok is not None:
+            self.inbox_seq += 1
+            st.inbox_seq = self.inbox_seq
+            if ok in self.locks:
+                st.move(Status.INBOXED, now_ms())
+                self.inboxes.setdefault(ok, deque()).append(st.invocation_id)
+                self._save(st, b)
+                return
+            self.locks[ok] = st.invocation_id
+        self._invoke(st, b)
+
+    def _invoke(self, st: InvocationStatus, b: _Batch) -> None:
+        if st.target.handler == SET_STATE_HANDLER:
+            self._apply_state_update(st, b)
+            return
+        st.move(Status.INVOKED, now_ms())
+        st.attempt += 1
+        self._save(st, b)
+        b.effects.append(lambda: self._start_attempt(st, None))
+
+    def _start_attempt(self, st: InvocationStatus, journal: list[bytes] | None) -> None:
+        if not self.leading or self.active.get(st.invocation_id) is not st:
+            return
+        if st.status is not Status.INVOKED:
+            return
+        first = self.first_journal.pop(st.invocation_id, None)
+        if journal is None and first is not None and st.journal_len == 1:
+            journal = [first]
+        self.deps.invoker.start(self, st, journal)
+
+    def _on_journal(self, rec: records.AppendJournal, b: _Batch) -> None:
+        st = self.active.get(rec.invocation_id)
+        if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
+            return  # a stale attempt's late entries: the journal only grows from the current one
+        if rec.start >= 0 and rec.start != st.journal_len:
+            # A notification was journaled while the attempt produced these entries: its
+            # order differs from the log's. Drop them and replay from the log's order.
+            st.attempt += 1
+            self._save(st, b)
+            inv_id = st.invocation_id
+            b.effects.append(lambda: self.deps.invoker.abort(inv_id))
+            b.effects.append(lambda: self._start_attempt(st, None))
+            return
+        b.ops.append(RPush(self.keys.journal(st.invocation_id), list(rec.entries)))
+        done: Outcome | None = None
+        for blob in rec.entries:
+            entry = J.decode(blob)
+            index = st.commands if J.is_command(entry) else -1
+            if index >= 0:
+                st.commands += 1
+            elif isinstance(entry, J.Completion):
+                st.completed.append(entry.command_index)
+            st.journal_len += 1
+            out = self._apply_entry(st, entry, index, b)
+            if out is not None:
+                done = out
+        if done is not None:
+            self._complete(st, done, b)
+            return
+        self._save(st, b)
+        jl, attempt, inv_id = st.journal_len, st.attempt, st.invocation_id
+        b.effects.append(lambda: self.deps.invoker.applied(inv_id, attempt, jl))
+
+    def _apply_entry(
+        self, st: InvocationStatus, entry: Any, index: int, b: _Batch
+    ) -> Outcome | None:
+        """Partition-side effects of one journal entry; returns the outcome for Output."""
+        fx = J.effect_of(entry)
+        ok = st.object_key
+        match fx:
+            case J.SetState(key=k, value=v) if ok is not None:
+                b.ops.append(HSet(self.keys.state(*ok), k, v))
+                cached = self.state_cache.get(ok)
+                if cached is not None:
+                    cached[k] = v
+            case J.ClearState(key=k) if ok is not None:
+                b.ops.append(HDel(self.keys.state(*ok), k))
+                cached = self.state_cache.get(ok)
+                if cached is not None:
+                    cached.pop(k, None)
+            case J.ClearAllState() if ok is not None:
+                b.ops.append(Delete(self.keys.state(*ok)))
+                self.state_cache[ok] = {}
+            case J.Output(outcome=outcome):
+                return outcome
+            case J.CallOrSend():
+                self._on_call(st, fx, index, b)
+            case J.Sleep(wake_up_ms=wake):
+                self._add_timer(Timer("sleep", st.invocation_id, index), wake, b)
+            case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
+                rec = records.Complete(tid, tix, value=v, failure=f)
+                self._outbox(
+                    partition_of_invocation(tid, self.deps.partitions), tid.encode(), rec, b
+                )
+            case J.CancelInvocation(target_id=tid):
+                self._outbox(
+                    partition_of_invocation(tid, self.deps.partitions),
+                    tid.encode(),
+                    records.Cancel(tid),
+                    b,
+                )
+            case J.GetPromise(name=name) | J.PeekPromise(name=name) if ok in self.promise_cache:
+                self._on_promise_read(st, ok, name, index, isinstance(fx, J.PeekPromise), b)
+            case J.CompletePromise(name=name, value=v, failure=f) if ok in self.promise_cache:
+                self._on_promise_complete(st, ok, name, index, v, f, b)
+            case J.Unsupported(what=what):
+                failure = records.Failure(573, f"{what} is not supported by this rt version yet")
+                self._complete_index(st, index, None, failure, b)
+            case _:
+                pass
+        return None
+
+    def _on_call(self, st: InvocationStatus, fx: J.CallOrSend, index: int, b: _Batch) -> None:
+        from runtime.ingress.log_backend import routing_key_of
+
+        svc = self.deps.registry.get(fx.service)
+        if svc is None or (handler := svc.handler(fx.handler)) is None:
+            if not fx.send:
+                msg = f"service '{fx.service}' handler '{fx.handler}' not found"
+                self._complete_index(st, index, None, records.Failure(404, msg), b)
+            return
+        from runtime.ingress.log_backend import target_kind
+
+        target = records.Target(fx.service, fx.handler, fx.key, target_kind(svc.ty, handler.kind))
+        rec = records.Invoke(
+            invocation_id=fx.invocation_id,
+            target=target,
+            input=fx.param,
+            headers=dict(fx.headers),
+            idempotency_key=fx.idempotency_key,
+            source="service",
+            caller=None if fx.send else records.CallerSink(st.invocation_id, index),
+            send=fx.send,
+            execute_at_ms=fx.invoke_time_ms,
+            created_at_ms=now_ms(),
+            parent_id=st.invocation_id,
+        )
+        part = partition_of_invocation(fx.invocation_id, self.deps.partitions)
+        self._outbox(part, routing_key_of(target, fx.invocation_id), rec, b)
+
+    def _on_promise_read(
+        self,
+        st: InvocationStatus,
+        ok: tuple[str, str],
+        name: str,
+        index: int,
+        peek: bool,
+        b: _Batch,
+    ) -> None:
+        promises = self.promise_cache[ok]
+        value = promises.get(name)
+        if value is not None:
+            outcome = _outcome_dec.decode(value)
+            self._complete_index(st, index, outcome.value, outcome.failure, b)
+        elif peek:
+            self._complete_index(st, index, b"", None, b)
+        else:
+            wkey = _WAITERS + name
+            waiters = _waiters_dec.decode(promises[wkey]) if wkey in promises else []
+            waiters.append((st.invocation_id, index))
+            promises[wkey] = _waiters_enc.encode(waiters)
+            b.ops.append(HSet(self.keys.promise(*ok), wkey, promises[wkey]))
+
+    def _on_promise_complete(
+        self,
+        st: InvocationStatus,
+        ok: tuple[str, str],
+        name: str,
+        index: int,
+        value: bytes | None,
+        failure: records.Failure | None,
+        b: _Batch,
+    ) -> None:
+        promises = self.promise_cache[ok]
+        if name in promises:
+            failure_409 = records.Failure(409, "promise was already completed")
+            self._complete_index(st, index, None, failure_409, b)
+            return
+        blob = _outcome_enc.encode(Outcome(value, failure))
+        promises[name] = blob
+        b.ops.append(HSet(self.keys.promise(*ok), name, blob))
+        self._complete_index(st, index, b"", None, b)
+        wkey = _WAITERS + name
+        if wkey in promises:
+            waiters = _waiters_dec.decode(promises.pop(wkey))
+            b.ops.append(HDel(self.keys.promise(*ok), wkey))
+            for waiter_id, widx in waiters:
+                self._on_complete(waiter_id, widx, value, failure, b)
+
+    def _complete_index(
+        self,
+        st: InvocationStatus,
+        index: int,
+        value: bytes | None,
+        failure: records.Failure | None,
+        b: _Batch,
+    ) -> None:
+        """A completion produced by the processor itself, appended right away."""
+        self._on_complete(st.invocation_id, index, value, failure, b)
+
+    def _on_complete(
+        self,
+        inv_id: str,
+        index: int,
+        value: bytes | None,
+        failure: records.Failure | None,
+        b: _Batch,
+    ) -> None:
+        st = self.active.get(inv_id)
+        if st is None or index in st.completed or st.status is Status.COMPLETED:
+            return  # unknown, finished, or a duplicate: first completion wins
+        if st.status in (Status.SCHEDULED, Status.INBOXED):
+            return
+        st.completed.append(index)
+        blob = J.notification_entry(index, value, failure)
+        b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
+        st.journal_len += 1
+        if st.status is Status.SUSPENDED and (index in st.awaiting or index == J.CANCEL_INDEX):
+            st.move(Status.INVOKED, now_ms())
+            st.attempt += 1
+            st.awaiting = []
+            self._save(st, b)
+            b.effects.append(lambda: self._start_attempt(st, None))
+            return
+        self._save(st, b)
+        if st.status is Status.INVOKED:
+            attempt = st.attempt
+
+            def feed() -> None:
+                if self.leading:
+                    self.deps.invoker.notify(inv_id, attempt, [blob])
+
+            b.effects.append(feed)
+
+    def _on_suspend(self, rec: records.Suspend, b: _Batch) -> None:
+        st = self.active.get(rec.invocation_id)
+        if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
+            return
+        if any(i in st.completed for i in rec.awaiting) or not rec.awaiting:
+            # Completed while the attempt was deciding to suspend: resume at once.
+            st.attempt += 1
+            self._save(st, b)
+            b.effects.append(lambda: self._start_attempt(st, None))
+            return
+        st.move(Status.SUSPENDED, now_ms())
+        st.awaiting = list(rec.awaiting)
+        self._save(st, b)
+
+    def _on_attempt_failed(self, rec: records.AttemptFailed, b: _Batch) -> None:
+        st = self.active.get(rec.invocation_id)
+        if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
+            return
+        st.last_failure = records.Failure(rec.code, rec.message)
+        st.retry_count += 1
+        if rec.retry_at_ms is None and rec.pause:
+            st.move(Status.PAUSED, now_ms())
+            self._save(st, b)
+            return
+        if rec.retry_at_ms is None:
+            self._complete(st, Outcome(failure=records.Failure(rec.code, rec.message)), b)
+            return
+        st.move(Status.BACKING_OFF, now_ms())
+        st.retry_at_ms = rec.retry_at_ms
+        self._save(st, b)
+        self._add_timer(Timer("retry", st.invocation_id, attempt=st.attempt), rec.retry_at_ms, b)
+
+    def _on_timer(self, member: bytes, b: _Batch) -> None:
+        if member not in self.timer_members:
+            return  # already fired (a duplicate TimerFired)
+        self.timer_members.discard(member)
+        self.fired.discard(member)
+        b.ops.append(ZRem(self.keys.timers, member))
+        timer = _timer_dec.decode(member)
+        st = self.active.get(timer.invocation_id)
+        if timer.kind == "retention":
+            return
+        if st is None:
+            return
+        if timer.kind == "sleep":
+            self._on_complete(st.invocation_id, timer.index, b"", None, b)
+        elif (
+            timer.kind == "retry"
+            and st.status is Status.BACKING_OFF
+            and st.attempt == timer.attempt
+        ):
+            st.move(Status.INVOKED, now_ms())
+            st.attempt += 1
+            st.retry_at_ms = None
+            self._save(st, b)
+            b.effects.append(lambda: self._start_attempt(st, None))
+        elif timer.kind == "scheduled" and st.status is Status.SCHEDULED:
+            self._enqueue(st, b)
+
+    def _on_attach(
+        self, rec: records.Attach, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
+        st = self.active.get(rec.invocation_id) or completed.get(rec.invocation_id)
+        sink = rec.sink
+        if st is None:
+            self._respond(sink, Response(sink.request_id, rec.invocation_id, status="not_found"), b)
+        elif st.status is Status.COMPLETED:
+            self._respond(sink, Response(sink.request_id, rec.invocation_id, st.outcome), b)
+        else:
+            st.ingress_sinks.append(sink)
+            self._save(st, b)
+
+    def _on_kill(self, inv_id: str, message: str, b: _Batch) -> None:
+        st = self.active.get(inv_id)
+        if st is None:
+            return
+        if st.status is Status.INBOXED and st.object_key is not None:
+            q = self.inboxes.get(st.object_key)
+            if q is not None and inv_id in q:
+                q.remove(inv_id)
+        b.effects.append(lambda: self.deps.invoker.abort(inv_id))
+        self._complete(st, Outcome(failure=records.Failure(409, message)), b)
+
+    def _on_cancel(self, inv_id: str, b: _Batch) -> None:
+        st = self.active.get(inv_id)
+        if st is None:
+            return
+        if st.status in (Status.INBOXED, Status.SCHEDULED, Status.BACKING_OFF, Status.PAUSED):
+            self._on_kill(inv_id, "cancelled", b)
+            return
+        if st.cancel_requested:
+            return
+        st.cancel_requested = True
+        # Delivered as the built-in cancel notification; the handler sees it at its next await.
+        self._on_complete(inv_id, J.CANCEL_INDEX, None, records.Failure(409, "cancelled"), b)
+
+    def _on_purge(
+        self, inv_id: str, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
+        if not inv_id:
+            return
+        st = completed.get(inv_id)
+        if st is not None and st.status is Status.COMPLETED:
+            b.ops.append(Delete(self.keys.inv(inv_id)))
+            b.ops.append(Delete(self.keys.journal(inv_id)))
+
+    def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
+        """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
+        svc = self.deps.registry.get(rec.service)
+        inv_id = f"setstate-{self.partition}-{now_ms()}-{self.inbox_seq}"
+        now = now_ms()
+        st = InvocationStatus(
+            invocation_id=inv_id,
+            target=records.Target(rec.service, SET_STATE_HANDLER, rec.key, "exclusive"),
+            status=Status.SCHEDULED,
+            created_ms=now,
+            modified_ms=now,
+            source="admin",
+            state_update=dict(rec.state),
+        )
+        del svc
+        self.active[inv_id] = st
+        b.ops.append(HSet(self.keys.active, inv_id, b"1"))
+        self._enqueue(st, b)
+
+    def _apply_state_update(self, st: InvocationStatus, b: _Batch) -> None:
+        ok = st.object_key
+        assert ok is not None
+        new = st.state_update or {}
+        b.ops.append(Delete(self.keys.state(*ok)))
+        for k, v in new.items():
+            b.ops.append(HSet(self.keys.state(*ok), k, v))
+        self.state_cache[ok] = dict(new)
+        st.status = Status.INVOKED
+        self._complete(st, Outcome(value=b""), b)
+
+    # ------------------------------------------------------------------ completion
+
+    def _retention_ms(self, st: InvocationStatus) -> int:
+        svc = self.deps.registry.get(st.target.service)
+        if svc is None:
+            return DEFAULT_RETENTION_MS
+        if st.target.kind == "workflow":
+            return int(svc.workflow_retention_s * 1000)
+        if st.idempotency_key is not None:
+            return int(svc.idempotency_retention_s * 1000)
+        return int(svc.journal_retention_s * 1000)
+
+    def _complete(self, st: InvocationStatus, outcome: Outcome, b: _Batch) -> None:
+        """Finish an invocation: store the outcome, answer everyone, pass the lock on."""
+        inv_id = st.invocation_id
+        st.move(Status.COMPLETED, now_ms())
+        st.outcome = outcome
+        st.completed_ms = now_ms()
+        st.completed = []
+        st.awaiting = []
+        retention = max(self._retention_ms(st), 1)
+        st.retention_ms = retention
+        self.active.pop(inv_id, None)
+        self.first_journal.pop(inv_id, None)
+        b.ops.append(HDel(self.keys.active, inv_id))
+        if st.target.handler == SET_STATE_HANDLER:
+            b.ops.append(Delete(self.keys.inv(inv_id)))
+            b.ops.append(Delete(self.keys.journal(inv_id)))
+        else:
+            self._save(st, b)
+            b.ops.append(PExpire(self.keys.inv(inv_id), retention))
+            b.ops.append(PExpire(self.keys.journal(inv_id), retention))
+        for sink in st.ingress_sinks:
+            self._respond(sink, Response(sink.request_id, inv_id, outcome), b)
+        st.ingress_sinks = []
+        if st.caller is not None:
+            self._send_completion(st.caller, outcome, b)
+        b.effects.append(lambda: self.deps.invoker.abort(inv_id))
+        self._release_lock(st, b)
+
+    def _release_lock(self, st: InvocationStatus, b: _Batch) -> None:
+        ok = st.object_key
+        if ok is None or not st.takes_lock or self.locks.get(ok) != st.invocation_id:
+            return
+        del self.locks[ok]
+        q = self.inboxes.get(ok)
+        while q:
+            nxt = self.active.get(q.popleft())
+            if nxt is None or nxt.status is not Status.INBOXED:
+                continue
+            self.locks[ok] = nxt.invocation_id
+            self._invoke(nxt, b)
+            break
+        if q is not None and not q:
+            self.inboxes.pop(ok, None)
+
+    def _send_completion(self, caller: records.CallerSink, outcome: Outcome, b: _Batch) -> None:
+        rec = records.Complete(caller.invocation_id, caller.index, outcome.value, outcome.failure)
+        part = partition_of_invocation(caller.invocation_id, self.deps.partitions)
+        self._outbox(part, caller.invocation_id.encode(), rec, b)
+
+    def _respond(self, sink: records.IngressSink, resp: Response, b: _Batch) -> None:
+        payload = encode_response(resp)
+        chan = channel(self.deps.prefix, sink.ingress_id)
+
+        def publish() -> None:
+            if self.leading:
+                asyncio.get_running_loop().create_task(self._publish(chan, payload))
+
+        b.effects.append(publish)
+
+    async def _publish(self, chan: str, payload: bytes) -> None:
+        try:
+            await self.deps.redis.publish(chan, payload)
+        except Exception:  # noqa: BLE001 - the waiting ingress falls back to a status check
+            log.warning("publishing a response failed", exc_info=True)
+
+    # ------------------------------------------------------------------ outbox
+
+    def _outbox(self, partition: int, key: bytes, rec: records.Record, b: _Batch) -> None:
+        item = OutboxItem(partition, key, records.encode(rec))
+        blob = _outbox_enc.encode(item)
+        field_ = _digest(blob)
+        b.ops.append(HSet(self.keys.outbox, field_, blob))
+        b.effects.append(lambda: self._send_outbox(field_, item))
+
+    def _send_outbox(self, field_: str, item: OutboxItem) -> None:
+        if not self.leading:
+            return
+        rec = records.decode(item.record)
+        fut = self.deps.producer.append(item.partition, item.key, rec)
+
+        def delivered(f: asyncio.Future[int]) -> None:
+            if f.exception() is None and not self._stopped:
+                asyncio.get_running_loop().create_task(self._outbox_done(field_))
+
+        fut.add_done_callback(delivered)
+
+    async def _outbox_done(self, field_: str) -> None:
+        try:
+            await self.deps.redis.hdel(self.keys.outbox, field_)
+        except Exception:  # noqa: BLE001 - re-sent after a take-over; targets dedupe
+            log.debug("outbox cleanup failed", exc_info=True)
+
+    async def _flush_outbox(self) -> None:
+        items = await self.deps.store.hgetall(self.keys.outbox)
+        for f, blob in items.items():
+            self._send_outbox(f.decode(), _outbox_dec.decode(blob))
+
+    # ------------------------------------------------------------------ timers
+
+    def _add_timer(self, timer: Timer, due_ms: int, b: _Batch) -> None:
+        member = _timer_enc.encode(timer)
+        b.ops.append(ZAdd(self.keys.timers, float(due_ms), member))
+        b.effects.append(lambda: self._arm(due_ms, member))
+
+    def _arm(self, due_ms: int, member: bytes) -> None:
+        if member in self.timer_members:
+            return
+        self.timer_members.add(member)
+        heapq.heappush(self.timers, (due_ms, member))
+        self._timer_wakeup.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timer_wakeup.clear()
+            if not self.leading or not self.timers:
+                await self._timer_wakeup.wait()
+                continue
+            due, member = self.timers[0]
+            delay = (due - now_ms()) / 1000
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wakeup.wait(), min(delay, 1.0))
+                continue
+            heapq.heappop(self.timers)
+            if member not in self.timer_members or member in self.fired:
+                continue
+            self.fired.add(member)
+            self.deps.producer.append(self.partition, b"", records.TimerFired(self.epoch, member))
+
+    # ------------------------------------------------------------------ state for attempts
+
+    async def object_state(self, ok: tuple[str, str]) -> dict[str, bytes]:
+        """The applied state of an object (cached; only this processor writes it)."""
+        cached = self.state_cache.get(ok)
+        if cached is not None:
+            self.state_cache.move_to_end(ok)
+            return cached
+        raw = await self.deps.store.hgetall(self.keys.state(*ok))
+        state = {k.decode(): v for k, v in raw.items()}
+        if ok in self.state_cache:  # applied meanwhile: the cache is newer
+            return self.state_cache[ok]
+        self.state_cache[ok] = state
+        while len(self.state_cache) > STATE_CACHE_KEYS:
+            self.state_cache.popitem(last=False)
+        return state
+
+    async def load_journal(self, inv_id: str) -> list[bytes]:
+        return await self.deps.store.lrange_all(self.keys.journal(inv_id))
+
+    def append(self, rec: records.Record) -> asyncio.Future[int]:
+        """Produce a record of this partition's own invocations (journal, suspend, failure)."""
+        return self.deps.producer.append(self.partition, b"", rec)
+
+
+def _digest(blob: bytes) -> str:
+    import hashlib
+
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()

@@ -1,0 +1,79 @@
+"""A worker: this process's partition processors, fed by one consumer-group membership."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from confluent_kafka import Message
+
+from runtime.partition.membership import Membership
+from runtime.partition.processor import PartitionProcessor, ProcessorDeps
+
+log = logging.getLogger("rt.worker")
+
+BACKLOG_PAUSE = 20
+"""Pause fetching a partition when this many consumed batches wait for its processor."""
+
+
+class Worker:
+    def __init__(self, deps: ProcessorDeps, kafka_config: dict[str, object]) -> None:
+        self.deps = deps
+        self.worker_id = deps.worker_id or uuid.uuid4().hex[:12]
+        self._kafka_config = kafka_config
+        self.processors: dict[int, PartitionProcessor] = {}
+        self._membership: Membership | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._membership = Membership(
+            dict(self._kafka_config),
+            self.deps.producer.topics.log,
+            f"{self.deps.prefix}.processors",
+            loop,
+            on_assign=self._assign,
+            on_revoke=self._revoke,
+            on_batch=self._batch,
+        )
+        self._membership.start()
+
+    async def wait_owned(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until this worker leads ``count`` partitions (tests and start-up)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            leading = sum(1 for p in self.processors.values() if p.leading)
+            if leading >= count:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"worker leads {leading} of {count} partitions after {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def _assign(self, partition: int) -> int:
+        proc = PartitionProcessor(partition, self.deps)
+        self.processors[partition] = proc
+        return await proc.take_over()
+
+    async def _revoke(self, partition: int) -> None:
+        proc = self.processors.pop(partition, None)
+        if proc is not None:
+            await proc.stop()
+
+    def _batch(self, partition: int, batch: list[Message]) -> None:
+        proc = self.processors.get(partition)
+        if proc is None:
+            return
+        proc.offer(batch)
+        m = self._membership
+        if m is not None:
+            if proc.backlog > BACKLOG_PAUSE:
+                m.pause(partition)
+            else:
+                m.resume(partition)
+
+    async def stop(self) -> None:
+        if self._membership is not None:
+            await asyncio.to_thread(self._membership.stop)
+            self._membership = None
+        for p in list(self.processors):
+            await self._revoke(p)

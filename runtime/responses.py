@@ -1,0 +1,105 @@
+"""Results travelling from partition processors back to waiting ingress callers.
+
+Each ingress process subscribes to one Redis pub/sub channel named after its
+instance id; processors publish a :class:`Response` there once the outcome is
+durable in the log. Pub/sub is fire-and-forget, so waiting callers also check
+the invocation's stored status now and then (a safety net, not the hot path).
+NEVER CHANGE the channel naming: processors and ingresses of different
+versions must agree on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+import msgspec
+import redis.asyncio as aioredis
+
+from runtime.partition.status import Outcome
+
+log = logging.getLogger("rt.responses")
+
+
+class Response(msgspec.Struct, frozen=True, array_like=True):
+    request_id: str
+    invocation_id: str
+    outcome: Outcome | None = None
+    """None with ``status`` set: an answer that is not a result (see ``status``)."""
+    status: str = "done"
+    """``done`` | ``accepted`` | ``previously_accepted`` | ``duplicate_run`` | ``not_found``"""
+
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(Response)
+
+
+def channel(prefix: str, ingress_id: str) -> str:
+    return f"{prefix}:resp:{ingress_id}"
+
+
+def encode_response(r: Response) -> bytes:
+    return _enc.encode(r)
+
+
+class ResponseListener:
+    """One pub/sub subscription per ingress process, demultiplexed to futures."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.ingress_id = uuid.uuid4().hex
+        self._client = client
+        self._channel = channel(prefix, self.ingress_id)
+        self._waiting: dict[str, asyncio.Future[Response]] = {}
+        self._counter = 0
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="rt-response-listener")
+        await asyncio.wait_for(self._ready.wait(), 30)
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._ready.set()
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    try:
+                        resp = _dec.decode(msg["data"])
+                    except msgspec.DecodeError:
+                        log.warning("undecodable response on %s", self._channel)
+                        continue
+                    fut = self._waiting.get(resp.request_id)
+                    if fut is not None and not fut.done():
+                        fut.set_result(resp)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - reconnect; waiters fall back to status checks
+                log.warning("response channel lost; resubscribing", exc_info=True)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def expect(self) -> tuple[str, asyncio.Future[Response]]:
+        """Register a new request id and the future its response will complete."""
+        self._counter += 1
+        rid = f"{self._counter:x}"
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = fut
+        return rid, fut
+
+    def forget(self, request_id: str) -> None:
+        self._waiting.pop(request_id, None)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

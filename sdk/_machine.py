@@ -1,0 +1,230 @@
+"""The journal cursor: which entries the handler has seen, and the determinism check.
+
+Pure and synchronous: no asyncio, no I/O. The driver (``sdk._engine``) feeds it
+and asks it questions; golden tests exercise both together.
+
+The visibility rule that makes replay deterministic (ADR 0003, "Visibility"):
+the journal is read through a *cursor*. A notification is visible to the
+handler only once the cursor has passed it, and the cursor only moves
+
+1. when the handler issues a command: up to that command (replay), or to the
+   end of the journal (live; never past an unacknowledged ``ctx.run`` result);
+2. when the handler awaits something not yet visible: one notification at a
+   time, stopping as soon as the await (or any other waiting await) is
+   satisfied.
+
+Live execution and replay follow the same rule, so combinators see the same
+"which completed first" answer both times.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sdk._journal import (
+    CancelSignal,
+    Command,
+    Completion,
+    InputCommand,
+    JournalEntry,
+    Result,
+    RunCommand,
+)
+
+NON_DETERMINISM_CODE = 570
+PROTOCOL_VIOLATION_CODE = 571
+
+
+class JournalMismatch(Exception):  # noqa: N818 - domain term
+    """The handler diverged from its journal (code 570)."""
+
+    def __init__(self, message: str, command_index: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.command_index = command_index
+
+
+class ProtocolViolation(Exception):  # noqa: N818 - domain term
+    """The journal handed to the driver is malformed (code 571)."""
+
+
+class Step(enum.Enum):
+    """Outcome of :meth:`JournalMachine.step`."""
+
+    NOTIFICATION = "notification"
+    """A notification became visible."""
+    SKIPPED = "skipped"
+    """The cursor passed a command the handler had already issued."""
+    COMMAND_AHEAD = "command_ahead"
+    """The next entry is a journaled command the handler has not issued yet (replay)."""
+    BARRIER = "barrier"
+    """The next entry is a ``ctx.run`` result not yet acknowledged as durable."""
+    END = "end"
+    """The cursor is at the end of the journal."""
+
+
+@dataclass(frozen=True)
+class Visible:
+    """A visible completion: its journal position and result."""
+
+    position: int
+    result: Result
+
+
+class JournalMachine:
+    """Journal, cursor and command matching for one invocation attempt.
+
+    Args:
+        journal: The journal so far (durable). Must be empty or start with
+            :class:`InputCommand`.
+
+    Raises:
+        ProtocolViolation: The journal is malformed.
+    """
+
+    def __init__(self, journal: Sequence[JournalEntry]) -> None:
+        self.journal: list[JournalEntry] = list(journal)
+        self.cursor = 0
+        self.command_positions: list[int] = []
+        self._command_at: dict[int, int] = {}
+        self.next_command = 0
+        self.visible: dict[int, Visible] = {}
+        self.completed_anywhere: set[int] = set()
+        self.cancel_pending = False
+        self.barrier: int | None = None
+        for pos, entry in enumerate(self.journal):
+            self._index_entry(pos, entry)
+        if self.command_positions and not isinstance(self.journal[0], InputCommand):
+            raise ProtocolViolation(
+                f"journal must start with InputCommand, got {type(self.journal[0]).__name__}"
+            )
+        self.replay_commands = len(self.command_positions)
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _index_entry(self, pos: int, entry: JournalEntry) -> None:
+        if isinstance(entry, Completion):
+            self.completed_anywhere.add(entry.command_index)
+        elif isinstance(entry, CancelSignal):
+            pass
+        else:
+            self._command_at[pos] = len(self.command_positions)
+            self.command_positions.append(pos)
+
+    @property
+    def replaying(self) -> bool:
+        """True while journaled commands remain that the handler has not re-issued."""
+        return self.next_command < self.replay_commands
+
+    def command(self, index: int) -> Command:
+        """The command with ``index``."""
+        entry = self.journal[self.command_positions[index]]
+        assert not isinstance(entry, Completion | CancelSignal)
+        return entry
+
+    def next_journaled_command(self) -> Command | None:
+        """The next command the journal expects, during replay."""
+        if self.next_command < len(self.command_positions):
+            return self.command(self.next_command)
+        return None
+
+    # -- commands ----------------------------------------------------------
+
+    def issue(self, build: Callable[[int], Command]) -> tuple[int, Command, bool]:
+        """Issue the handler's next command.
+
+        Args:
+            build: Builds the command from its index (ids derive from it).
+
+        Returns:
+            ``(index, command, replayed)``; on replay ``command`` is the
+            journaled one (use its recorded ids and times).
+
+        Raises:
+            JournalMismatch: The command differs from the journaled one.
+        """
+        index = self.next_command
+        cmd = build(index)
+        if index < len(self.command_positions):
+            pos = self.command_positions[index]
+            expected = self.journal[pos]
+            assert not isinstance(expected, Completion | CancelSignal)
+            if expected.identity() != cmd.identity():
+                raise JournalMismatch(
+                    f"Non-deterministic journal at command {index}: expected "
+                    f"{expected.describe()} but handler issued {cmd.describe()}",
+                    index,
+                )
+            self._reveal_until(pos)
+            self.cursor = pos + 1
+            self.next_command += 1
+            return index, expected, True
+        limit = self.barrier if self.barrier is not None else len(self.journal)
+        self._reveal_until(limit)
+        pos = len(self.journal)
+        self.journal.append(cmd)
+        self._index_entry(pos, cmd)
+        if self.cursor == pos:
+            self.cursor = pos + 1
+        self.next_command += 1
+        return index, cmd, False
+
+    def _reveal_until(self, pos: int) -> None:
+        while self.cursor < pos:
+            entry = self.journal[self.cursor]
+            self._reveal(self.cursor, entry)
+            self.cursor += 1
+
+    def _reveal(self, pos: int, entry: JournalEntry) -> None:
+        if isinstance(entry, Completion):
+            if entry.command_index not in self.visible:
+                self.visible[entry.command_index] = Visible(pos, entry.result)
+        elif isinstance(entry, CancelSignal):
+            self.cancel_pending = True
+
+    # -- notifications -----------------------------------------------------
+
+    def append_notification(self, entry: Completion | CancelSignal) -> int:
+        """Append a notification (from the runtime, or SDK-produced state reads)."""
+        pos = len(self.journal)
+        self.journal.append(entry)
+        self._index_entry(pos, entry)
+        return pos
+
+    def append_run_result(self, entry: Completion) -> int:
+        """Append a ``ctx.run`` result; the cursor stops before it until :meth:`ack`."""
+        pos = self.append_notification(entry)
+        if self.barrier is None:
+            self.barrier = pos
+        return pos
+
+    def ack(self) -> None:
+        """Everything appended so far is durable: lift the run-result barrier."""
+        self.barrier = None
+
+    def step(self) -> Step:
+        """Move the cursor over one entry, if it can."""
+        if self.barrier is not None and self.cursor >= self.barrier:
+            return Step.BARRIER
+        if self.cursor >= len(self.journal):
+            return Step.END
+        entry = self.journal[self.cursor]
+        if isinstance(entry, Completion | CancelSignal):
+            self._reveal(self.cursor, entry)
+            self.cursor += 1
+            return Step.NOTIFICATION
+        if self._command_at[self.cursor] < self.next_command:
+            self.cursor += 1
+            return Step.SKIPPED
+        return Step.COMMAND_AHEAD
+
+    def consume_cancel(self) -> bool:
+        """Take the pending cancellation signal, if any."""
+        pending, self.cancel_pending = self.cancel_pending, False
+        return pending
+
+    def is_run(self, index: int) -> bool:
+        """True when command ``index`` is a ``ctx.run``."""
+        return isinstance(self.command(index), RunCommand)

@@ -1,0 +1,127 @@
+"""Services used by the durable-core e2e tests.
+
+Side effects are counted in Redis *outside* the journal (``RT_TEST_REDIS`` and
+``RT_TEST_NS`` come from the test), so a test can tell whether a journaled
+``ctx.run`` was executed again after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import timedelta
+
+import redis
+
+import sdk as restate
+from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError
+
+_URL = os.environ.get("RT_TEST_REDIS")
+_r = redis.Redis.from_url(_URL) if _URL else None
+NS = os.environ.get("RT_TEST_NS", "test")
+
+greeter = restate.Service("Greeter")
+
+
+@greeter.handler()
+async def greet(ctx: Context, name: str) -> str:
+    return f"Hello {name}"
+
+
+@greeter.handler()
+async def fail(ctx: Context, msg: str) -> str:
+    raise TerminalError(f"bad input: {msg}", status_code=422)
+
+
+@greeter.handler()
+async def env(ctx: Context, name: str) -> str:
+    return os.environ.get(name, "")
+
+
+counter = restate.VirtualObject("Counter")
+
+
+@counter.handler()
+async def add(ctx: ObjectContext, n: int) -> int:
+    enter = time.time()
+    count = (await ctx.get("count")) or 0
+    count += n
+    ctx.set("count", count)
+    if _r is not None:
+        _r.rpush(f"{NS}:spans:{ctx.key()}", f"{enter}:{time.time()}")
+    return int(count)
+
+
+@counter.handler()
+async def slow_add(ctx: ObjectContext, n: int) -> int:
+    """Holds the key's lock while it waits (a sleep inside a journaled run)."""
+    await ctx.run_typed("wait", asyncio.sleep, restate.RunOptions(), n / 1000)
+    count = (await ctx.get("count")) or 0
+    ctx.set("count", count + 1)
+    return int(count + 1)
+
+
+@counter.handler(kind="shared")
+async def get(ctx: ObjectSharedContext) -> int:
+    return int((await ctx.get("count")) or 0)
+
+
+def _effect(tag: str) -> str:
+    if _r is not None:
+        _r.incr(f"{NS}:effects:{tag}")
+    return tag
+
+
+steps = restate.VirtualObject("Steps")
+
+
+@steps.handler()
+async def run(ctx: ObjectContext, n: int) -> int:
+    """Three journaled side effects, each counted; sleeps between them widen the crash window."""
+    total = 0
+    for i in range(3):
+        tag = f"{ctx.key()}-{i}"
+        await ctx.run_typed(f"step{i}", _effect, restate.RunOptions(), tag)
+        await ctx.run_typed(f"pause{i}", asyncio.sleep, restate.RunOptions(), 0.05)
+        total += i
+    ctx.set("done", True)
+    return total + n
+
+
+caller = restate.Service("Caller")
+
+
+@caller.handler()
+async def call_add(ctx: Context, key: str) -> int:
+    return await ctx.object_call(add, key, 1)
+
+
+@caller.handler()
+async def send_add(ctx: Context, key: str) -> str:
+    handle = ctx.object_send(add, key, 1)
+    return await handle.invocation_id()
+
+
+flaky = restate.Service("Flaky")
+
+
+@flaky.handler()
+async def once(ctx: Context, name: str) -> str:
+    assert _r is not None, "Flaky needs RT_TEST_REDIS"
+    attempts = _r.incr(f"{NS}:flaky:{ctx.request().id}")
+    if attempts == 1:
+        raise RuntimeError("transient failure on first attempt")
+    return f"ok {name} after {attempts}"
+
+
+sleepy = restate.Service("Sleepy")
+
+
+@sleepy.handler()
+async def nap(ctx: Context, ms: int) -> int:
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return ms
+
+
+app = restate.app([greeter, counter, steps, caller, flaky, sleepy])

@@ -1,0 +1,118 @@
+"""Fixtures that run real rt nodes (``rt dev`` processes) against the session's Kafka and Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.devstack.process import free_port, tail
+from tests.conftest import Infra
+
+APPS = Path(__file__).parent / "apps"
+
+
+class RtNode:
+    """One ``rt dev`` process = one worker + ingress + admin, sharing the test's prefix."""
+
+    def __init__(
+        self, infra: Infra, prefix: str, app: Path, workdir: Path, partitions: int = 4, **env: str
+    ) -> None:
+        self.ingress_port = free_port()
+        self.admin_port = free_port()
+        self.log = workdir / f"node-{self.ingress_port}.log"
+        self.env = {
+            **os.environ,
+            "RT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+            "RT_REDIS_URL": infra.redis_url,
+            "RT_TOPIC_PREFIX": prefix,
+            "RT_PARTITIONS": str(partitions),
+            "RT_TEST_REDIS": infra.redis_url,
+            "RT_TEST_NS": prefix,
+            **env,
+        }
+        self.args = [
+            sys.executable, "-m", "runtime.cli", "dev", str(app),
+            "--state-dir", str(workdir / "state"),
+            "--ingress-port", str(self.ingress_port),
+            "--admin-port", str(self.admin_port),
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def start(self, wait: bool = True) -> RtNode:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"rt node exited:\n{tail(self.log, 80)}")
+            try:
+                if httpx.get(f"{self.url}/restate/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"rt node not ready:\n{tail(self.log, 80)}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def nodes(infra: Infra, prefix: str, tmp_path: Path) -> Iterator[list[RtNode]]:
+    """Factory list: ``node = RtNode(...); nodes.append(node.start())``; all stopped at the end."""
+    started: list[RtNode] = []
+    yield started
+    for n in started:
+        n.stop()
+
+
+@pytest.fixture
+def core_node(infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]) -> RtNode:
+    node = RtNode(infra, prefix, APPS / "core_app.py", tmp_path)
+    nodes.append(node.start())
+    return node
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if report.failed:
+        started = item.funcargs.get("nodes") if hasattr(item, "funcargs") else None
+        for n in started or []:
+            report.sections.append((f"rt node {n.ingress_port} log (tail)", tail(n.log, 60)))
+    return report

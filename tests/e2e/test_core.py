@@ -1,0 +1,155 @@
+"""The durable core end to end: real Kafka, real Redis, real `rt dev` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import redis
+
+from tests.conftest import Infra
+from tests.e2e.conftest import APPS, RtNode
+
+JSON = {"content-type": "application/json"}
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: str, **headers: str) -> httpx.Response:
+    return await client.post(url, content=body, headers={**JSON, **headers}, timeout=60)
+
+
+def test_greet_and_terminal_error(core_node: RtNode) -> None:
+    r = httpx.post(f"{core_node.url}/Greeter/greet", content='"world"', headers=JSON, timeout=30)
+    assert r.status_code == 200 and r.json() == "Hello world"
+    assert r.headers["x-restate-id"].startswith("inv_")
+    r = httpx.post(f"{core_node.url}/Greeter/fail", content='"x"', headers=JSON, timeout=30)
+    assert r.status_code == 422
+    assert r.json() == {"code": 422, "message": "bad input: x", "source": "invocation"}
+
+
+def test_rt_dev_environment_reaches_handlers(infra: Infra, prefix: str, tmp_path, nodes) -> None:  # type: ignore[no-untyped-def]
+    node = RtNode(infra, prefix, APPS / "core_app.py", tmp_path, RT_E2E_MARKER="visible")
+    nodes.append(node.start())
+    r = httpx.post(f"{node.url}/Greeter/env", content='"RT_E2E_MARKER"', headers=JSON, timeout=30)
+    assert r.json() == "visible"
+
+
+def test_counter_one_hot_key_exact_and_never_overlapping(
+    core_node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    async def go() -> list[int]:
+        async with httpx.AsyncClient() as c:
+            rs = await asyncio.gather(
+                *(_post(c, f"{core_node.url}/Counter/hot/add", "1") for _ in range(1000))
+            )
+        return [r.json() for r in rs]
+
+    results = asyncio.run(go())
+    assert sorted(results) == list(range(1, 1001))
+    r = httpx.get(f"{core_node.url}/Counter/hot/get", timeout=30)
+    assert r.json() == 1000
+    spans = sorted(
+        tuple(map(float, s.decode().split(":")))
+        for s in redis_client.lrange(f"{prefix}:spans:hot", 0, -1)
+    )
+    assert len(spans) == 1000
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end, "two exclusive handlers of one key overlapped"
+
+
+def test_counter_many_keys_exact(core_node: RtNode) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient() as c:
+            await asyncio.gather(
+                *(_post(c, f"{core_node.url}/Counter/k{i % 100}/add", "1") for i in range(1000))
+            )
+            gets = await asyncio.gather(
+                *(c.get(f"{core_node.url}/Counter/k{i}/get", timeout=30) for i in range(100))
+            )
+        assert [g.json() for g in gets] == [10] * 100
+
+    asyncio.run(go())
+
+
+def test_shared_get_does_not_wait_behind_a_busy_exclusive_handler(core_node: RtNode) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient() as c:
+            await _post(c, f"{core_node.url}/Counter/busy/add", "1")
+            slow = asyncio.create_task(_post(c, f"{core_node.url}/Counter/busy/slow_add", "3000"))
+            await asyncio.sleep(0.5)
+            t0 = time.monotonic()
+            r = await c.get(f"{core_node.url}/Counter/busy/get", timeout=30)
+            took = time.monotonic() - t0
+            assert r.json() == 1
+            assert took < 1.5, f"shared get waited {took:.2f}s behind the exclusive handler"
+            assert (await slow).json() == 2
+
+    asyncio.run(go())
+
+
+def test_calls_sends_sleep_and_retries(core_node: RtNode) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient() as c:
+            r = await _post(c, f"{core_node.url}/Caller/call_add", '"cc"')
+            assert r.status_code == 200 and r.json() == 1
+            r = await _post(c, f"{core_node.url}/Caller/send_add", '"cc"')
+            assert r.json().startswith("inv_")
+            t0 = time.monotonic()
+            r = await _post(c, f"{core_node.url}/Sleepy/nap", "300")
+            assert r.json() == 300 and time.monotonic() - t0 >= 0.3
+            r = await _post(c, f"{core_node.url}/Flaky/once", '"f"')
+            assert r.json() == "ok f after 2"
+            for _ in range(50):
+                g = await c.get(f"{core_node.url}/Counter/cc/get", timeout=30)
+                if g.json() == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert g.json() == 2
+
+    asyncio.run(go())
+
+
+def test_idempotency_key_dedupes_concurrent_duplicates(
+    core_node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient() as c:
+            rs = await asyncio.gather(
+                *(
+                    _post(
+                        c, f"{core_node.url}/Counter/idem/add", "1", **{"idempotency-key": "once"}
+                    )
+                    for _ in range(50)
+                )
+            )
+            assert {r.status_code for r in rs} == {200}
+            assert {r.json() for r in rs} == {1}
+            assert len({r.headers["x-restate-id"] for r in rs}) == 1
+            g = await c.get(f"{core_node.url}/Counter/idem/get", timeout=30)
+            assert g.json() == 1
+            s = await _post(
+                c, f"{core_node.url}/Counter/idem/add/send", "1", **{"idempotency-key": "once"}
+            )
+            assert s.status_code == 202 and s.json()["status"] == "PreviouslyAccepted"
+
+    asyncio.run(go())
+
+
+def test_admin_state_and_services(core_node: RtNode) -> None:
+    r = httpx.get(f"{core_node.admin_url}/services", timeout=10)
+    names = {s["name"] for s in r.json()["services"]}
+    assert {"Greeter", "Counter", "Steps"} <= names
+    r = httpx.post(
+        f"{core_node.admin_url}/services/Counter/state",
+        json={"object_key": "adm", "new_state": {"count": list(b"41")}},
+        timeout=10,
+    )
+    assert r.status_code == 202
+    for _ in range(50):
+        got = httpx.get(f"{core_node.url}/Counter/adm/get", timeout=10).json()
+        if got == 41:
+            break
+        time.sleep(0.1)
+    assert got == 41
+    r = httpx.post(f"{core_node.url}/Counter/adm/add", content="1", headers=JSON, timeout=10)
+    assert r.json() == 42

@@ -1,0 +1,88 @@
+"""Copy of /work/shared/anchors/restate/services.py (the restate-sdk benchmark services).
+
+Kept verbatim apart from this docstring so the test does not depend on the
+shared directory; ``test_anchor_services`` also imports the original when present.
+"""
+
+from datetime import timedelta
+
+try:  # rt: its sdk mirrors restate-sdk's public API
+    import sdk as restate
+    from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
+except ImportError:  # the reference
+    import restate
+    from restate import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
+
+# --- Service: Greeter.greet(name) -> "Hello name" (pure, no journal entries) ---
+greeter = restate.Service("Greeter")
+
+
+@greeter.handler()
+async def greet(ctx: Context, name: str) -> str:
+    return f"Hello {name}"
+
+
+# Used only to observe how a TerminalError surfaces at the ingress.
+@greeter.handler()
+async def fail(ctx: Context, msg: str) -> str:
+    raise TerminalError(f"bad input: {msg}", status_code=422)
+
+
+# Used only to observe retries: a plain (non-terminal) exception on the first attempt of each
+# invocation; Restate retries it (default policy: 500 ms initial backoff) and the caller gets 200.
+_attempts: dict = {}
+
+
+@greeter.handler()
+async def flaky(ctx: Context, name: str) -> str:
+    inv = ctx.request().id
+    _attempts[inv] = _attempts.get(inv, 0) + 1
+    if _attempts[inv] == 1:
+        raise RuntimeError("transient failure on first attempt")
+    return f"Hello {name} after {_attempts.pop(inv)} attempts"
+
+
+# --- Virtual object: Counter (keyed, single-writer state) ---
+counter = restate.VirtualObject("Counter")
+
+
+@counter.handler()  # exclusive (default)
+async def add(ctx: ObjectContext, n: int) -> int:
+    count = (await ctx.get("count")) or 0
+    count += n
+    ctx.set("count", count)
+    return count
+
+
+@counter.handler(kind="shared")
+async def get(ctx: ObjectSharedContext) -> int:
+    return (await ctx.get("count")) or 0
+
+
+# --- Workflow: Steps.run(n) with three ctx.run steps ---
+steps = restate.Workflow("Steps")
+
+
+def _step(i: int, n: int) -> int:
+    return i + n
+
+
+@steps.main()
+async def run(ctx: WorkflowContext, n: int) -> int:
+    a = await ctx.run_typed("step1", _step, restate.RunOptions(), 1, n)
+    b = await ctx.run_typed("step2", _step, restate.RunOptions(), 2, a)
+    c = await ctx.run_typed("step3", _step, restate.RunOptions(), 3, b)
+    return c
+
+
+# --- Service: Sleeper.sleep(ms) -> durable timer ---
+sleeper = restate.Service("Sleeper")
+
+
+@sleeper.handler()
+async def sleep(ctx: Context, ms: int) -> int:
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return ms
+
+
+app = restate.app(services=[greeter, counter, steps, sleeper])

@@ -1,0 +1,214 @@
+"""Regenerate ``golden/*.json``: ``.venv/bin/python -m tests.unit.sdk.make_golden``.
+
+Only run it when the journal format or a golden scenario changes on purpose,
+and review the diff: the golden files are what the tests hold the engine to.
+Journals come either from a recorded live run (through the fake runtime) or are
+written by hand (the non-determinism cases: journals of an older handler version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sdk import _ids
+from sdk.engine import (
+    CallCommand,
+    CancelSignal,
+    CompletePromiseCommand,
+    Completion,
+    Failure,
+    InputCommand,
+    JournalEntry,
+    RunCommand,
+    SleepCommand,
+    Value,
+    Void,
+)
+from tests.unit.sdk import handlers as h
+from tests.unit.sdk.fake_runtime import INVOCATION_ID, FakeRuntime, json_value
+from tests.unit.sdk.golden_io import GOLDEN_DIR, dump_golden
+
+
+def _golden(
+    name: str,
+    description: str,
+    handler: str,
+    journal: list[JournalEntry],
+    expect: dict[str, Any],
+    *,
+    key: str | None = None,
+    input: str = "",
+    eager_state: dict[str, str] | None = None,
+) -> None:
+    golden = {
+        "description": description,
+        "handler": handler,
+        "invocation_id": INVOCATION_ID,
+        "key": key,
+        "input": input,
+        "eager_state": eager_state,
+        "expect": expect,
+    }
+    dump_golden(GOLDEN_DIR / f"{name}.json", golden, journal)
+
+
+async def main() -> None:
+    rt = FakeRuntime(h.APP.handler("Steps", "run"), input=b"5", key="w1")
+    await rt.run()
+    full = list(rt.journal)
+    _golden(
+        "run_not_reexecuted",
+        "A finished three-step workflow replayed from its journal: no action runs again.",
+        "Steps/run",
+        full,
+        {
+            "status": "Done",
+            "output": "11",
+            "new_entries": [],
+            "action_calls": {"step1": 0, "step2": 0, "step3": 0},
+        },
+        key="w1",
+        input="5",
+    )
+    cut = next(i for i, e in enumerate(full) if isinstance(e, RunCommand) and e.name == "step3")
+    _golden(
+        "run_partial_replay",
+        "Replay after step2's result was journaled: steps 1-2 come from the journal, "
+        "step3 runs once and its result waits for the durability ack.",
+        "Steps/run",
+        full[:cut],
+        {
+            "status": "Blocked",
+            "awaiting": [3],
+            "needs_ack": True,
+            "new_entries": ["Run", "Completion"],
+            "action_calls": {"step1": 0, "step2": 0, "step3": 1},
+        },
+        key="w1",
+        input="5",
+    )
+
+    v1 = [
+        InputCommand(body=b"5"),
+        RunCommand(name="validate"),
+        Completion(1, json_value("5")),
+        SleepCommand(wake_up_time_ms=1_001_000, name="cooldown"),
+        Completion(2, Void()),
+        RunCommand(name="charge"),
+        Completion(3, json_value('"ok"')),
+    ]
+    _golden(
+        "nondeterminism_run_vs_call",
+        "Journal of version 1 of Orders/place (it charged in a ctx.run at command 3); "
+        "version 2 calls Payments/refund there. Replay must fail with 570.",
+        "Orders/place",
+        v1,
+        {
+            "status": "Failed",
+            "code": 570,
+            "message": "Non-deterministic journal at command 3: expected Run(name='charge') "
+            "but handler issued Call(service='Payments', handler='refund')",
+            "action_calls": {"validate": 0},
+        },
+        input="5",
+    )
+    refund_id = _ids.child_invocation_id(INVOCATION_ID, 3, "Payments", None)
+    v0 = [
+        InputCommand(body=b"5"),
+        RunCommand(name="validate"),
+        Completion(1, json_value("5")),
+        SleepCommand(wake_up_time_ms=1_001_000, name="cooldown"),
+        CallCommand(service="Payments", handler="refund", param=b"5", invocation_id=refund_id),
+    ]
+    _golden(
+        "nondeterminism_await",
+        "The journal shows command 3 issued while the timer (command 2) was not yet "
+        "fired; the handler awaits the timer first, so the journal cannot be replayed.",
+        "Orders/place",
+        v0,
+        {
+            "status": "Failed",
+            "code": 570,
+            "message": "Non-deterministic journal at command 3: expected "
+            "Call(service='Payments', handler='refund') but handler is awaiting "
+            "Sleep(name='cooldown') (command 2), which the journal does not complete "
+            "before that command",
+        },
+        input="5",
+    )
+
+    charge_id = _ids.child_invocation_id(INVOCATION_ID, 1, "Payments", None)
+    race = [
+        InputCommand(body=b"7"),
+        CallCommand(service="Payments", handler="charge", param=b"7", invocation_id=charge_id),
+        SleepCommand(wake_up_time_ms=1_005_000, name="timeout"),
+    ]
+    _golden(
+        "select_call_first",
+        "select(call, timeout): both completed, the call's completion is first in the "
+        "journal, so the call wins on replay.",
+        "Orders/race",
+        [*race, Completion(1, json_value('"charged 7"')), Completion(2, Void())],
+        {"status": "Done", "output": '"charged 7"', "new_entries": ["Output"]},
+        input="7",
+    )
+    _golden(
+        "select_timeout_first",
+        "The same completions in the other order: the timer wins.",
+        "Orders/race",
+        [*race, Completion(2, Void()), Completion(1, json_value('"charged 7"'))],
+        {"status": "Done", "output": '"timed out"', "new_entries": ["Output"]},
+        input="7",
+    )
+    _golden(
+        "cancelled_call",
+        "A cancellation signal arrives while the handler awaits a call: the call is "
+        "cancelled (CancelInvocation) and the handler fails with 409 cancelled.",
+        "Orders/guarded",
+        [
+            InputCommand(body=b"3"),
+            CallCommand(service="Payments", handler="charge", param=b"3", invocation_id=charge_id),
+            CancelSignal(),
+        ],
+        {
+            "status": "Done",
+            "failure": {"code": 409, "message": "cancelled"},
+            "new_entries": ["CancelInvocation", "Output"],
+        },
+        input="3",
+    )
+
+    rt = FakeRuntime(h.APP.handler("Counter", "add"), input=b"5", key="c1", state={"count": b"3"})
+    await rt.run()
+    _golden(
+        "counter_eager_state",
+        "Counter/add with an eager state snapshot: the read and its value are journaled.",
+        "Counter/add",
+        list(rt.journal),
+        {"status": "Done", "output": "8", "new_entries": []},
+        key="c1",
+        input="5",
+        eager_state={"count": "3"},
+    )
+    _golden(
+        "promise_already_completed",
+        "Resolving a promise someone already completed: the runtime answers 409.",
+        "Signup/confirm",
+        [
+            InputCommand(body=b'"1234"'),
+            CompletePromiseCommand(name="code", result=Value(b'"1234"')),
+            Completion(1, Failure(409, "promise was already completed")),
+        ],
+        {
+            "status": "Done",
+            "output": '"rejected: 409 promise was already completed"',
+            "new_entries": ["Output"],
+        },
+        key="s1",
+        input='"1234"',
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,68 @@
+"""The restate-sdk benchmark services import with ``import sdk as restate`` and run."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from sdk.engine import App, Done, Failed, Failure, ServiceType, SleepCommand
+from tests.unit.sdk import anchor_services as anchor
+from tests.unit.sdk.fake_runtime import FakeRuntime, output_json
+
+_CANDIDATES = [
+    Path(__file__).resolve().parents[4] / "shared/anchors/restate/services.py",
+    Path("/work/shared/anchors/restate/services.py"),
+]
+ORIGINAL = next((p for p in _CANDIDATES if p.exists()), Path(anchor.__file__))
+
+
+def test_all_services_registered() -> None:
+    assert isinstance(anchor.app, App)
+    assert {n: s.service_type for n, s in anchor.app.services.items()} == {
+        "Greeter": ServiceType.SERVICE,
+        "Counter": ServiceType.VIRTUAL_OBJECT,
+        "Steps": ServiceType.WORKFLOW,
+        "Sleeper": ServiceType.SERVICE,
+    }
+    assert sorted(anchor.app.services["Greeter"].handlers) == ["fail", "flaky", "greet"]
+
+
+def test_original_file_imports() -> None:
+    """Import the shared anchor file itself (falls back to the copy outside the workspace)."""
+    spec = importlib.util.spec_from_file_location("anchor_original", ORIGINAL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sorted(module.app.services) == ["Counter", "Greeter", "Sleeper", "Steps"]
+
+
+@pytest.mark.parametrize("always_replay", [False, True])
+async def test_anchor_handlers_run(always_replay: bool) -> None:
+    app = anchor.app
+    kw = {"always_replay": always_replay}
+    greet = await FakeRuntime(app.handler("Greeter", "greet"), input=b'"Ann"', **kw).run()
+    assert output_json(greet) == "Hello Ann"
+
+    fail = await FakeRuntime(app.handler("Greeter", "fail"), input=b'"x"', **kw).run()
+    assert isinstance(fail, Done) and fail.failure == Failure(422, "bad input: x")
+
+    rt = FakeRuntime(app.handler("Greeter", "flaky"), input=b'"Bo"', **kw)
+    flaky = await rt.run(max_attempts=2)
+    assert output_json(flaky) == "Hello Bo after 2 attempts"
+    assert isinstance(rt.failures[0], Failed)
+
+    add = FakeRuntime(
+        app.handler("Counter", "add"), input=b"3", key="c", state={"count": b"4"}, **kw
+    )
+    assert output_json(await add.run()) == 7
+    get = FakeRuntime(app.handler("Counter", "get"), key="c", state=add.state, **kw)
+    assert output_json(await get.run()) == 7
+
+    steps = FakeRuntime(app.handler("Steps", "run"), input=b"10", key="w", **kw)
+    assert output_json(await steps.run()) == 16
+
+    sleeper = FakeRuntime(app.handler("Sleeper", "sleep"), input=b"250", **kw)
+    assert output_json(await sleeper.run()) == 250
+    assert SleepCommand(wake_up_time_ms=1_000_250) in sleeper.journal

@@ -1,0 +1,80 @@
+"""Pins the rt.log record encoding (NEVER CHANGE) and the status state machine."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from runtime.log import records
+from runtime.partition.status import (
+    IllegalTransition,
+    InvocationStatus,
+    Status,
+    decode_status,
+    encode_status,
+)
+
+
+def test_invoke_encoding_is_pinned() -> None:
+    rec = records.Invoke(
+        invocation_id="inv_x",
+        target=records.Target("Counter", "add", "k", "exclusive"),
+        input=b"1",
+        created_at_ms=5,
+    )
+    data = records.encode(rec)
+    assert records.decode(data) == rec
+    raw = msgspec.msgpack.decode(data)
+    assert raw[0] == "invoke"
+    assert raw[1] == "inv_x"
+    assert raw[2] == ["Counter", "add", "k", "exclusive"]
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        records.AnnounceLeader(3, "w1"),
+        records.AppendJournal("inv_x", 3, 1, [b"a", b"b"]),
+        records.Complete("inv_x", 2, value=b"v"),
+        records.Complete("inv_x", 2, failure=records.Failure(409, "no", {"a": "b"})),
+        records.Suspend("inv_x", 1, 2, [3, 4]),
+        records.AttemptFailed("inv_x", 1, 2, 500, "boom", 1234),
+        records.Cancel("inv_x"),
+        records.Kill("inv_x"),
+        records.Purge("inv_x"),
+        records.TimerFired(2, b"t"),
+        records.Attach("inv_x", records.IngressSink("i", "r")),
+        records.SetObjectState("Counter", "k", {"count": b"1"}),
+    ],
+)
+def test_every_record_round_trips(rec: records.Record) -> None:
+    assert records.decode(records.encode(rec)) == rec
+
+
+def test_garbage_is_a_decode_error() -> None:
+    with pytest.raises(msgspec.DecodeError):
+        records.decode(b"\x00garbage")
+
+
+def _status() -> InvocationStatus:
+    return InvocationStatus(
+        "inv_x", records.Target("S", "h"), Status.SCHEDULED, created_ms=1, modified_ms=1
+    )
+
+
+def test_status_round_trips() -> None:
+    st = _status()
+    assert decode_status(encode_status(st)) == st
+
+
+def test_illegal_transitions_are_refused() -> None:
+    st = _status()
+    st.move(Status.INVOKED, 2)
+    st.move(Status.SUSPENDED, 3)
+    st.move(Status.INVOKED, 4)
+    st.move(Status.COMPLETED, 5)
+    with pytest.raises(IllegalTransition, match="completed -> invoked"):
+        st.move(Status.INVOKED, 6)
+    fresh = _status()
+    with pytest.raises(IllegalTransition):
+        fresh.move(Status.SUSPENDED, 2)
