@@ -24,7 +24,7 @@ from runtime.log.producer import LogProducer
 from runtime.log.topics import TopicNames
 from runtime.partition.processor import ProcessorDeps
 from runtime.partition.worker import Worker
-from runtime.responses import ResponseListener
+from runtime.responses import Publisher, ResponseListener
 from runtime.settings import Settings
 from runtime.state.store import PartitionStore
 
@@ -73,6 +73,7 @@ class Node:
             registry=self.registry,
             worker_id=self.worker_id,
             invoker=self.invoker,
+            publisher=Publisher(self.redis),
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None

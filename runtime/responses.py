@@ -103,3 +103,37 @@ class ResponseListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class Publisher:
+    """Batches response PUBLISHes: one pipelined round trip per event-loop turn.
+
+    Answering is on every invocation's hot path; a round trip each would cost
+    more than the handler itself.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pending: list[tuple[str, bytes]] = []
+        self._scheduled = False
+
+    def publish(self, chan: str, payload: bytes) -> None:
+        self._pending.append((chan, payload))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if batch:
+            asyncio.get_running_loop().create_task(self._send(batch))
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for chan, payload in batch:
+                    pipe.publish(chan, payload)
+                await pipe.execute()
+        except Exception:  # noqa: BLE001 - waiting callers fall back to a status check
+            log.warning("publishing %d responses failed", len(batch), exc_info=True)

@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runtime.log import records
 from runtime.partition.status import InvocationStatus, Outcome
@@ -220,13 +220,12 @@ class _Runner:
             if failure is not None
             else None,
         )
-        redis = self.processor.deps.redis
         prefix = self.processor.deps.prefix
+        publisher = self.processor.deps.publisher
         for sink in sinks:
             payload = encode_response(Response(sink.request_id, self.inv_id, outcome))
-            asyncio.get_running_loop().create_task(
-                _publish(redis, channel(prefix, sink.ingress_id), payload)
-            )
+            publisher.publish(channel(prefix, sink.ingress_id), payload)
+        self.processor.answered[self.inv_id] = len(sinks)
 
     def _append_failure(
         self, code: int, message: str, retry_after: timedelta | None, done: None
@@ -259,13 +258,6 @@ class _Runner:
                 self.inv_id, self.processor.epoch, self.attempt, code, message, retry_at, pause
             )
         )
-
-
-async def _publish(redis: Any, chan: str, payload: bytes) -> None:
-    try:
-        await redis.publish(chan, payload)
-    except Exception:  # noqa: BLE001 - the apply path answers again
-        log.debug("fast-path publish failed", exc_info=True)
 
 
 class InProcessInvoker:

@@ -71,6 +71,7 @@ class Membership:
         self._stop = threading.Event()
         self._owned: set[int] = set()
         self._paused: set[int] = set()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="rt-membership", daemon=True)
         self.fatal: BaseException | None = None
 
@@ -115,17 +116,20 @@ class Membership:
 
     def pause(self, partition: int) -> None:
         """Back-pressure: stop fetching a partition whose processor is behind."""
-        self._paused.add(partition)
+        with self._lock:
+            self._paused.add(partition)
 
     def resume(self, partition: int) -> None:
-        self._paused.discard(partition)
+        with self._lock:
+            self._paused.discard(partition)
 
     def _run(self) -> None:
         consumer = self._consumer
         paused_now: set[int] = set()
         try:
             while not self._stop.is_set():
-                want = self._paused & self._owned
+                with self._lock:
+                    want = self._paused & self._owned
                 if want != paused_now:
                     to_pause = want - paused_now
                     to_resume = paused_now - want

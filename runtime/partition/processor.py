@@ -34,7 +34,7 @@ from runtime.partition.status import (
     encode_status,
 )
 from runtime.registry import Registry
-from runtime.responses import Response, channel, encode_response
+from runtime.responses import Publisher, Response, channel, encode_response
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import (
     Delete,
@@ -124,6 +124,7 @@ class ProcessorDeps:
     registry: Registry
     worker_id: str
     invoker: Invoker
+    publisher: Publisher
 
 
 @dataclass
@@ -146,6 +147,8 @@ class PartitionProcessor:
         self.inbox_seq = 0
         self.state_cache: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self.promise_cache: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.answered: dict[str, int] = {}
+        """How many ingress sinks the invoker answered on the fast path (not persisted)."""
         self.first_journal: dict[str, bytes] = {}
         """Input entries of invocations not started yet: saves a journal read on start."""
         self.timers: list[tuple[int, bytes]] = []
@@ -157,6 +160,8 @@ class PartitionProcessor:
         self._timer_wakeup = asyncio.Event()
         self._stopped = False
         self.failed: BaseException | None = None
+        self.on_drained: Callable[[int], None] | None = None
+        """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
 
     # ------------------------------------------------------------------ ownership
 
@@ -236,6 +241,8 @@ class PartitionProcessor:
                 while not self._queue.empty() and len(msgs) < MAX_BATCH:
                     msgs.extend(self._queue.get_nowait())
                 await self._process(msgs)
+                if self.on_drained is not None and self._queue.qsize() <= 2:
+                    self.on_drained(self.partition)
         except asyncio.CancelledError:
             raise
         except FencedError as e:
@@ -849,8 +856,9 @@ class PartitionProcessor:
             self._save(st, b)
             b.ops.append(PExpire(self.keys.inv(inv_id), retention))
             b.ops.append(PExpire(self.keys.journal(inv_id), retention))
-        for sink in st.ingress_sinks:
-            self._respond(sink, Response(sink.request_id, inv_id, outcome), b)
+        answered = self.answered.pop(inv_id, 0)
+        for i, sink in enumerate(st.ingress_sinks):
+            self._respond(sink, Response(sink.request_id, inv_id, outcome), b, i < answered)
         st.ingress_sinks = []
         if st.caller is not None:
             self._send_completion(st.caller, outcome, b)
@@ -878,21 +886,19 @@ class PartitionProcessor:
         part = partition_of_invocation(caller.invocation_id, self.deps.partitions)
         self._outbox(part, caller.invocation_id.encode(), rec, b)
 
-    def _respond(self, sink: records.IngressSink, resp: Response, b: _Batch) -> None:
+    def _respond(
+        self, sink: records.IngressSink, resp: Response, b: _Batch, answered: bool = False
+    ) -> None:
+        if answered:
+            return  # the invoker already answered this caller when the output became durable
         payload = encode_response(resp)
         chan = channel(self.deps.prefix, sink.ingress_id)
 
         def publish() -> None:
             if self.leading:
-                asyncio.get_running_loop().create_task(self._publish(chan, payload))
+                self.deps.publisher.publish(chan, payload)
 
         b.effects.append(publish)
-
-    async def _publish(self, chan: str, payload: bytes) -> None:
-        try:
-            await self.deps.redis.publish(chan, payload)
-        except Exception:  # noqa: BLE001 - the waiting ingress falls back to a status check
-            log.warning("publishing a response failed", exc_info=True)
 
     # ------------------------------------------------------------------ outbox
 

@@ -51,6 +51,7 @@ class Worker:
 
     async def _assign(self, partition: int) -> int:
         proc = PartitionProcessor(partition, self.deps)
+        proc.on_drained = self._drained
         self.processors[partition] = proc
         return await proc.take_over()
 
@@ -64,12 +65,12 @@ class Worker:
         if proc is None:
             return
         proc.offer(batch)
-        m = self._membership
-        if m is not None:
-            if proc.backlog > BACKLOG_PAUSE:
-                m.pause(partition)
-            else:
-                m.resume(partition)
+        if self._membership is not None and proc.backlog > BACKLOG_PAUSE:
+            self._membership.pause(partition)
+
+    def _drained(self, partition: int) -> None:
+        if self._membership is not None:
+            self._membership.resume(partition)
 
     async def stop(self) -> None:
         if self._membership is not None:

@@ -124,4 +124,15 @@ async def nap(ctx: Context, ms: int) -> int:
     return ms
 
 
+@flaky.handler()
+async def drift(ctx: Context, name: str) -> str:
+    """Code that changes between attempts: which run it journals depends on a Redis flag."""
+    assert _r is not None, "drift needs RT_TEST_REDIS"
+    mode = (_r.get(f"{NS}:drift:mode") or b"a").decode()
+    await ctx.run_typed(f"step-{mode}", _effect, restate.RunOptions(), f"drift-{mode}")
+    if _r.get(f"{NS}:drift:hold"):
+        raise RuntimeError("held: forcing a retry")
+    return mode
+
+
 app = restate.app([greeter, counter, steps, caller, flaky, sleepy])
