@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from runtime.devstack.process import port_is_free
 from runtime.devstack.stack import DevStack
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
@@ -46,8 +47,21 @@ class DevRuntime:
     def state_dir(self) -> Path:
         return self.settings.state_dir
 
+    def check_ports(self) -> None:
+        s = self.settings
+        for what, host, port, flag in (
+            ("ingress", s.ingress_host, s.ingress_port, "--ingress-port"),
+            ("admin", s.admin_host, s.admin_port, "--admin-port"),
+        ):
+            # uvicorn exits the process on a bind failure; check first and say what to do.
+            if port and not port_is_free(port, host):
+                raise RuntimeError(
+                    f"{what} port {host}:{port} is in use (choose another with {flag})"
+                )
+
     def start_infrastructure(self) -> DevStack:
         """Start (or attach to) Kafka and Redis and create topics. Main thread only."""
+        self.check_ports()
         stack = DevStack(
             state_dir=self.state_dir,
             kafka_bootstrap=self.settings.kafka_bootstrap,
@@ -111,6 +125,7 @@ class DevRuntime:
 
     async def _serve_http(self, node: Node, on_ready: Any) -> None:
         s = self.settings
+        self.check_ports()
         ingress = _Server(
             uvicorn.Config(
                 node.ingress_app(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,5 +172,20 @@ def test_bad_cli_arguments_fail_clearly(tmp_path: Path) -> None:
     res = subprocess.run([*RT, "dev", str(tmp_path / "missing.py")], capture_output=True, text=True)
     assert res.returncode == 2
     assert "app file not found" in res.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("RT_KAFKA_BOOTSTRAP", "RT_REDIS_URL")
+        }
+        res = subprocess.run(
+            [*RT, "dev", "--state-dir", str(tmp_path / "s"), "--ingress-port", str(port),
+             "--admin-port", str(free_port())],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    assert res.returncode == 1
+    assert f"ingress port 127.0.0.1:{port} is in use" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
     res = subprocess.run([*RT, "--version"], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.startswith("rt ")
