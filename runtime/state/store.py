@@ -655,6 +655,12 @@ class PartitionStore:
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call()``, retrying transient connection failures; bounded by the policy."""
+        try:  # The hot path: one plain call, no retry machinery unless it fails.
+            return await call()
+        except (RedisConnectionError, RedisTimeoutError) as e:
+            if not _is_transient(e):
+                raise StoreError(f"{what}: Redis at {self._where} refused access: {e}") from e
+            log.warning("%s: Redis at %s failed (%s); retrying", what, self._where, e)
         policy = self._retry
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_transient),
