@@ -61,11 +61,15 @@ class ResponseListener:
         await asyncio.wait_for(self._ready.wait(), 30)
 
     async def _run(self) -> None:
+        lost = False
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self._ready.set()
+                if lost:
+                    log.info("response channel %s resubscribed", self._channel)
+                    lost = False
                 while True:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
@@ -80,8 +84,11 @@ class ResponseListener:
                         fut.set_result(resp)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - reconnect; waiters fall back to status checks
-                log.warning("response channel lost; resubscribing", exc_info=True)
+            except Exception as e:  # noqa: BLE001 - reconnect; waiters fall back to status checks
+                self._ready.set()
+                if not lost:
+                    log.warning("response channel lost (%s); resubscribing", e)
+                lost = True
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):

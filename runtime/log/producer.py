@@ -55,7 +55,7 @@ class LogProducer:
                 "linger.ms": linger_ms,
                 "compression.type": "none",
                 "queue.buffering.max.messages": 1_000_000,
-                "log_level": 3,
+                "log_level": 2,  # connection errors during broker restarts are expected noise
             }
         )
         self._closed = threading.Event()

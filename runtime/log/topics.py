@@ -5,6 +5,7 @@ NEVER CHANGE the name suffixes: they are how a restarted rt finds its log.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +70,17 @@ def ensure_topics(
             err = e.args[0]
             if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    md = admin.list_topics(timeout=timeout)
-    log_md = md.topics.get(names.log)
-    if log_md is None or log_md.error is not None:
-        raise TopicMismatchError(f"topic {names.log} is not available: {log_md and log_md.error}")
+    # A just-created topic can take a moment to appear in metadata.
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(timeout=timeout)
+        log_md = md.topics.get(names.log)
+        if log_md is not None and log_md.error is None and log_md.partitions:
+            break
+        if time.monotonic() > deadline:
+            problem = log_md.error if log_md is not None else "missing from metadata"
+            raise TopicMismatchError(f"topic {names.log} is not available: {problem}")
+        time.sleep(0.1)
     if len(log_md.partitions) != partitions:
         raise TopicMismatchError(
             f"topic {names.log} has {len(log_md.partitions)} partitions but rt is configured "

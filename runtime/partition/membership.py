@@ -65,7 +65,7 @@ class Membership:
                 "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
                 "max.poll.interval.ms": max_poll_interval_ms,
                 "partition.assignment.strategy": "range",
-                "log_level": 3,
+                "log_level": 2,  # connection errors during broker restarts are expected noise
             }
         )
         self._stop = threading.Event()

@@ -895,7 +895,9 @@ class PartitionProcessor:
         chan = channel(self.deps.prefix, sink.ingress_id)
 
         def publish() -> None:
-            if self.leading:
+            # Even before leading: answers are idempotent (the ingress drops duplicates), and
+            # a caller whose Invoke is applied during catch-up must not wait for nothing.
+            if not self._stopped:
                 self.deps.publisher.publish(chan, payload)
 
         b.effects.append(publish)

@@ -124,7 +124,11 @@ async def nap(ctx: Context, ms: int) -> int:
     return ms
 
 
-@flaky.handler()
+@flaky.handler(
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=100), max_interval=timedelta(milliseconds=500)
+    )
+)
 async def drift(ctx: Context, name: str) -> str:
     """Code that changes between attempts: which run it journals depends on a Redis flag."""
     assert _r is not None, "drift needs RT_TEST_REDIS"
