@@ -1,6 +1,6 @@
 """The smallest rt service. Run: ``rt dev examples/greeter.py``, then
 
-    curl -s localhost:8080/Greeter/greet -H 'content-type: application/json' -d '"world"'
+curl -s localhost:8080/Greeter/greet -H 'content-type: application/json' -d '"world"'
 """
 
 import sdk as restate

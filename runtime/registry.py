@@ -36,6 +36,8 @@ class HandlerInfo:
     """Content types the input accepts (`*/*` for any)."""
     content_type: str = "application/json"
     """Content type of the output."""
+    lazy_state: bool = False
+    """``enable_lazy_state``: the runtime answers state reads key by key (no snapshot)."""
     input_required: bool = True
     """False when the handler takes no argument (or an Optional one): empty body allowed."""
     input_description: str | None = None

@@ -52,6 +52,7 @@ def handler_info(h: sd.HandlerDefinition) -> HandlerInfo:
         name=h.name,
         kind=_KINDS[h.kind] if h.kind is not None else None,
         public=not eff.ingress_private,
+        lazy_state=eff.enable_lazy_state,
         accept=h.options.accept,
         content_type=h.options.content_type,
         input_required=h.arity == 2 and not _optional(h.input_type),

@@ -115,6 +115,21 @@ class CompletePromise:
 
 
 @dataclass(frozen=True)
+class GetState:
+    key: str
+
+
+@dataclass(frozen=True)
+class GetStateKeys:
+    pass
+
+
+def state_keys_entry(index: int, keys: list[str]) -> bytes:
+    """The completion of a lazy ``state_keys()``."""
+    return sj.encode_entry(sj.Completion(index, sj.StateKeys(sorted(keys))))
+
+
+@dataclass(frozen=True)
 class Unsupported:
     what: str
 
@@ -131,6 +146,8 @@ Effect = (
     | GetPromise
     | PeekPromise
     | CompletePromise
+    | GetState
+    | GetStateKeys
     | Unsupported
     | None
 )
@@ -188,6 +205,10 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
         case sj.CompletePromiseCommand(name=n, result=r):
             value, failure = _split(r)
             return CompletePromise(n, value, failure)
+        case sj.GetStateCommand(key=k):
+            return GetState(k)
+        case sj.GetStateKeysCommand():
+            return GetStateKeys()
         case sj.AttachInvocationCommand() | sj.GetInvocationOutputCommand():
             return Unsupported(entry.kind)
         case _:

@@ -311,6 +311,8 @@ class PartitionProcessor:
                 ok = st.object_key if st is not None else None
                 if ok is not None and ok not in self.promise_cache and self._is_workflow(st):
                     promise_keys.add(ok)
+                if st is not None and ok is not None and self._lazy(st):
+                    await self.object_state(ok)  # lazy reads are answered from the cache
         for ok in promise_keys:
             raw = await self.deps.store.hgetall(self.keys.promise(*ok))
             self.promise_cache[ok] = {k.decode(): v for k, v in raw.items()}
@@ -320,6 +322,11 @@ class PartitionProcessor:
             for inv_id, blob in zip(wanted, blobs, strict=True):
                 out[inv_id] = decode_status(blob) if blob is not None else None
         return out
+
+    def _lazy(self, st: InvocationStatus) -> bool:
+        svc = self.deps.registry.get(st.target.service)
+        handler = svc.handler(st.target.handler) if svc is not None else None
+        return handler is not None and handler.lazy_state
 
     def _is_workflow(self, st: InvocationStatus | None) -> bool:
         if st is None:
@@ -498,7 +505,9 @@ class PartitionProcessor:
             b.effects.append(lambda: self._start_attempt(st, None))
             return
         b.ops.append(RPush(self.keys.journal(st.invocation_id), list(rec.entries)))
-        done: Outcome | None = None
+        # All entries take their journal positions first: completions the processor
+        # produces for them (lazy state, promises) come after them, as in Redis.
+        indexed = []
         for blob in rec.entries:
             entry = J.decode(blob)
             index = st.commands if J.is_command(entry) else -1
@@ -507,6 +516,9 @@ class PartitionProcessor:
             elif isinstance(entry, J.Completion):
                 st.completed.append(entry.command_index)
             st.journal_len += 1
+            indexed.append((entry, index))
+        done: Outcome | None = None
+        for entry, index in indexed:
             out = self._apply_entry(st, entry, index, b)
             if out is not None:
                 done = out
@@ -559,6 +571,12 @@ class PartitionProcessor:
                 self._on_promise_read(st, ok, name, index, isinstance(fx, J.PeekPromise), b)
             case J.CompletePromise(name=name, value=v, failure=f) if ok in self.promise_cache:
                 self._on_promise_complete(st, ok, name, index, v, f, b)
+            case J.GetState(key=k) if ok is not None and self._lazy(st):
+                value = self.state_cache.get(ok, {}).get(k)
+                self._complete_index(st, index, value, None, b)
+            case J.GetStateKeys() if ok is not None and self._lazy(st):
+                keys = list(self.state_cache.get(ok, {}))
+                self._complete_raw(st, index, J.state_keys_entry(index, keys), b)
             case J.Unsupported(what=what):
                 failure = records.Failure(573, f"{what} is not supported by this rt version yet")
                 self._complete_index(st, index, None, failure, b)
@@ -654,6 +672,9 @@ class PartitionProcessor:
         """A completion produced by the processor itself, appended right away."""
         self._on_complete(st.invocation_id, index, value, failure, b)
 
+    def _complete_raw(self, st: InvocationStatus, index: int, blob: bytes, b: _Batch) -> None:
+        self._on_complete(st.invocation_id, index, None, None, b, blob=blob)
+
     def _on_complete(
         self,
         inv_id: str,
@@ -661,6 +682,7 @@ class PartitionProcessor:
         value: bytes | None,
         failure: records.Failure | None,
         b: _Batch,
+        blob: bytes | None = None,
     ) -> None:
         st = self.active.get(inv_id)
         if st is None or index in st.completed or st.status is Status.COMPLETED:
@@ -668,7 +690,8 @@ class PartitionProcessor:
         if st.status in (Status.SCHEDULED, Status.INBOXED):
             return
         st.completed.append(index)
-        blob = J.notification_entry(index, value, failure)
+        if blob is None:
+            blob = J.notification_entry(index, value, failure)
         b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
         st.journal_len += 1
         if st.status is Status.SUSPENDED and (index in st.awaiting or index == J.CANCEL_INDEX):

@@ -153,3 +153,13 @@ def test_admin_state_and_services(core_node: RtNode) -> None:
     assert got == 41
     r = httpx.post(f"{core_node.url}/Counter/adm/add", content="1", headers=JSON, timeout=10)
     assert r.json() == 42
+
+
+def test_lazy_state_is_answered_by_the_runtime(core_node: RtNode) -> None:
+    with httpx.Client(timeout=30) as c:
+        r = c.post(f"{core_node.url}/LazyCounter/z/bump", content="2", headers=JSON)
+        assert r.status_code == 200, r.text
+        assert r.json() == ["count", "seen-2"]
+        r = c.post(f"{core_node.url}/LazyCounter/z/bump", content="3", headers=JSON)
+        assert r.json() == ["count", "seen-2", "seen-3"]
+        assert c.get(f"{core_node.url}/LazyCounter/z/peek").json() == 5

@@ -139,4 +139,21 @@ async def drift(ctx: Context, name: str) -> str:
     return mode
 
 
-app = restate.app([greeter, counter, steps, caller, flaky, sleepy])
+lazy = restate.VirtualObject("LazyCounter", enable_lazy_state=True)
+
+
+@lazy.handler()
+async def bump(ctx: ObjectContext, n: int) -> list[str]:
+    """State read key by key from the runtime (enable_lazy_state)."""
+    count = (await ctx.get("count")) or 0
+    ctx.set("count", count + n)
+    ctx.set(f"seen-{n}", True)
+    return await ctx.state_keys()
+
+
+@lazy.handler(kind="shared")
+async def peek(ctx: ObjectSharedContext) -> int:
+    return int((await ctx.get("count")) or 0)
+
+
+app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy])
