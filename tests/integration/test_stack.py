@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import redis
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -112,9 +113,14 @@ def test_rt_topics_created_with_partitions_and_prefix(infra: Infra, prefix: str)
         assert "fixed when the log is created" in str(e)
     else:
         raise AssertionError("a partition-count mismatch must be refused")
-    low, high = Consumer(infra.kafka_config(**{"group.id": "x"})).get_watermark_offsets(
-        TopicPartition(names.log, 0), timeout=10
-    )
+    consumer = Consumer(infra.kafka_config(**{"group.id": "x"}))
+    for _ in range(50):  # a new partition's leader can take a moment to be elected
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(names.log, 0), timeout=10)
+            break
+        except KafkaException:
+            time.sleep(0.1)
+    consumer.close()
     assert (low, high) == (0, 0)
 
 
