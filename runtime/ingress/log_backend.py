@@ -149,6 +149,7 @@ class LogIngressBackend:
             source="ingress",
             ingress_sink=records.IngressSink(self._listener.ingress_id, rid),
             created_at_ms=int(time.time() * 1000),
+            fresh_id=target.kind != "workflow" and request.idempotency_key is None,
         )
         try:
             await self._submit(record, inv_id, routing_key_of(target, inv_id))
@@ -178,6 +179,7 @@ class LogIngressBackend:
             send=True,
             execute_at_ms=execute_at,
             created_at_ms=int(time.time() * 1000),
+            fresh_id=not deterministic,
         )
         try:
             await self._submit(record, inv_id, routing_key_of(target, inv_id))

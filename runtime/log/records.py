@@ -65,6 +65,9 @@ class Invoke(msgspec.Struct, frozen=True, tag="invoke", array_like=True):
     execute_at_ms: int | None = None
     created_at_ms: int = 0
     parent_id: str | None = None
+    fresh_id: bool = False
+    """The id was just drawn at random (no idempotency key): it cannot be a duplicate,
+    so the processor skips the lookup of an existing invocation."""
 
 
 class AppendJournal(msgspec.Struct, frozen=True, tag="journal", array_like=True):

@@ -304,7 +304,8 @@ class PartitionProcessor:
         for rec in recs:
             inv_id = getattr(rec, "invocation_id", None)
             if isinstance(rec, (records.Invoke, records.Attach, records.Purge)) and inv_id:
-                if inv_id not in self.active:
+                fresh = isinstance(rec, records.Invoke) and rec.fresh_id
+                if inv_id not in self.active and not fresh:
                     wanted.append(inv_id)
             elif isinstance(rec, records.AppendJournal):
                 st = self.active.get(rec.invocation_id)
