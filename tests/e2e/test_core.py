@@ -163,3 +163,12 @@ def test_lazy_state_is_answered_by_the_runtime(core_node: RtNode) -> None:
         r = c.post(f"{core_node.url}/LazyCounter/z/bump", content="3", headers=JSON)
         assert r.json() == ["count", "seen-2", "seen-3"]
         assert c.get(f"{core_node.url}/LazyCounter/z/peek").json() == 5
+
+
+def test_always_replay_handler_suspends_and_resumes_by_replay(
+    core_node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    r = httpx.post(f"{core_node.url}/Replayer/chain", content='"rk"', headers=JSON, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json() == [len("replay-rk"), 10, 15]
+    assert redis_client.get(f"{prefix}:effects:replay-rk") == b"1", "journaled run re-executed"

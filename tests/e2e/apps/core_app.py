@@ -156,4 +156,17 @@ async def peek(ctx: ObjectSharedContext) -> int:
     return int((await ctx.get("count")) or 0)
 
 
-app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy])
+replayer = restate.Service("Replayer", inactivity_timeout=timedelta(0))
+
+
+@replayer.handler()
+async def chain(ctx: Context, key: str) -> list[int]:
+    """Always-replay: suspended and replayed from the journal at every await."""
+    a = await ctx.run_typed("one", _effect, restate.RunOptions(), f"replay-{key}")
+    await ctx.sleep(timedelta(milliseconds=50))
+    b = await ctx.object_call(add, key, 10)
+    c = await ctx.object_call(add, key, 5)
+    return [len(a), b, c]
+
+
+app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer])
