@@ -32,7 +32,14 @@ from runtime.responses import Response, channel, encode_response
 from runtime.settings import Settings
 from sdk import _journal as sj
 from sdk._definitions import HandlerDefinition, InvocationRetryPolicy, ServiceDefinition
-from sdk._engine import Blocked, Done, Failed, InvocationDescriptor, InvocationDriver
+from sdk._engine import (
+    Blocked,
+    Done,
+    Failed,
+    InvocationDescriptor,
+    InvocationDriver,
+    Progress,
+)
 
 if TYPE_CHECKING:
     from runtime.partition.processor import PartitionProcessor
@@ -147,7 +154,9 @@ class _Runner:
         driver = InvocationDriver(self.handler, descriptor, journal)
         self.driver = driver
         self.durable_len = self.written_len = len(journal)
-        progress = await driver.advance()
+        progress = await self._advance(driver)
+        if progress is None:
+            return
         grace = self.invoker.grace_s(self.handler)
         while True:
             new = progress.new_entries
@@ -206,7 +215,36 @@ class _Runner:
                     await asyncio.wait_for(self.wakeup.wait(), remaining)
             notes, self.inbox = self.inbox, []
             durable = self.durable_len >= self.written_len
-            progress = await driver.advance(notes, durable=durable)
+            progress = await self._advance(driver, notes, durable)
+            if progress is None:
+                return
+
+    async def _advance(
+        self,
+        driver: InvocationDriver,
+        notes: list[sj.Notification] | None = None,
+        durable: bool = False,
+    ) -> Progress | None:
+        """One ``advance``, bounded by the handler's ``abort_timeout`` when it has one.
+
+        A handler that runs (e.g. a long ``ctx.run``) longer than inactivity timeout +
+        abort timeout is aborted: the attempt fails and is retried per the retry policy.
+        """
+        limit = self.invoker.abort_limit_s(self.handler)
+        coro = driver.advance(notes or (), durable=durable)
+        if limit is None:
+            return await coro
+        try:
+            return await asyncio.wait_for(coro, limit)
+        except TimeoutError:
+            await driver.close()
+            self._append_failure(
+                500,
+                f"attempt aborted: still running after {limit:.1f}s (abort_timeout)",
+                None,
+                None,
+            )
+            return None
 
     def _fast_response(self, done: Done) -> None:
         """The output is durable: answer waiting HTTP callers now (the apply answers again)."""
@@ -277,6 +315,13 @@ class InProcessInvoker:
     def grace_s(self, handler: HandlerDefinition) -> float:
         t = handler.effective.inactivity_timeout
         return DEFAULT_GRACE_S if t is None else max(t.total_seconds(), 0.0)
+
+    def abort_limit_s(self, handler: HandlerDefinition) -> float | None:
+        """inactivity timeout + abort timeout, or None when no abort timeout is set."""
+        eff = handler.effective
+        if eff.abort_timeout is None:
+            return None
+        return self.grace_s(handler) + eff.abort_timeout.total_seconds()
 
     def start(
         self, processor: PartitionProcessor, status: InvocationStatus, journal: list[bytes] | None

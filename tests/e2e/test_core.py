@@ -172,3 +172,11 @@ def test_always_replay_handler_suspends_and_resumes_by_replay(
     assert r.status_code == 200, r.text
     assert r.json() == [len("replay-rk"), 10, 15]
     assert redis_client.get(f"{prefix}:effects:replay-rk") == b"1", "journaled run re-executed"
+
+
+def test_abort_timeout_aborts_a_hung_attempt_and_retries(core_node: RtNode) -> None:
+    t0 = time.monotonic()
+    r = httpx.post(f"{core_node.url}/Slowpoke/once_slow", content='"x"', headers=JSON, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json() == 2
+    assert time.monotonic() - t0 < 4.5, "the hung attempt was not aborted"

@@ -169,4 +169,20 @@ async def chain(ctx: Context, key: str) -> list[int]:
     return [len(a), b, c]
 
 
-app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer])
+slowpoke = restate.Service(
+    "Slowpoke",
+    inactivity_timeout=timedelta(milliseconds=200),
+    abort_timeout=timedelta(milliseconds=500),
+)
+
+
+@slowpoke.handler()
+async def once_slow(ctx: Context, name: str) -> int:
+    """The first attempt hangs in a run longer than inactivity + abort timeout."""
+    assert _r is not None, "once_slow needs RT_TEST_REDIS"
+    n = int(_r.incr(f"{NS}:slow:{ctx.request().id}"))
+    await ctx.run_typed("wait", asyncio.sleep, restate.RunOptions(), 5.0 if n == 1 else 0.0)
+    return n
+
+
+app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer, slowpoke])
