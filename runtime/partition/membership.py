@@ -59,7 +59,7 @@ class Membership:
                 "enable.auto.offset.store": False,
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
-                "fetch.wait.max.ms": 5,
+                "fetch.wait.max.ms": 100,  # the broker answers as soon as a record arrives
                 "fetch.error.backoff.ms": 50,
                 "session.timeout.ms": session_timeout_ms,
                 "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
