@@ -32,12 +32,14 @@ log = logging.getLogger("rt.node")
 
 
 def redis_client(settings: Settings, url: str) -> aioredis.Redis:
+    """The shared client; a blocking pool waits for a free connection instead of failing."""
     kwargs: dict[str, Any] = {}
     if settings.redis_password:
         kwargs["password"] = settings.redis_password
     if settings.redis_ssl_ca_certs:
         kwargs["ssl_ca_certs"] = settings.redis_ssl_ca_certs
-    return aioredis.Redis.from_url(url, **kwargs)
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=30, **kwargs)
+    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass

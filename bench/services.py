@@ -1,17 +1,19 @@
-"""Copy of /work/shared/anchors/restate/services.py (the restate-sdk benchmark services).
+"""Benchmark services for rt: the anchor's services (anchors/restate/services.py) on rt's SDK.
 
-Kept verbatim apart from this docstring so the test does not depend on the
-shared directory; ``test_anchor_services`` also imports the original when present.
+rt's ``sdk`` mirrors restate-sdk's public API, so this is the reference file with
+``import sdk as restate``. Serve with ``rt dev bench/services.py`` (see bench/README.md).
+
+- Greeter.greet(name) -> "Hello name"         pure handler, no journal entries
+- Counter/{key}/add(n) -> new count           exclusive virtual-object handler (get + set state)
+- Counter/{key}/get() -> count                shared handler
+- Steps/{id}/run(n) -> n + 6                  workflow with three ctx.run steps
+- Sleeper.sleep(ms) -> ms                     durable timer
 """
 
 from datetime import timedelta
 
-try:  # rt: its sdk mirrors restate-sdk's public API
-    import sdk as restate
-    from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
-except ImportError:  # the reference
-    import restate
-    from restate import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
+import sdk as restate
+from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
 
 # --- Service: Greeter.greet(name) -> "Hello name" (pure, no journal entries) ---
 greeter = restate.Service("Greeter")
@@ -29,7 +31,7 @@ async def fail(ctx: Context, msg: str) -> str:
 
 
 # Used only to observe retries: a plain (non-terminal) exception on the first attempt of each
-# invocation; Restate retries it (default policy: 500 ms initial backoff) and the caller gets 200.
+# invocation; the runtime retries it and the caller gets 200.
 _attempts: dict = {}
 
 
