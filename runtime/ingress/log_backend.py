@@ -26,35 +26,19 @@ from runtime.ingress.backend import (
 )
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
+from runtime.log.routing import routing_key_of, target_kind
 from runtime.partition.status import Outcome, Status, decode_status
-from runtime.registry import HandlerKind, Registry, ServiceType
+from runtime.registry import Registry
 from runtime.responses import Response, ResponseListener
 from runtime.state.keys import PartitionKeys
 from sdk._ids import (
     idempotent_invocation_id,
     invocation_id_for,
-    keyed_routing_key,
     parse_awakeable_id,
     workflow_invocation_id,
 )
 
 SAFETY_CHECK_INTERVAL_S = 3.0
-
-
-def target_kind(service_ty: ServiceType, handler_kind: HandlerKind | None) -> str:
-    if service_ty is ServiceType.SERVICE:
-        return "service"
-    if handler_kind is HandlerKind.SHARED:
-        return "shared"
-    if handler_kind is HandlerKind.WORKFLOW:
-        return "workflow"
-    return "exclusive"
-
-
-def routing_key_of(target: records.Target, invocation_id: str) -> bytes:
-    if target.key is None:
-        return invocation_id.encode()
-    return keyed_routing_key(target.service, target.key)
 
 
 def to_ingress_outcome(

@@ -121,7 +121,7 @@ class _Runner:
             raise
         except Exception as e:
             log.exception("attempt %d of %s crashed in the invoker", self.attempt, self.inv_id)
-            self._append_failure(500, f"invoker error: {type(e).__name__}: {e}", None, done=None)
+            self._append_failure(500, f"invoker error: {type(e).__name__}: {e}", None)
         finally:
             if self.driver is not None and not self.driver.finished:
                 await self.driver.close()
@@ -181,7 +181,7 @@ class _Runner:
             if isinstance(status, Failed):
                 if pending is not None:
                     await pending
-                self._append_failure(status.code, status.message, status.retry_after, done=None)
+                self._append_failure(status.code, status.message, status.retry_after)
                 return
             assert isinstance(status, Blocked)
             if not status.resumable:
@@ -242,7 +242,6 @@ class _Runner:
                 500,
                 f"attempt aborted: still running after {limit:.1f}s (abort_timeout)",
                 None,
-                None,
             )
             return None
 
@@ -265,9 +264,7 @@ class _Runner:
             publisher.publish(channel(prefix, sink.ingress_id), payload)
         self.processor.answered[self.inv_id] = len(sinks)
 
-    def _append_failure(
-        self, code: int, message: str, retry_after: timedelta | None, done: None
-    ) -> None:
+    def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
         policy = RetryPolicy.of(self.handler.effective.invocation_retry_policy)
         failed_attempts = self.status.retry_count + 1
         exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts

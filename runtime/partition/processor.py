@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import logging
 import time
@@ -25,6 +26,7 @@ from confluent_kafka import Message
 
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
+from runtime.log.routing import routing_key_of, target_kind
 from runtime.partition import journal as J
 from runtime.partition.status import (
     InvocationStatus,
@@ -586,16 +588,12 @@ class PartitionProcessor:
         return None
 
     def _on_call(self, st: InvocationStatus, fx: J.CallOrSend, index: int, b: _Batch) -> None:
-        from runtime.ingress.log_backend import routing_key_of
-
         svc = self.deps.registry.get(fx.service)
         if svc is None or (handler := svc.handler(fx.handler)) is None:
             if not fx.send:
                 msg = f"service '{fx.service}' handler '{fx.handler}' not found"
                 self._complete_index(st, index, None, records.Failure(404, msg), b)
             return
-        from runtime.ingress.log_backend import target_kind
-
         target = records.Target(fx.service, fx.handler, fx.key, target_kind(svc.ty, handler.kind))
         rec = records.Invoke(
             invocation_id=fx.invocation_id,
@@ -820,7 +818,6 @@ class PartitionProcessor:
 
     def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
         """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
-        svc = self.deps.registry.get(rec.service)
         inv_id = f"setstate-{self.partition}-{now_ms()}-{self.inbox_seq}"
         now = now_ms()
         st = InvocationStatus(
@@ -832,7 +829,6 @@ class PartitionProcessor:
             source="admin",
             state_update=dict(rec.state),
         )
-        del svc
         self.active[inv_id] = st
         b.ops.append(HSet(self.keys.active, inv_id, b"1"))
         self._enqueue(st, b)
@@ -1016,6 +1012,4 @@ class PartitionProcessor:
 
 
 def _digest(blob: bytes) -> str:
-    import hashlib
-
     return hashlib.blake2b(blob, digest_size=12).hexdigest()
