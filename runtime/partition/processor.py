@@ -152,6 +152,7 @@ class PartitionProcessor:
         self.answered: dict[str, int] = {}
         """How many ingress sinks the invoker answered on the fast path (not persisted)."""
         self.first_journal: dict[str, bytes] = {}
+        self._batch_completed: dict[str, InvocationStatus | None] = {}
         """Input entries of invocations not started yet: saves a journal read on start."""
         self.timers: list[tuple[int, bytes]] = []
         self.timer_members: set[bytes] = set()
@@ -287,6 +288,9 @@ class PartitionProcessor:
         if not decoded:
             return
         completed = await self._prefetch(rec for _, rec in decoded)  # Step 2.
+        # Invocations completing in this batch join it, so a later Attach or duplicate
+        # Invoke in the same batch still finds them.
+        self._batch_completed = completed
         batch = _Batch()
         for _, rec in decoded:  # Step 3.
             self._apply_record(rec, batch, completed)
@@ -867,6 +871,7 @@ class PartitionProcessor:
         retention = max(self._retention_ms(st), 1)
         st.retention_ms = retention
         self.active.pop(inv_id, None)
+        self._batch_completed[inv_id] = st
         self.first_journal.pop(inv_id, None)
         b.ops.append(HDel(self.keys.active, inv_id))
         if st.target.handler == SET_STATE_HANDLER:
