@@ -45,6 +45,10 @@ class HandlerInfo:
     input_json_schema: dict[str, object] | None = None
     output_json_schema: dict[str, object] | None = None
     documentation: str | None = None
+    idempotency_retention_s: float | None = None
+    """Handler-level override of the service's idempotency retention (None: the service's)."""
+    journal_retention_s: float | None = None
+    """Handler-level override of the service's journal retention (None: the service's)."""
 
 
 @dataclass(frozen=True)

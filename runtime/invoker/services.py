@@ -59,6 +59,8 @@ def handler_info(h: sd.HandlerDefinition) -> HandlerInfo:
         input_json_schema=_schema(h.input_type) if h.arity == 2 else None,
         output_json_schema=_schema(h.output_type),
         documentation=h.options.description or (h.fn.__doc__ or None),
+        idempotency_retention_s=_seconds(h.options.idempotency_retention, None),
+        journal_retention_s=_seconds(h.options.journal_retention, None),
     )
 
 

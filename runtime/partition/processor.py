@@ -856,9 +856,12 @@ class PartitionProcessor:
             return DEFAULT_RETENTION_MS
         if st.target.kind == "workflow":
             return int(svc.workflow_retention_s * 1000)
+        h = svc.handler(st.target.handler)
         if st.idempotency_key is not None:
-            return int(svc.idempotency_retention_s * 1000)
-        return int(svc.journal_retention_s * 1000)
+            over = h.idempotency_retention_s if h is not None else None
+            return int((svc.idempotency_retention_s if over is None else over) * 1000)
+        over = h.journal_retention_s if h is not None else None
+        return int((svc.journal_retention_s if over is None else over) * 1000)
 
     def _complete(self, st: InvocationStatus, outcome: Outcome, b: _Batch) -> None:
         """Finish an invocation: store the outcome, answer everyone, pass the lock on."""
