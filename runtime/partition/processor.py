@@ -612,6 +612,8 @@ class PartitionProcessor:
             created_at_ms=now_ms(),
             parent_id=st.invocation_id,
         )
+        if not fx.send:
+            st.calls[index] = fx.invocation_id
         part = partition_of_invocation(fx.invocation_id, self.deps.partitions)
         self._outbox(part, routing_key_of(target, fx.invocation_id), rec, b)
 
@@ -693,6 +695,7 @@ class PartitionProcessor:
         if st.status in (Status.SCHEDULED, Status.INBOXED):
             return
         st.completed.append(index)
+        st.calls.pop(index, None)
         if blob is None:
             blob = J.notification_entry(index, value, failure)
         b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
@@ -794,6 +797,11 @@ class PartitionProcessor:
             q = self.inboxes.get(st.object_key)
             if q is not None and inv_id in q:
                 q.remove(inv_id)
+        # As Restate: a kill also kills the callees of calls still waiting for their result.
+        for callee in st.calls.values():
+            part = partition_of_invocation(callee, self.deps.partitions)
+            self._outbox(part, callee.encode(), records.Kill(callee), b)
+        st.calls = {}
         b.effects.append(lambda: self.deps.invoker.abort(inv_id))
         self._complete(st, Outcome(failure=records.Failure(409, message)), b)
 
@@ -801,14 +809,22 @@ class PartitionProcessor:
         st = self.active.get(inv_id)
         if st is None:
             return
-        if st.status in (Status.INBOXED, Status.SCHEDULED, Status.BACKING_OFF, Status.PAUSED):
-            self._on_kill(inv_id, "cancelled", b)
+        if st.status in (Status.INBOXED, Status.SCHEDULED):
+            self._on_kill(inv_id, "cancelled", b)  # never started: nothing to compensate
             return
         if st.cancel_requested:
             return
         st.cancel_requested = True
-        # Delivered as the built-in cancel notification; the handler sees it at its next await.
+        # Delivered as the built-in cancel notification; the handler sees it at its next await
+        # (and its SDK cancels the calls it waits on, which propagates down the call chain).
         self._on_complete(inv_id, J.CANCEL_INDEX, None, records.Failure(409, "cancelled"), b)
+        if st.status in (Status.BACKING_OFF, Status.PAUSED):
+            # Retry now rather than at the backoff time, so the compensations run promptly.
+            st.move(Status.INVOKED, now_ms())
+            st.attempt += 1
+            st.retry_at_ms = None
+            self._save(st, b)
+            b.effects.append(lambda: self._start_attempt(st, None))
 
     def _on_purge(
         self, inv_id: str, b: _Batch, completed: dict[str, InvocationStatus | None]
@@ -819,6 +835,14 @@ class PartitionProcessor:
         if st is not None and st.status is Status.COMPLETED:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+            self._batch_completed[inv_id] = None
+            ok = st.object_key
+            if st.target.kind == "workflow" and ok is not None:
+                # As Restate: purging a workflow's run also drops its state and promises.
+                b.ops.append(Delete(self.keys.state(*ok)))
+                b.ops.append(Delete(self.keys.promise(*ok)))
+                self.state_cache.pop(ok, None)
+                self.promise_cache.pop(ok, None)
 
     def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
         """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
@@ -868,6 +892,7 @@ class PartitionProcessor:
         st.completed_ms = now_ms()
         st.completed = []
         st.awaiting = []
+        st.calls = {}
         retention = max(self._retention_ms(st), 1)
         st.retention_ms = retention
         self.active.pop(inv_id, None)
