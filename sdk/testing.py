@@ -103,6 +103,7 @@ class Runtime:
             start a local one).
         redis_url: Redis to use (default ``RT_REDIS_URL``; unset → start a local one).
         env: Extra environment variables for the node (your app sees them).
+        prefix: Topic prefix / Redis key namespace (default: a fresh random one).
         startup_timeout: Seconds to wait for the node (and a local Kafka) to start.
 
     Attributes:
@@ -120,6 +121,7 @@ class Runtime:
         kafka_bootstrap: str | None = None,
         redis_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        prefix: str | None = None,
         startup_timeout: float = 120.0,
     ) -> None:
         self.app = _app_path(app)
@@ -129,7 +131,7 @@ class Runtime:
         self.redis_url = redis_url or os.environ.get("RT_REDIS_URL")
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
-        self.prefix = f"rtt{uuid.uuid4().hex[:10]}"
+        self.prefix = prefix or f"rtt{uuid.uuid4().hex[:10]}"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._stack: Any = None
         self._proc: subprocess.Popen[bytes] | None = None
