@@ -73,9 +73,20 @@ def rt_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.fixture
+def replay_node(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], replay_env: dict[str, str]
+) -> RtNode:
+    n = RtNode(infra, prefix, APP, tmp_path, **replay_env)
+    nodes.append(n.start())
+    return n
+
+
 def test_cancel_propagates_through_a_chain_of_three_and_compensates_in_reverse(
-    node: RtNode, redis_client: redis.Redis, prefix: str
+    replay_node: RtNode, redis_client: redis.Redis, prefix: str
 ) -> None:
+    """In always-replay mode every handler of the chain is suspended when the cancel comes."""
+    node = replay_node
     with ThreadPoolExecutor(2) as pool:
         pending = call_async(pool, f"{node.url}/SagaA/a_run", '"t1"')
         rget(redis_client, f"{prefix}:awk:t1")  # C is waiting on its awakeable
@@ -100,6 +111,29 @@ def test_cancel_propagates_through_a_chain_of_three_and_compensates_in_reverse(
     # Cancelling again: already completed.
     r = httpx.patch(f"{node.admin_url}/invocations/{a_id}/cancel", timeout=30)
     assert r.status_code == 409
+
+
+def test_cancel_of_a_backing_off_invocation_compensates_without_waiting_for_the_backoff(
+    node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    r = httpx.post(f"{node.url}/Retrier/flaky_saga/send", content='"f1"', headers=JSON, timeout=30)
+    inv_id = r.json()["invocationId"]
+    wait_for(
+        lambda: (
+            httpx.get(f"{node.admin_url}/invocations/{inv_id}").json().get("status")
+            == "backing-off"
+        ),
+        desc="backing-off",
+    )
+    d = describe(node, inv_id)
+    assert d["last_failure"] == "RuntimeError: transient failure" and d["next_retry_at"] is not None
+    t0 = time.monotonic()
+    assert httpx.patch(f"{node.admin_url}/invocations/{inv_id}/cancel").status_code == 202
+    d = wait_completed(node, inv_id, timeout=60)
+    assert time.monotonic() - t0 < 60  # the backoff was 5 minutes
+    assert (d["completion_failure_code"], d["completion_failure"]) == (409, "cancelled")
+    log = [x.decode() for x in redis_client.lrange(f"{prefix}:saga:f1", 0, -1)]
+    assert log == ["do:r1", "undo:r1"]
 
 
 def test_kill_releases_the_lock_and_the_next_call_of_the_key_runs(

@@ -79,6 +79,28 @@ async def a_run(ctx: Context, tag: str) -> str:
     return await _saga(ctx, tag, "a", 3, lambda: ctx.service_call(b_run, tag))
 
 
+retrier = restate.Service("Retrier")
+
+
+@retrier.handler(
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(minutes=5), max_interval=timedelta(minutes=5)
+    )
+)
+async def flaky_saga(ctx: Context, tag: str) -> str:
+    """Fails its first attempt (then backs off for minutes), waits forever on later ones."""
+    assert _r is not None
+    await ctx.run_typed("do-r1", _rec, restate.RunOptions(), tag, "do:r1")
+    try:
+        if int(_r.incr(f"{NS}:attempts:{tag}")) == 1:
+            raise RuntimeError("transient failure")
+        await ctx.sleep(timedelta(days=1))
+        return "slept"
+    except TerminalError:
+        await ctx.run_typed("undo-r1", _rec, restate.RunOptions(), tag, "undo:r1")
+        raise
+
+
 # --- locks and kill ----------------------------------------------------------------------
 
 locker = restate.VirtualObject("Locker")
@@ -175,4 +197,6 @@ async def order(ctx: ObjectContext, delays: list[int]) -> list[int]:
     return seen
 
 
-app = restate.app([saga_a, saga_b, saga_c, locker, parent, resolver, racer, sleeper, gatherer])
+app = restate.app(
+    [saga_a, saga_b, saga_c, retrier, locker, parent, resolver, racer, sleeper, gatherer]
+)
