@@ -104,6 +104,9 @@ class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
     partition: int
     key: bytes
     record: bytes
+    seq: int = 0
+    """Creation order: a take-over re-sends pending items in this order (a Kill must not
+    overtake the Invoke of the callee it kills)."""
 
 
 _outcome_enc = msgspec.msgpack.Encoder()
@@ -163,6 +166,7 @@ class PartitionProcessor:
         self._timer_wakeup = asyncio.Event()
         self._stopped = False
         self.failed: BaseException | None = None
+        self._outbox_seq = 0
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
 
@@ -955,7 +959,8 @@ class PartitionProcessor:
     # ------------------------------------------------------------------ outbox
 
     def _outbox(self, partition: int, key: bytes, rec: records.Record, b: _Batch) -> None:
-        item = OutboxItem(partition, key, records.encode(rec))
+        self._outbox_seq = max(self._outbox_seq + 1, time.time_ns())
+        item = OutboxItem(partition, key, records.encode(rec), self._outbox_seq)
         blob = _outbox_enc.encode(item)
         field_ = _digest(blob)
         b.ops.append(HSet(self.keys.outbox, field_, blob))
@@ -981,8 +986,12 @@ class PartitionProcessor:
 
     async def _flush_outbox(self) -> None:
         items = await self.deps.store.hgetall(self.keys.outbox)
-        for f, blob in items.items():
-            self._send_outbox(f.decode(), _outbox_dec.decode(blob))
+        pending = sorted(
+            ((f.decode(), _outbox_dec.decode(blob)) for f, blob in items.items()),
+            key=lambda fi: fi[1].seq,
+        )
+        for f, item in pending:
+            self._send_outbox(f, item)
 
     # ------------------------------------------------------------------ timers
 
