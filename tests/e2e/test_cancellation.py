@@ -113,6 +113,41 @@ def test_cancel_propagates_through_a_chain_of_three_and_compensates_in_reverse(
     assert r.status_code == 409
 
 
+def test_cancel_survives_a_kill9_during_compensation(
+    node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    r = httpx.post(f"{node.url}/SagaA/a_run/send", content='"t9"', headers=JSON, timeout=30)
+    a_id = r.json()["invocationId"]
+    rget(redis_client, f"{prefix}:awk:t9")
+    ids = [rget(redis_client, f"{prefix}:id:t9:{h}") for h in "abc"]
+    assert ids[0] == a_id
+    assert httpx.patch(f"{node.admin_url}/invocations/{a_id}/cancel").status_code == 202
+    wait_for(lambda: redis_client.llen(f"{prefix}:saga:t9") > 7, desc="first compensation")
+    node.kill9()
+    node.start()
+    for inv_id in ids:
+        d = wait_completed(node, inv_id)
+        assert (d["completion_failure_code"], d["completion_failure"]) == (409, "cancelled")
+    log = [x.decode() for x in redis_client.lrange(f"{prefix}:saga:t9", 0, -1)]
+    per = {h: [e for e in log if e.split(":")[1][0] == h] for h in "abc"}
+    # ctx.run is at-least-once: a step cut by the crash may run again right after itself.
+    dedup = {h: [e for i, e in enumerate(v) if i == 0 or v[i - 1] != e] for h, v in per.items()}
+    assert dedup["a"] == ["do:a1", "do:a2", "do:a3", "undo:a3", "undo:a2", "undo:a1"]
+    assert dedup["b"] == ["do:b1", "do:b2", "undo:b2", "undo:b1"]
+    assert dedup["c"] == ["do:c1", "do:c2", "undo:c2", "undo:c1"]
+    assert 14 <= len(log) <= 15, log
+
+
+def test_a_handler_cancels_another_invocation(node: RtNode) -> None:
+    r = httpx.post(f"{node.url}/Sleeper/nap/send", content="600000", headers=JSON, timeout=30)
+    inv_id = r.json()["invocationId"]
+    wait_for(lambda: httpx.get(f"{node.admin_url}/invocations/{inv_id}").status_code == 200)
+    r = httpx.post(f"{node.url}/Resolver/cancel", json=inv_id, timeout=60)
+    assert r.status_code == 200
+    d = wait_completed(node, inv_id)
+    assert (d["completion_failure_code"], d["completion_failure"]) == (409, "cancelled")
+
+
 def test_cancel_of_a_backing_off_invocation_compensates_without_waiting_for_the_backoff(
     node: RtNode, redis_client: redis.Redis, prefix: str
 ) -> None:

@@ -144,6 +144,13 @@ async def resolve(ctx: Context, req: list[str]) -> str:
     return "ok"
 
 
+@resolver.handler()
+async def cancel(ctx: Context, invocation_id: str) -> str:
+    """Cancel another invocation from a handler (``ctx.cancel_invocation``)."""
+    ctx.cancel_invocation(invocation_id)
+    return "ok"
+
+
 # --- combinators, checked across replays ------------------------------------------------
 
 racer = restate.VirtualObject("Racer")
