@@ -89,12 +89,18 @@ class Node:
             self.registry,
             self.backend_admin(),
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            invocations=self.invocations_admin(),
         )
 
     def backend_admin(self) -> Any:
         from runtime.admin.backend import LogAdminBackend
 
         return LogAdminBackend(self.registry, self.producer, self.redis, self.settings)
+
+    def invocations_admin(self) -> Any:
+        from runtime.admin.invocations import LogInvocationBackend
+
+        return LogInvocationBackend(self.producer, self.redis, self.settings)
 
     async def start(self) -> None:
         self.store = await PartitionStore.from_settings(self.settings, url=self.redis_url)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     redis_appendfsync: str = "everysec"
     """Local Redis AOF policy: ``everysec`` (default) or ``always`` (strict)."""
     log_json: bool = False
+    always_replay: bool = False
+    """Suspend and replay at every await, for every service (as ``inactivity_timeout=0``):
+    a testing mode that proves handlers are deterministic (``RT_ALWAYS_REPLAY=1``)."""
 
     @field_validator("topic_prefix")
     @classmethod

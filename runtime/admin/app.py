@@ -65,6 +65,7 @@ from runtime.version import __version__
 if TYPE_CHECKING:
     # Type-only: the durable backend pulls in Kafka and Redis clients.
     from runtime.admin.backend import AdminBackend
+    from runtime.admin.invocations import InvocationBackend
 
 __all__ = ["VERSION_MISMATCH_HEADER", "AdminApiError", "create_admin_app", "error_response"]
 
@@ -161,7 +162,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_admin_app(
-    registry: Registry, backend: AdminBackend, *, ingress_url: str | None = None
+    registry: Registry,
+    backend: AdminBackend,
+    *,
+    ingress_url: str | None = None,
+    invocations: InvocationBackend | None = None,
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -171,6 +176,8 @@ def create_admin_app(
         backend: Reads and writes object state durably.
         ingress_url: Public URL of the ingress, advertised in ``GET /version``
             and in the ``servers`` of service OpenAPI documents when given.
+        invocations: Serves ``/invocations/{id}`` (describe, cancel, kill, purge;
+            see :mod:`runtime.admin.invocations`) when given.
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -188,6 +195,10 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    if invocations is not None:
+        from runtime.admin.invocations import invocations_router
+
+        app.include_router(invocations_router(invocations))
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

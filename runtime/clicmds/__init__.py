@@ -1,4 +1,4 @@
-"""``rt`` sub-commands that talk to the admin API (``rt services``, ``rt state``).
+"""``rt`` sub-commands that talk to the admin API (``rt services``, ``rt state``, ...).
 
 Every command takes ``--admin-url`` (env ``RT_ADMIN_URL``, default
 ``http://127.0.0.1:9070``), prints errors to stderr and exits non-zero on
@@ -6,7 +6,8 @@ failure: 1 when the admin API cannot be reached or refuses the request, 2 for
 bad arguments.
 """
 
+from runtime.clicmds.invocations import invocations_app
 from runtime.clicmds.services import services_app
 from runtime.clicmds.state import state_app
 
-__all__ = ["services_app", "state_app"]
+__all__ = ["invocations_app", "services_app", "state_app"]

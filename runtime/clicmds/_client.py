@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from runtime.admin.invocation_models import InvocationDescription
 from runtime.admin.metadata import (
     VERSION_MISMATCH_HEADER,
     ListServicesResponse,
@@ -194,6 +195,37 @@ class AdminClient:
         response = self._request("POST", f"/services/{_segment(service)}/state", body)
         mismatch: str = response.headers.get(VERSION_MISMATCH_HEADER, "")
         return mismatch.lower() != "true"
+
+    def describe_invocation(self, invocation_id: str) -> InvocationDescription:
+        """One invocation (``GET /invocations/{id}``, an rt extension).
+
+        Args:
+            invocation_id: The ``inv_...`` id.
+
+        Returns:
+            Its status, target, timestamps, journal size and failures.
+
+        Raises:
+            AdminClientError: If the call fails (400 malformed id, 404 unknown).
+        """
+        return self._get(f"/invocations/{_segment(invocation_id)}", InvocationDescription)
+
+    def terminate_invocation(self, invocation_id: str, action: str) -> int:
+        """``PATCH /invocations/{id}/{action}`` with ``action`` cancel, kill or purge.
+
+        Args:
+            invocation_id: The ``inv_...`` id.
+            action: ``cancel``, ``kill`` or ``purge``.
+
+        Returns:
+            The HTTP status (200 done, 202 accepted and in progress).
+
+        Raises:
+            AdminClientError: If the call fails (404 unknown, 409 already completed /
+                not completed for purge, 400 malformed id).
+        """
+        response = self._request("PATCH", f"/invocations/{_segment(invocation_id)}/{action}")
+        return response.status_code
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -151,7 +151,12 @@ class _Runner:
             eager_state=state,
             idempotency_key=st.idempotency_key,
         )
-        driver = InvocationDriver(self.handler, descriptor, journal)
+        driver = InvocationDriver(
+            self.handler,
+            descriptor,
+            journal,
+            always_replay=self.invoker.always_replay(self.handler),
+        )
         self.driver = driver
         self.durable_len = self.written_len = len(journal)
         progress = await self._advance(driver)
@@ -309,7 +314,13 @@ class InProcessInvoker:
             return None
         return svc.handlers.get(handler)
 
+    def always_replay(self, handler: HandlerDefinition) -> bool:
+        """Suspend at every await: ``inactivity_timeout=0`` or the node's ``always_replay``."""
+        return self._settings.always_replay or handler.effective.always_replay
+
     def grace_s(self, handler: HandlerDefinition) -> float:
+        if self._settings.always_replay:
+            return 0.0
         t = handler.effective.inactivity_timeout
         return DEFAULT_GRACE_S if t is None else max(t.total_seconds(), 0.0)
 

@@ -104,6 +104,9 @@ class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
     partition: int
     key: bytes
     record: bytes
+    seq: int = 0
+    """Creation order: a take-over re-sends pending items in this order (a Kill must not
+    overtake the Invoke of the callee it kills)."""
 
 
 _outcome_enc = msgspec.msgpack.Encoder()
@@ -163,6 +166,7 @@ class PartitionProcessor:
         self._timer_wakeup = asyncio.Event()
         self._stopped = False
         self.failed: BaseException | None = None
+        self._outbox_seq = 0
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
 
@@ -612,6 +616,8 @@ class PartitionProcessor:
             created_at_ms=now_ms(),
             parent_id=st.invocation_id,
         )
+        if not fx.send:
+            st.calls[index] = fx.invocation_id
         part = partition_of_invocation(fx.invocation_id, self.deps.partitions)
         self._outbox(part, routing_key_of(target, fx.invocation_id), rec, b)
 
@@ -693,6 +699,7 @@ class PartitionProcessor:
         if st.status in (Status.SCHEDULED, Status.INBOXED):
             return
         st.completed.append(index)
+        st.calls.pop(index, None)
         if blob is None:
             blob = J.notification_entry(index, value, failure)
         b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
@@ -794,6 +801,11 @@ class PartitionProcessor:
             q = self.inboxes.get(st.object_key)
             if q is not None and inv_id in q:
                 q.remove(inv_id)
+        # As Restate: a kill also kills the callees of calls still waiting for their result.
+        for callee in st.calls.values():
+            part = partition_of_invocation(callee, self.deps.partitions)
+            self._outbox(part, callee.encode(), records.Kill(callee), b)
+        st.calls = {}
         b.effects.append(lambda: self.deps.invoker.abort(inv_id))
         self._complete(st, Outcome(failure=records.Failure(409, message)), b)
 
@@ -801,14 +813,22 @@ class PartitionProcessor:
         st = self.active.get(inv_id)
         if st is None:
             return
-        if st.status in (Status.INBOXED, Status.SCHEDULED, Status.BACKING_OFF, Status.PAUSED):
-            self._on_kill(inv_id, "cancelled", b)
+        if st.status in (Status.INBOXED, Status.SCHEDULED):
+            self._on_kill(inv_id, "cancelled", b)  # never started: nothing to compensate
             return
         if st.cancel_requested:
             return
         st.cancel_requested = True
-        # Delivered as the built-in cancel notification; the handler sees it at its next await.
+        # Delivered as the built-in cancel notification; the handler sees it at its next await
+        # (and its SDK cancels the calls it waits on, which propagates down the call chain).
         self._on_complete(inv_id, J.CANCEL_INDEX, None, records.Failure(409, "cancelled"), b)
+        if st.status in (Status.BACKING_OFF, Status.PAUSED):
+            # Retry now rather than at the backoff time, so the compensations run promptly.
+            st.move(Status.INVOKED, now_ms())
+            st.attempt += 1
+            st.retry_at_ms = None
+            self._save(st, b)
+            b.effects.append(lambda: self._start_attempt(st, None))
 
     def _on_purge(
         self, inv_id: str, b: _Batch, completed: dict[str, InvocationStatus | None]
@@ -819,6 +839,14 @@ class PartitionProcessor:
         if st is not None and st.status is Status.COMPLETED:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+            self._batch_completed[inv_id] = None
+            ok = st.object_key
+            if st.target.kind == "workflow" and ok is not None:
+                # As Restate: purging a workflow's run also drops its state and promises.
+                b.ops.append(Delete(self.keys.state(*ok)))
+                b.ops.append(Delete(self.keys.promise(*ok)))
+                self.state_cache.pop(ok, None)
+                self.promise_cache.pop(ok, None)
 
     def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
         """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
@@ -871,6 +899,7 @@ class PartitionProcessor:
         st.completed_ms = now_ms()
         st.completed = []
         st.awaiting = []
+        st.calls = {}
         retention = max(self._retention_ms(st), 1)
         st.retention_ms = retention
         self.active.pop(inv_id, None)
@@ -933,7 +962,8 @@ class PartitionProcessor:
     # ------------------------------------------------------------------ outbox
 
     def _outbox(self, partition: int, key: bytes, rec: records.Record, b: _Batch) -> None:
-        item = OutboxItem(partition, key, records.encode(rec))
+        self._outbox_seq = max(self._outbox_seq + 1, time.time_ns())
+        item = OutboxItem(partition, key, records.encode(rec), self._outbox_seq)
         blob = _outbox_enc.encode(item)
         field_ = _digest(blob)
         b.ops.append(HSet(self.keys.outbox, field_, blob))
@@ -959,8 +989,12 @@ class PartitionProcessor:
 
     async def _flush_outbox(self) -> None:
         items = await self.deps.store.hgetall(self.keys.outbox)
-        for f, blob in items.items():
-            self._send_outbox(f.decode(), _outbox_dec.decode(blob))
+        pending = sorted(
+            ((f.decode(), _outbox_dec.decode(blob)) for f, blob in items.items()),
+            key=lambda fi: fi[1].seq,
+        )
+        for f, item in pending:
+            self._send_outbox(f, item)
 
     # ------------------------------------------------------------------ timers
 

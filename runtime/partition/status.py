@@ -79,6 +79,8 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Command indexes that already have a completion (duplicates are ignored)."""
     state_update: dict[str, bytes] | None = None
     """For the internal ``__rt_set_state`` pseudo-invocation: the new state map."""
+    calls: dict[int, str] = {}
+    """In-flight request-response calls (command index -> callee id): a kill kills them too."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

@@ -101,6 +101,14 @@ def nodes(infra: Infra, prefix: str, tmp_path: Path) -> Iterator[list[RtNode]]:
         n.stop()
 
 
+@pytest.fixture(params=["normal", "always-replay"])
+def replay_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Env for ``RtNode(..., **replay_env)``: runs a test twice, normally and in always-replay
+    mode (every handler suspends at every await and resumes by replay). Setting
+    ``RT_ALWAYS_REPLAY=1`` in pytest's environment runs every ``RtNode`` that way instead."""
+    return {"RT_ALWAYS_REPLAY": "1" if request.param == "always-replay" else "0"}
+
+
 @pytest.fixture
 def core_node(infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]) -> RtNode:
     node = RtNode(infra, prefix, APPS / "core_app.py", tmp_path)

@@ -1,0 +1,39 @@
+"""The admin API's view of one invocation (shared by the server and the CLI client)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class InvocationDescription(BaseModel):
+    """One invocation, with the column names of Restate's ``sys_invocation``."""
+
+    id: str
+    target: str
+    """``Service/handler`` or ``Object/key/handler``."""
+    target_service_name: str
+    target_service_key: str | None
+    target_handler_name: str
+    target_kind: str
+    """``service`` | ``exclusive`` | ``shared`` | ``workflow``."""
+    status: str
+    """``scheduled`` | ``pending`` | ``running`` | ``suspended`` | ``backing-off`` |
+    ``paused`` | ``completed``."""
+    invoked_by: str
+    invoked_by_id: str | None
+    idempotency_key: str | None
+    created_at: str
+    modified_at: str
+    completed_at: str | None
+    scheduled_start_at: str | None
+    next_retry_at: str | None
+    retry_count: int
+    attempt: int
+    journal_size: int
+    cancel_requested: bool
+    last_failure: str | None
+    last_failure_error_code: int | None
+    completion_result: str | None
+    """``success`` | ``failure`` once completed."""
+    completion_failure: str | None
+    completion_failure_code: int | None

@@ -1,0 +1,282 @@
+"""Admin endpoints for one invocation: cancel, kill, purge (Restate's shape) and describe.
+
+Restate's admin API (``PATCH /invocations/{id}/cancel|kill|purge`` and the
+deprecated ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge``):
+
+- cancel → ``202`` (the handler sees ``TerminalError("cancelled", 409)`` at its
+  next await and may compensate; the result arrives later); ``404`` unknown id;
+  ``409`` already completed.
+- kill → ``200`` once the invocation has completed with 409 ``killed`` (its
+  in-flight callees are killed too, and an object's lock passes on); ``404``;
+  ``409`` already completed.
+- purge → ``200`` once status, result and journal are gone (for a workflow's
+  run also its state and promises); ``404``; ``409`` when not completed yet.
+
+rt extension (Restate reads this with SQL over ``sys_invocation``):
+``GET /invocations/{id}`` → :class:`InvocationDescription`.
+
+A malformed id is ``400``. Every operation is a record on the invocation's
+partition of ``rt.log``; the status check before it reads the applied view in
+Redis, so a request racing the invocation's own completion may be answered
+``202``/``200`` for an invocation that completed on its own meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Protocol
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Query, Response
+
+from runtime.admin.app import AdminApiError
+from runtime.admin.invocation_models import InvocationDescription
+from runtime.log import records
+from runtime.log.producer import LogProducer, partition_of_invocation
+from runtime.partition.status import InvocationStatus, Status, decode_status
+from runtime.settings import Settings
+from runtime.state.keys import PartitionKeys
+from sdk._ids import InvalidIdError, parse_invocation_id
+
+SETTLE_TIMEOUT_S = 10.0
+"""How long kill/purge wait for their record to be applied before answering ``202``."""
+
+_RESTATE_STATUS = {
+    Status.SCHEDULED: "scheduled",
+    Status.INBOXED: "pending",
+    Status.INVOKED: "running",
+    Status.SUSPENDED: "suspended",
+    Status.BACKING_OFF: "backing-off",
+    Status.PAUSED: "paused",
+    Status.COMPLETED: "completed",
+}
+"""rt's statuses under the names of Restate's ``sys_invocation.status``."""
+
+
+class TerminationMode(enum.StrEnum):
+    """``mode`` of the deprecated ``DELETE /invocations/{id}``."""
+
+    CANCEL = "Cancel"
+    KILL = "Kill"
+    PURGE = "Purge"
+
+
+class InvocationNotFound(Exception):
+    """No invocation with this id (never existed, purged, or past its retention)."""
+
+
+class InvocationCompleted(Exception):
+    """The invocation already completed (cancel/kill) or is not completed yet (purge)."""
+
+
+class InvocationBackend(Protocol):
+    async def describe(self, invocation_id: str) -> InvocationDescription:
+        """Raises InvocationNotFound."""
+        ...
+
+    async def cancel(self, invocation_id: str) -> None:
+        """Raises InvocationNotFound / InvocationCompleted."""
+        ...
+
+    async def kill(self, invocation_id: str) -> bool:
+        """True once applied; raises InvocationNotFound / InvocationCompleted."""
+        ...
+
+    async def purge(self, invocation_id: str) -> bool:
+        """True once applied; raises InvocationNotFound / InvocationCompleted (not done)."""
+        ...
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescription:
+    """The admin view of a stored status."""
+    t = st.target
+    target = f"{t.service}/{t.key}/{t.handler}" if t.key is not None else f"{t.service}/{t.handler}"
+    outcome = st.outcome if st.status is Status.COMPLETED else None
+    failure = outcome.failure if outcome is not None else None
+    return InvocationDescription(
+        id=st.invocation_id,
+        target=target,
+        target_service_name=t.service,
+        target_service_key=t.key,
+        target_handler_name=t.handler,
+        target_kind=t.kind,
+        status=_RESTATE_STATUS[st.status],
+        invoked_by=st.source,
+        invoked_by_id=st.parent_id,
+        idempotency_key=st.idempotency_key,
+        created_at=_iso(st.created_ms) or "",
+        modified_at=_iso(st.modified_ms) or "",
+        completed_at=_iso(st.completed_ms),
+        scheduled_start_at=_iso(st.execute_at_ms),
+        next_retry_at=_iso(st.retry_at_ms) if st.status is Status.BACKING_OFF else None,
+        retry_count=st.retry_count,
+        attempt=st.attempt,
+        journal_size=journal_size,
+        cancel_requested=st.cancel_requested,
+        last_failure=st.last_failure.message if st.last_failure is not None else None,
+        last_failure_error_code=st.last_failure.code if st.last_failure is not None else None,
+        completion_result=None if outcome is None else ("failure" if failure else "success"),
+        completion_failure=failure.message if failure is not None else None,
+        completion_failure_code=failure.code if failure is not None else None,
+    )
+
+
+class LogInvocationBackend:
+    """Reads statuses from Redis (the applied view); changes go through ``rt.log``."""
+
+    def __init__(self, producer: LogProducer, redis: aioredis.Redis, settings: Settings) -> None:
+        self._producer = producer
+        self._redis = redis
+        self._prefix = settings.topic_prefix
+        self._partitions = settings.partitions
+
+    def _where(self, invocation_id: str) -> tuple[int, PartitionKeys]:
+        part = partition_of_invocation(invocation_id, self._partitions)
+        return part, PartitionKeys(self._prefix, part)
+
+    async def _status(self, invocation_id: str) -> InvocationStatus | None:
+        _, keys = self._where(invocation_id)
+        blob = await self._redis.get(keys.inv(invocation_id))
+        if blob is None:
+            return None
+        return decode_status(blob if isinstance(blob, bytes) else blob.encode())
+
+    async def _running(self, invocation_id: str) -> int:
+        st = await self._status(invocation_id)
+        if st is None:
+            raise InvocationNotFound(invocation_id)
+        if st.status is Status.COMPLETED:
+            raise InvocationCompleted(invocation_id)
+        part, _ = self._where(invocation_id)
+        return part
+
+    async def describe(self, invocation_id: str) -> InvocationDescription:
+        _, keys = self._where(invocation_id)
+        st = await self._status(invocation_id)
+        if st is None:
+            raise InvocationNotFound(invocation_id)
+        size = int(await self._redis.llen(keys.journal(invocation_id)))
+        return describe_status(st, size)
+
+    async def cancel(self, invocation_id: str) -> None:
+        part = await self._running(invocation_id)
+        await self._producer.append(part, invocation_id.encode(), records.Cancel(invocation_id))
+
+    async def kill(self, invocation_id: str) -> bool:
+        part = await self._running(invocation_id)
+        await self._producer.append(part, invocation_id.encode(), records.Kill(invocation_id))
+        return await self._settled(invocation_id, lambda st: st is None or _done(st))
+
+    async def purge(self, invocation_id: str) -> bool:
+        st = await self._status(invocation_id)
+        if st is None:
+            raise InvocationNotFound(invocation_id)
+        if st.status is not Status.COMPLETED:
+            raise InvocationCompleted(invocation_id)
+        part, _ = self._where(invocation_id)
+        await self._producer.append(part, invocation_id.encode(), records.Purge(invocation_id))
+        return await self._settled(invocation_id, lambda st: st is None)
+
+    async def _settled(self, invocation_id: str, ok: _Check) -> bool:
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if ok(await self._status(invocation_id)):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+
+class _Check(Protocol):
+    def __call__(self, st: InvocationStatus | None, /) -> bool: ...
+
+
+def _done(st: InvocationStatus) -> bool:
+    return st.status is Status.COMPLETED
+
+
+def _check_id(invocation_id: str) -> None:
+    try:
+        parse_invocation_id(invocation_id)
+    except InvalidIdError as e:
+        raise AdminApiError(400, f"Invalid invocation id: {e}") from None
+
+
+def invocations_router(backend: InvocationBackend) -> APIRouter:
+    """The ``/invocations`` routes over ``backend``."""
+    router = APIRouter()
+
+    def not_found(inv_id: str) -> AdminApiError:
+        return AdminApiError(404, f"The invocation '{inv_id}' does not exist")
+
+    def completed(inv_id: str) -> AdminApiError:
+        return AdminApiError(409, f"The invocation '{inv_id}' is already completed")
+
+    @router.get("/invocations/{invocation_id}")
+    async def describe_invocation(invocation_id: str) -> InvocationDescription:
+        """Status, target, timestamps, journal size and failures of one invocation (rt)."""
+        _check_id(invocation_id)
+        try:
+            return await backend.describe(invocation_id)
+        except InvocationNotFound:
+            raise not_found(invocation_id) from None
+
+    @router.patch("/invocations/{invocation_id}/cancel")
+    async def cancel_invocation(invocation_id: str) -> Response:
+        """Cancel: the handler gets TerminalError 409 ``cancelled`` at its next await."""
+        _check_id(invocation_id)
+        try:
+            await backend.cancel(invocation_id)
+        except InvocationNotFound:
+            raise not_found(invocation_id) from None
+        except InvocationCompleted:
+            raise completed(invocation_id) from None
+        return Response(status_code=202)
+
+    @router.patch("/invocations/{invocation_id}/kill")
+    async def kill_invocation(invocation_id: str) -> Response:
+        """Kill: complete at once with 409 ``killed``, no compensation; callees killed too."""
+        _check_id(invocation_id)
+        try:
+            applied = await backend.kill(invocation_id)
+        except InvocationNotFound:
+            raise not_found(invocation_id) from None
+        except InvocationCompleted:
+            raise completed(invocation_id) from None
+        return Response(status_code=200 if applied else 202)
+
+    @router.patch("/invocations/{invocation_id}/purge")
+    async def purge_invocation(invocation_id: str) -> Response:
+        """Purge a completed invocation: status, result, journal (and idempotency entry)."""
+        _check_id(invocation_id)
+        try:
+            applied = await backend.purge(invocation_id)
+        except InvocationNotFound:
+            raise not_found(invocation_id) from None
+        except InvocationCompleted:
+            raise AdminApiError(
+                409, f"The invocation '{invocation_id}' is not completed: cancel or kill it first"
+            ) from None
+        return Response(status_code=200 if applied else 202)
+
+    @router.delete("/invocations/{invocation_id}", deprecated=True)
+    async def delete_invocation(
+        invocation_id: str,
+        mode: Annotated[TerminationMode, Query()] = TerminationMode.CANCEL,
+    ) -> Response:
+        """Deprecated form of cancel/kill/purge (``mode=Cancel|Kill|Purge``, default Cancel)."""
+        if mode is TerminationMode.KILL:
+            return await kill_invocation(invocation_id)
+        if mode is TerminationMode.PURGE:
+            return await purge_invocation(invocation_id)
+        return await cancel_invocation(invocation_id)
+
+    return router

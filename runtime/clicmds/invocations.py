@@ -1,0 +1,165 @@
+"""``rt invocations``: describe, cancel, kill and purge one invocation by id.
+
+Like Restate's CLI, the destructive commands show what they will act on and
+ask ``Are you sure?`` unless ``--yes`` is given (with stdin not a terminal and
+no ``--yes`` they refuse). Errors go to stderr with exit code 1 (2 for a
+malformed admin URL).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from runtime.admin.invocation_models import InvocationDescription
+from runtime.clicmds._client import AdminClient, AdminClientError
+from runtime.clicmds._common import (
+    DEFAULT_ADMIN_URL,
+    AdminUrl,
+    connect,
+    fail,
+    stdin_is_tty,
+    stdout,
+)
+
+invocations_app = typer.Typer(
+    help="Describe, cancel, kill and purge invocations.", no_args_is_help=True
+)
+
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="Invocation id (inv_...).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
+
+_STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "suspended": "blue",
+    "backing-off": "yellow",
+    "paused": "yellow",
+    "pending": "dim",
+    "scheduled": "dim",
+}
+
+
+def description_table(d: InvocationDescription) -> Table:
+    """A key/value table of an invocation, as ``restate invocations describe`` prints it.
+
+    Args:
+        d: The invocation.
+
+    Returns:
+        The rich table.
+    """
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("ID:", Text(d.id))
+    table.add_row("Target:", Text(d.target))
+    table.add_row("Kind:", d.target_kind)
+    table.add_row("Status:", Text(d.status, style=_STATUS_STYLE.get(d.status, "")))
+    if d.cancel_requested and d.status != "completed":
+        table.add_row("Cancellation:", Text("requested", style="yellow"))
+    if d.completion_result is not None:
+        style = "green" if d.completion_result == "success" else "red"
+        table.add_row("Result:", Text(d.completion_result, style=style))
+    if d.completion_failure is not None:
+        table.add_row("Error:", Text(f"[{d.completion_failure_code}] {d.completion_failure}"))
+    table.add_row(
+        "Invoked by:", Text(d.invoked_by + (f" {d.invoked_by_id}" if d.invoked_by_id else ""))
+    )
+    if d.idempotency_key is not None:
+        table.add_row("Idempotency key:", Text(d.idempotency_key))
+    table.add_row("Created at:", d.created_at)
+    table.add_row("Modified at:", d.modified_at)
+    if d.scheduled_start_at is not None:
+        table.add_row("Scheduled at:", d.scheduled_start_at)
+    if d.completed_at is not None:
+        table.add_row("Completed at:", d.completed_at)
+    if d.next_retry_at is not None:
+        table.add_row("Next retry at:", d.next_retry_at)
+    table.add_row("Attempts:", f"{d.attempt} ({d.retry_count} failed)")
+    if d.last_failure is not None:
+        table.add_row("Last failure:", Text(f"[{d.last_failure_error_code}] {d.last_failure}"))
+    table.add_row("Journal size:", str(d.journal_size))
+    return table
+
+
+def _describe(admin: AdminClient, invocation_id: str) -> InvocationDescription:
+    try:
+        return admin.describe_invocation(invocation_id)
+    except AdminClientError as e:
+        fail(e.message)
+
+
+def _confirm(yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not stdin_is_tty():
+        fail(f"not going to {what} without confirmation, and stdin is not a terminal: pass --yes")
+    if not typer.confirm("Are you sure you want to apply those changes?", default=False):
+        fail("aborted: nothing changed")
+
+
+def _terminate(admin_url: str, invocation_id: str, action: str, yes: bool) -> None:
+    out = stdout()
+    with connect(admin_url) as admin:
+        d = _describe(admin, invocation_id)
+        out.print(description_table(d))
+        if action == "purge" and d.status != "completed":
+            fail(f"invocation {invocation_id} is {d.status}: only completed ones can be purged")
+        if action != "purge" and d.status == "completed":
+            fail(f"invocation {invocation_id} is already completed")
+        _confirm(yes, action)
+        try:
+            code = admin.terminate_invocation(invocation_id, action)
+        except AdminClientError as e:
+            fail(e.message)
+    if action == "cancel":
+        out.print("Cancelled 1 invocation (it ends with 409 cancelled after its compensations)")
+    elif code == 202:
+        out.print(f"Accepted: {action} of 1 invocation is still in progress")
+    else:
+        out.print(f"{'Killed' if action == 'kill' else 'Purged'} 1 invocation")
+
+
+@invocations_app.command("describe")
+def invocations_describe(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+    """Show an invocation's target, status, timestamps, journal size and failures."""
+    with connect(admin_url) as admin:
+        d = _describe(admin, invocation_id)
+    stdout().print(description_table(d))
+
+
+@invocations_app.command("get", hidden=True)
+def invocations_get(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+    """Alias of describe."""
+    invocations_describe(invocation_id, admin_url)
+
+
+@invocations_app.command("cancel")
+def invocations_cancel(
+    invocation_id: IdArg,
+    kill: Annotated[bool, typer.Option("--kill", help="Kill instead of cancelling.")] = False,
+    yes: YesOpt = False,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+) -> None:
+    """Cancel: the handler gets TerminalError 409 at its next await and may compensate."""
+    _terminate(admin_url, invocation_id, "kill" if kill else "cancel", yes)
+
+
+@invocations_app.command("kill")
+def invocations_kill(
+    invocation_id: IdArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+) -> None:
+    """Kill: end at once with 409 killed, no compensation; its callees are killed too."""
+    _terminate(admin_url, invocation_id, "kill", yes)
+
+
+@invocations_app.command("purge")
+def invocations_purge(
+    invocation_id: IdArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+) -> None:
+    """Purge a completed invocation: its status, result, journal and idempotency entry."""
+    _terminate(admin_url, invocation_id, "purge", yes)

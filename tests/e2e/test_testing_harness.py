@@ -1,0 +1,40 @@
+"""sdk.testing.Runtime on its own: starts (and stops) its own Kafka and Redis when none is set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.devstack.process import accepts_connections
+from sdk.testing import HttpError, Runtime
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_harness_starts_its_own_stack_survives_kill9_and_cleans_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RT_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("RT_REDIS_URL", raising=False)
+    import examples.counter as counter_module  # a module works as well as a path
+
+    rt = Runtime(counter_module, partitions=2, startup_timeout=180)
+    with rt:
+        assert rt._stack is not None, "no Kafka/Redis configured: the harness starts its own"
+        kafka_port = int(str(rt.kafka_bootstrap).rsplit(":", 1)[1])
+        assert rt.call("Counter/a/add", 5) == 5
+        rt.kill9()
+        rt.restart()
+        assert rt.call("Counter/a/add", 2) == 7
+        inv = rt.send("Counter/b/add", 1)
+        assert rt.wait_completed(inv)["completion_result"] == "success"
+        with pytest.raises(HttpError) as e:
+            rt.describe("inv_nope")
+        assert e.value.status_code == 400
+    assert not accepts_connections(kafka_port), "the harness's own Kafka was not stopped"
+
+
+def test_harness_rejects_a_missing_app() -> None:
+    with pytest.raises(FileNotFoundError, match="app file not found"):
+        Runtime(EXAMPLES / "nope.py")

@@ -1,0 +1,145 @@
+"""HTTP shape of ``/invocations/{id}`` (in-memory invocation backend)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from runtime.admin.app import create_admin_app
+from runtime.admin.invocation_models import InvocationDescription
+from runtime.admin.invocations import (
+    InvocationCompleted,
+    InvocationNotFound,
+    describe_status,
+)
+from runtime.log.records import Failure, Target
+from runtime.partition.status import InvocationStatus, Outcome, Status
+from sdk._ids import invocation_id_for
+from tests.unit.admin.fakes import InMemoryAdminBackend, sample_registry
+
+RUNNING = invocation_id_for(service="S", key=None)
+DONE = invocation_id_for(service="S", key=None)
+UNKNOWN = invocation_id_for(service="S", key=None)
+
+
+def _status(inv_id: str, status: Status) -> InvocationStatus:
+    st = InvocationStatus(
+        invocation_id=inv_id,
+        target=Target("Obj", "h", "k1", "exclusive"),
+        status=status,
+        created_ms=1_700_000_000_000,
+        modified_ms=1_700_000_001_000,
+        attempt=2,
+        retry_count=1,
+        last_failure=Failure(500, "boom"),
+    )
+    if status is Status.COMPLETED:
+        st.outcome = Outcome(failure=Failure(409, "killed"))
+        st.completed_ms = 1_700_000_002_000
+    return st
+
+
+class FakeInvocations:
+    def __init__(self) -> None:
+        self.statuses = {
+            RUNNING: _status(RUNNING, Status.SUSPENDED),
+            DONE: _status(DONE, Status.COMPLETED),
+        }
+        self.calls: list[tuple[str, str]] = []
+
+    def _get(self, inv_id: str) -> InvocationStatus:
+        st = self.statuses.get(inv_id)
+        if st is None:
+            raise InvocationNotFound(inv_id)
+        return st
+
+    async def describe(self, invocation_id: str) -> InvocationDescription:
+        return describe_status(self._get(invocation_id), 4)
+
+    async def cancel(self, invocation_id: str) -> None:
+        if self._get(invocation_id).status is Status.COMPLETED:
+            raise InvocationCompleted(invocation_id)
+        self.calls.append(("cancel", invocation_id))
+
+    async def kill(self, invocation_id: str) -> bool:
+        if self._get(invocation_id).status is Status.COMPLETED:
+            raise InvocationCompleted(invocation_id)
+        self.calls.append(("kill", invocation_id))
+        return True
+
+    async def purge(self, invocation_id: str) -> bool:
+        if self._get(invocation_id).status is not Status.COMPLETED:
+            raise InvocationCompleted(invocation_id)
+        self.calls.append(("purge", invocation_id))
+        return True
+
+
+@pytest.fixture
+def fake() -> FakeInvocations:
+    return FakeInvocations()
+
+
+@pytest.fixture
+async def client(fake: FakeInvocations) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_admin_app(sample_registry(), InMemoryAdminBackend(), invocations=fake)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as c:
+        yield c
+
+
+async def test_describe(client: httpx.AsyncClient) -> None:
+    body = (await client.get(f"/invocations/{DONE}")).json()
+    assert body["target"] == "Obj/k1/h" and body["status"] == "completed"
+    assert body["completion_result"] == "failure" and body["completion_failure_code"] == 409
+    assert body["journal_size"] == 4 and body["retry_count"] == 1
+    assert body["last_failure"] == "boom" and body["last_failure_error_code"] == 500
+    assert body["created_at"] == "2023-11-14T22:13:20.000+00:00"
+    body = (await client.get(f"/invocations/{RUNNING}")).json()
+    assert body["status"] == "suspended" and body["completion_result"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "inv", "status"),
+    [
+        ("PATCH", "cancel", RUNNING, 202),
+        ("PATCH", "cancel", DONE, 409),
+        ("PATCH", "cancel", UNKNOWN, 404),
+        ("PATCH", "kill", RUNNING, 200),
+        ("PATCH", "kill", DONE, 409),
+        ("PATCH", "kill", UNKNOWN, 404),
+        ("PATCH", "purge", DONE, 200),
+        ("PATCH", "purge", RUNNING, 409),
+        ("PATCH", "purge", UNKNOWN, 404),
+        ("GET", "", UNKNOWN, 404),
+        ("DELETE", "?mode=Kill", RUNNING, 200),
+        ("DELETE", "", RUNNING, 202),
+        ("DELETE", "?mode=Purge", DONE, 200),
+        ("DELETE", "?mode=Cancel", DONE, 409),
+    ],
+)
+async def test_status_codes(
+    client: httpx.AsyncClient, fake: FakeInvocations, method: str, path: str, inv: str, status: int
+) -> None:
+    sep = "" if not path or path.startswith("?") else "/"
+    r = await client.request(method, f"/invocations/{inv}{sep}{path}")
+    assert r.status_code == status, r.text
+    if status >= 400:
+        assert inv in r.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["", "/cancel", "/kill", "/purge"])
+async def test_malformed_id_is_400_and_changes_nothing(
+    client: httpx.AsyncClient, fake: FakeInvocations, path: str
+) -> None:
+    method = "GET" if not path else "PATCH"
+    r = await client.request(method, f"/invocations/inv_123{path}")
+    assert r.status_code == 400 and "Invalid invocation id" in r.json()["message"]
+    assert fake.calls == []
+
+
+async def test_bad_mode_is_400(client: httpx.AsyncClient, fake: FakeInvocations) -> None:
+    r = await client.delete(f"/invocations/{RUNNING}", params={"mode": "Explode"})
+    assert r.status_code == 400 and "mode" in r.json()["message"]
+    assert fake.calls == []
