@@ -76,6 +76,8 @@ class Node:
             worker_id=self.worker_id,
             invoker=self.invoker,
             publisher=Publisher(self.redis),
+            timer_cap=self.settings.timer_memory_cap,
+            timer_window_ms=self.settings.timer_horizon_ms,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
