@@ -87,10 +87,14 @@ class Node:
 
     def admin_app(self) -> FastAPI:
         s = self.settings
+        from runtime.admin.cron import LogCronBackend, cron_router
+
+        cron = LogCronBackend(self.producer, self.redis, s.topic_prefix, s.partitions)
         return create_admin_app(
             self.registry,
             self.backend_admin(),
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            routers=[cron_router(self.registry, cron)],
         )
 
     def backend_admin(self) -> Any:

@@ -37,10 +37,10 @@ handler, 405 wrong method, 500 backend failure).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -161,7 +161,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_admin_app(
-    registry: Registry, backend: AdminBackend, *, ingress_url: str | None = None
+    registry: Registry,
+    backend: AdminBackend,
+    *,
+    ingress_url: str | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -171,6 +175,7 @@ def create_admin_app(
         backend: Reads and writes object state durably.
         ingress_url: Public URL of the ingress, advertised in ``GET /version``
             and in the ``servers`` of service OpenAPI documents when given.
+        routers: More routes (rt extensions such as ``/cron``, see ``runtime.admin.cron``).
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -188,6 +193,8 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

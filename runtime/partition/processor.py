@@ -50,6 +50,7 @@ from runtime.state.store import (
     ZAdd,
     ZRem,
 )
+from runtime.timers.cron import CronChanges, CronJobs
 from runtime.timers.timer import Timer
 from runtime.timers.timer import timer_decoder as _timer_dec
 from runtime.timers.timer import timer_encoder as _timer_enc
@@ -155,6 +156,7 @@ class PartitionProcessor:
             cap=deps.timer_cap,
             window_ms=deps.timer_window_ms,
         )
+        self.cron = CronJobs(self.keys)
         self._queue: asyncio.Queue[list[Message]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -205,6 +207,7 @@ class PartitionProcessor:
             elif st.status is not Status.SCHEDULED:
                 self.locks[ok] = st.invocation_id
         await self.wheel.load()
+        await self.cron.load(store)
 
     async def stop(self) -> None:
         self._stopped = True
@@ -373,6 +376,10 @@ class PartitionProcessor:
                 self._on_purge(rec.invocation_id, b, completed)
             case records.SetObjectState():
                 self._on_set_state(rec, b)
+            case records.CronSchedule():
+                self._apply_cron(self.cron.schedule(rec.job), b)
+            case records.CronDelete():
+                self._apply_cron(self.cron.delete(rec.job_id), b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -751,6 +758,9 @@ class PartitionProcessor:
             return  # already fired (a duplicate TimerFired)
         b.ops.append(ZRem(self.keys.timers, member))
         timer = _timer_dec.decode(member)
+        if timer.kind == "cron":
+            self._apply_cron(self.cron.tick(timer, now_ms()), b)
+            return
         st = self.active.get(timer.invocation_id)
         if timer.kind == "retention":
             return
@@ -963,6 +973,19 @@ class PartitionProcessor:
         member = _timer_enc.encode(timer)
         b.ops.append(ZAdd(self.keys.timers, float(due_ms), member))
         self.wheel.add(due_ms, member)
+
+    def _apply_cron(self, ch: CronChanges, b: _Batch) -> None:
+        """A cron definition change or tick: state, timers and the tick's Invoke, atomically."""
+        b.ops.extend(ch.ops)
+        for member in ch.disarm:
+            self.wheel.discard(member)
+            b.ops.append(ZRem(self.keys.timers, member))
+        for timer, due in ch.arm:
+            self._add_timer(timer, due, b)
+        if ch.invoke is not None:
+            inv = ch.invoke
+            part = partition_of_invocation(inv.invocation_id, self.deps.partitions)
+            self._outbox(part, routing_key_of(inv.target, inv.invocation_id), inv, b)
 
     def _fire_timer(self, member: bytes) -> asyncio.Future[int]:
         return self.deps.producer.append(

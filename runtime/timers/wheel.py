@@ -109,6 +109,11 @@ class TimerWheel:
             self.taken_count += 1
         return taken
 
+    def discard(self, member: bytes) -> None:
+        """A timer whose ZREM is in the batch being applied without firing (e.g. a cron
+        job redefined): forget it, so it never fires."""
+        self.core.take(member)
+
     def wake(self) -> None:
         """Re-check what is due (e.g. leadership was just gained)."""
         self._wakeup.set()
