@@ -35,6 +35,10 @@ from sdk._ids import cron_invocation_id
 
 MIN_EVERY_MS = 1000
 """Shortest interval of an ``every`` job."""
+CRON_JOB_HEADER = "x-rt-cron-job"
+"""Request header of a tick's invocation: the job id."""
+CRON_TICK_HEADER = "x-rt-cron-tick"
+"""Request header of a tick's invocation: the tick's scheduled time, epoch ms."""
 JOB_ID = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
 """What a job id may look like (it appears in URLs and keys)."""
 
@@ -175,7 +179,7 @@ class CronJobs:
             invocation_id=inv_id,
             target=job.target,
             input=job.input,
-            headers=dict(job.headers),
+            headers={**job.headers, CRON_JOB_HEADER: job.id, CRON_TICK_HEADER: str(tick)},
             source="cron",
             send=True,
             created_at_ms=now_ms,

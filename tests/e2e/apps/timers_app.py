@@ -48,9 +48,11 @@ async def hit(ctx: Context, tag: str) -> str:
 @stamp.handler()
 async def tick(ctx: Context, body: Any) -> None:
     """A cron target: records the invocation id (one per tick) and the start time."""
-    _record("tick", ctx.request().id)
+    req = ctx.request()
+    _record("tick", req.id)
     assert _r is not None
-    _r.rpush(f"{NS}:ticks", ctx.request().id)
+    job = req.headers.get("x-rt-cron-job", "?")
+    _r.rpush(f"{NS}:ticks:{job}", f"{req.id} {req.headers.get('x-rt-cron-tick', '?')}")
 
 
 @stamp.handler()
