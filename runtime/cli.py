@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from runtime.clicmds import invocations_app, services_app, state_app
+from runtime.clicmds.cron import cron_app
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
 
@@ -34,6 +35,7 @@ app.add_typer(state_app, name="state")
 app.add_typer(state_app, name="kv", hidden=True)
 app.add_typer(invocations_app, name="invocations")
 app.add_typer(invocations_app, name="inv", hidden=True)
+app.add_typer(cron_app, name="cron")
 
 out = Console()
 err = Console(stderr=True)

@@ -76,6 +76,8 @@ class Node:
             worker_id=self.worker_id,
             invoker=self.invoker,
             publisher=Publisher(self.redis),
+            timer_cap=self.settings.timer_memory_cap,
+            timer_window_ms=self.settings.timer_horizon_ms,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
@@ -85,11 +87,15 @@ class Node:
 
     def admin_app(self) -> FastAPI:
         s = self.settings
+        from runtime.admin.cron import LogCronBackend, cron_router
+
+        cron = LogCronBackend(self.producer, self.redis, s.topic_prefix, s.partitions)
         return create_admin_app(
             self.registry,
             self.backend_admin(),
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
             invocations=self.invocations_admin(),
+            routers=[cron_router(self.registry, cron)],
         )
 
     def backend_admin(self) -> Any:

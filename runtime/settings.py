@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     """Suspend and replay at every await, for every service (as ``inactivity_timeout=0``):
     a testing mode that proves handlers are deterministic (``RT_ALWAYS_REPLAY=1``)."""
 
+    timer_memory_cap: int = Field(default=10_000, ge=4)
+    """Timers a partition owner holds in memory at most; the rest wait in Redis."""
+    timer_horizon_ms: int = Field(default=30_000, ge=2)
+    """How far ahead the timer wheel loads timers into memory when the cap allows."""
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_ok(cls, v: str) -> str:

@@ -160,6 +160,13 @@ def subscription_invocation_id(
     )
 
 
+def cron_invocation_id(job_id: str, tick_ms: int, service: str, key: str | None) -> str:
+    """Deterministic id of the invocation a cron job makes for its tick at ``tick_ms``."""
+    return invocation_id_for(
+        service=service, key=key, uuid_part=_digest("cron", job_id, str(tick_ms))
+    )
+
+
 def parse_invocation_id(text: str) -> tuple[int, bytes]:
     """Return ``(routing_hash, uuid_part)``; raise InvalidIdError when malformed."""
     if not text.startswith(INVOCATION_PREFIX) or len(text) != len(INVOCATION_PREFIX) + _ID_CHARS:

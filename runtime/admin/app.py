@@ -37,10 +37,10 @@ handler, 405 wrong method, 500 backend failure).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -167,6 +167,7 @@ def create_admin_app(
     *,
     ingress_url: str | None = None,
     invocations: InvocationBackend | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -178,6 +179,7 @@ def create_admin_app(
             and in the ``servers`` of service OpenAPI documents when given.
         invocations: Serves ``/invocations/{id}`` (describe, cancel, kill, purge;
             see :mod:`runtime.admin.invocations`) when given.
+        routers: More routes (rt extensions such as ``/cron``, see ``runtime.admin.cron``).
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -199,6 +201,8 @@ def create_admin_app(
         from runtime.admin.invocations import invocations_router
 
         app.include_router(invocations_router(invocations))
+    for router in routers:
+        app.include_router(router)
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

@@ -144,6 +144,34 @@ class SetObjectState(msgspec.Struct, frozen=True, tag="setstate", array_like=Tru
     state: dict[str, bytes]
 
 
+class CronJob(msgspec.Struct, frozen=True, array_like=True):
+    """A recurring invocation (rt extension, no Restate equivalent): ADR 0006."""
+
+    id: str
+    target: Target
+    schedule: str | None = None
+    """Cron expression (UTC): 5 fields, or 6 with seconds first; None for ``every_ms``."""
+    every_ms: int | None = None
+    """Fixed interval, the first tick ``every_ms`` after ``created_ms``."""
+    input: bytes = b""
+    headers: dict[str, str] = {}
+    created_ms: int = 0
+    request_id: str = ""
+    """Names the admin request that wrote this definition (it waits to see it applied)."""
+
+
+class CronSchedule(msgspec.Struct, frozen=True, tag="cron", array_like=True):
+    """Create or replace a cron job; routed to the partition of the job id."""
+
+    job: CronJob
+
+
+class CronDelete(msgspec.Struct, frozen=True, tag="crondel", array_like=True):
+    """Delete a cron job: no tick after this record is applied."""
+
+    job_id: str
+
+
 Record = (
     AnnounceLeader
     | Invoke
@@ -157,6 +185,8 @@ Record = (
     | TimerFired
     | Attach
     | SetObjectState
+    | CronSchedule
+    | CronDelete
 )
 
 _encoder = msgspec.msgpack.Encoder()

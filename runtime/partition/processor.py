@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import heapq
 import logging
 import time
 from collections import OrderedDict, deque
@@ -51,6 +50,11 @@ from runtime.state.store import (
     ZAdd,
     ZRem,
 )
+from runtime.timers.cron import CronChanges, CronJobs
+from runtime.timers.timer import Timer
+from runtime.timers.timer import timer_decoder as _timer_dec
+from runtime.timers.timer import timer_encoder as _timer_enc
+from runtime.timers.wheel import DEFAULT_CAP, DEFAULT_WINDOW_MS, TimerWheel
 
 log = logging.getLogger("rt.processor")
 
@@ -85,19 +89,6 @@ class Invoker(Protocol):
     def abort(self, invocation_id: str) -> None: ...
 
 
-class Timer(msgspec.Struct, frozen=True, array_like=True):
-    """A durable timer: NEVER CHANGE (stored in Redis, carried in TimerFired)."""
-
-    kind: str  # "sleep" | "retry" | "scheduled" | "retention"
-    invocation_id: str
-    index: int = -1
-    attempt: int = 0
-
-
-_timer_enc = msgspec.msgpack.Encoder()
-_timer_dec = msgspec.msgpack.Decoder(Timer)
-
-
 class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
     """A record to produce to another partition once the entry causing it is applied."""
 
@@ -130,6 +121,9 @@ class ProcessorDeps:
     worker_id: str
     invoker: Invoker
     publisher: Publisher
+    timer_cap: int = DEFAULT_CAP
+    """Timers held in memory per partition, at most (the rest wait in Redis)."""
+    timer_window_ms: int = DEFAULT_WINDOW_MS
 
 
 @dataclass
@@ -157,13 +151,17 @@ class PartitionProcessor:
         self.first_journal: dict[str, bytes] = {}
         self._batch_completed: dict[str, InvocationStatus | None] = {}
         """Input entries of invocations not started yet: saves a journal read on start."""
-        self.timers: list[tuple[int, bytes]] = []
-        self.timer_members: set[bytes] = set()
-        self.fired: set[bytes] = set()
+        self.wheel = TimerWheel(
+            deps.store,
+            partition,
+            self._fire_timer,
+            lambda: self.leading,
+            cap=deps.timer_cap,
+            window_ms=deps.timer_window_ms,
+        )
+        self.cron = CronJobs(self.keys)
         self._queue: asyncio.Queue[list[Message]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._timer_task: asyncio.Task[None] | None = None
-        self._timer_wakeup = asyncio.Event()
         self._stopped = False
         self.failed: BaseException | None = None
         self._outbox_seq = 0
@@ -188,9 +186,7 @@ class PartitionProcessor:
         announce = records.AnnounceLeader(self.epoch, self.deps.worker_id)  # Step 4.
         await self.deps.producer.append(self.partition, b"", announce)
         self._task = asyncio.create_task(self._run(), name=f"rt-processor-{self.partition}")
-        self._timer_task = asyncio.create_task(
-            self._timer_loop(), name=f"rt-timers-{self.partition}"
-        )
+        self.wheel.start()
         return applied + 1
 
     async def _load(self) -> None:
@@ -214,19 +210,17 @@ class PartitionProcessor:
                 self.inboxes.setdefault(ok, deque()).append(st.invocation_id)
             elif st.status is not Status.SCHEDULED:
                 self.locks[ok] = st.invocation_id
-        for member, score in await store.due_timers(self.partition, 2**62, 10_000_000):
-            self._arm(int(score), member)
+        await self.wheel.load()
+        await self.cron.load(store)
 
     async def stop(self) -> None:
         self._stopped = True
         self.leading = False
-        for t in (self._task, self._timer_task):
-            if t is not None:
-                t.cancel()
-        for t in (self._task, self._timer_task):
-            if t is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.wheel.stop()
         for inv_id in list(self.active):
             self.deps.invoker.abort(inv_id)
 
@@ -262,6 +256,12 @@ class PartitionProcessor:
             self.leading = False
 
     async def _process(self, msgs: list[Message]) -> None:
+        # The wheel refills under the same lock: it never reads between a batch's
+        # timer bookkeeping and the apply that writes it.
+        async with self.wheel.lock:
+            await self._process_batch(msgs)
+
+    async def _process_batch(self, msgs: list[Message]) -> None:
         """Apply one consumed batch.
 
         Step 1. Decode the records; skip offsets already applied (re-delivery).
@@ -292,6 +292,9 @@ class PartitionProcessor:
         if not decoded:
             return
         completed = await self._prefetch(rec for _, rec in decoded)  # Step 2.
+        await self.wheel.prefetch(
+            [rec.timer_id for _, rec in decoded if isinstance(rec, records.TimerFired)]
+        )
         # Invocations completing in this batch join it, so a later Attach or duplicate
         # Invoke in the same batch still finds them.
         self._batch_completed = completed
@@ -377,6 +380,10 @@ class PartitionProcessor:
                 self._on_purge(rec.invocation_id, b, completed)
             case records.SetObjectState():
                 self._on_set_state(rec, b)
+            case records.CronSchedule():
+                self._apply_cron(self.cron.schedule(rec.job), b)
+            case records.CronDelete():
+                self._apply_cron(self.cron.delete(rec.job_id), b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -398,7 +405,7 @@ class PartitionProcessor:
         for st in list(self.active.values()):
             if st.status is Status.INVOKED:
                 self._start_attempt(st, None)
-        self._timer_wakeup.set()
+        self.wheel.wake()
         asyncio.get_running_loop().create_task(self._flush_outbox())
 
     def _on_invoke(
@@ -754,12 +761,13 @@ class PartitionProcessor:
         self._add_timer(Timer("retry", st.invocation_id, attempt=st.attempt), rec.retry_at_ms, b)
 
     def _on_timer(self, member: bytes, b: _Batch) -> None:
-        if member not in self.timer_members:
+        if not self.wheel.take(member):
             return  # already fired (a duplicate TimerFired)
-        self.timer_members.discard(member)
-        self.fired.discard(member)
         b.ops.append(ZRem(self.keys.timers, member))
         timer = _timer_dec.decode(member)
+        if timer.kind == "cron":
+            self._apply_cron(self.cron.tick(timer, now_ms()), b)
+            return
         st = self.active.get(timer.invocation_id)
         if timer.kind == "retention":
             return
@@ -1001,32 +1009,25 @@ class PartitionProcessor:
     def _add_timer(self, timer: Timer, due_ms: int, b: _Batch) -> None:
         member = _timer_enc.encode(timer)
         b.ops.append(ZAdd(self.keys.timers, float(due_ms), member))
-        b.effects.append(lambda: self._arm(due_ms, member))
+        self.wheel.add(due_ms, member)
 
-    def _arm(self, due_ms: int, member: bytes) -> None:
-        if member in self.timer_members:
-            return
-        self.timer_members.add(member)
-        heapq.heappush(self.timers, (due_ms, member))
-        self._timer_wakeup.set()
+    def _apply_cron(self, ch: CronChanges, b: _Batch) -> None:
+        """A cron definition change or tick: state, timers and the tick's Invoke, atomically."""
+        b.ops.extend(ch.ops)
+        for member in ch.disarm:
+            self.wheel.discard(member)
+            b.ops.append(ZRem(self.keys.timers, member))
+        for timer, due in ch.arm:
+            self._add_timer(timer, due, b)
+        if ch.invoke is not None:
+            inv = ch.invoke
+            part = partition_of_invocation(inv.invocation_id, self.deps.partitions)
+            self._outbox(part, routing_key_of(inv.target, inv.invocation_id), inv, b)
 
-    async def _timer_loop(self) -> None:
-        while True:
-            self._timer_wakeup.clear()
-            if not self.leading or not self.timers:
-                await self._timer_wakeup.wait()
-                continue
-            due, member = self.timers[0]
-            delay = (due - now_ms()) / 1000
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wakeup.wait(), min(delay, 1.0))
-                continue
-            heapq.heappop(self.timers)
-            if member not in self.timer_members or member in self.fired:
-                continue
-            self.fired.add(member)
-            self.deps.producer.append(self.partition, b"", records.TimerFired(self.epoch, member))
+    def _fire_timer(self, member: bytes) -> asyncio.Future[int]:
+        return self.deps.producer.append(
+            self.partition, b"", records.TimerFired(self.epoch, member)
+        )
 
     # ------------------------------------------------------------------ state for attempts
 

@@ -603,6 +603,39 @@ class PartitionStore:
 
         return await self._retrying("due_timers", read)
 
+    async def timers_between(
+        self, partition: int, min_ms: int, max_ms: int, limit: int
+    ) -> list[tuple[bytes, float]]:
+        """The earliest timers due in ``[min_ms, max_ms]``, at most ``limit`` (one round trip).
+
+        Returns:
+            ``(member, due_ms)`` pairs in the sorted set's order (due, then member bytes).
+        """
+        if limit <= 0:
+            return []
+        key = self.keys(partition).timers
+
+        async def read() -> list[tuple[bytes, float]]:
+            raw = await self._redis.zrangebyscore(
+                key, min_ms, max_ms, start=0, num=limit, withscores=True
+            )
+            pairs = cast(list[tuple[bytes, float]], raw)
+            return [(_bytes(m), float(s)) for m, s in pairs]
+
+        return await self._retrying("timers_between", read)
+
+    async def timers_pending(self, partition: int, members: Sequence[bytes]) -> list[bool]:
+        """Whether each timer is still in the partition's sorted set (one ZMSCORE)."""
+        if not members:
+            return []
+        key = self.keys(partition).timers
+
+        async def read() -> list[bool]:
+            scores = await self._redis.zmscore(key, cast(list[str], list(members)))
+            return [s is not None for s in scores]
+
+        return await self._retrying("timers_pending", read)
+
     async def scan_prefix(
         self, partition: int, kind: KeyKind | str, *, count: int = 1000
     ) -> list[str]:

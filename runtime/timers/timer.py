@@ -1,0 +1,31 @@
+"""The durable timer record: what the timers sorted set holds and ``TimerFired`` carries."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Timer(msgspec.Struct, frozen=True, array_like=True):
+    """A durable timer: NEVER CHANGE (stored in Redis, carried in TimerFired).
+
+    Its encoding is its identity: the same timer always encodes to the same
+    bytes, so a re-added timer is the same sorted-set member.
+
+    Kinds and the meaning of the fields:
+
+    * ``sleep``: ``ctx.sleep`` of ``invocation_id``, command ``index``.
+    * ``retry``: the next attempt of ``invocation_id`` after attempt ``attempt`` failed.
+    * ``scheduled``: a delayed invocation enters its key's queue.
+    * ``retention``: an invocation's retention ends.
+    * ``cron``: a tick of cron job ``invocation_id`` (the job id) due at ``index``
+      (epoch ms), for the job's definition generation ``attempt``.
+    """
+
+    kind: str
+    invocation_id: str
+    index: int = -1
+    attempt: int = 0
+
+
+timer_encoder = msgspec.msgpack.Encoder()
+timer_decoder = msgspec.msgpack.Decoder(Timer)
