@@ -804,7 +804,8 @@ async def test_rejected_credentials_fail_at_once(infra: Infra) -> None:
 # ----------------------------------------------------------------------------- construction
 
 
-async def test_from_settings(infra: Infra, prefix: str) -> None:
+async def test_from_settings(infra: Infra, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RT_REDIS_URL", raising=False)  # the session may point at shared infra
     settings = Settings(redis_url=infra.redis_url, topic_prefix=prefix)
     async with await PartitionStore.from_settings(settings) as store:
         assert store.prefix == prefix
