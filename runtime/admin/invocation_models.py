@@ -37,3 +37,23 @@ class InvocationDescription(BaseModel):
     """``success`` | ``failure`` once completed."""
     completion_failure: str | None
     completion_failure_code: int | None
+
+
+class JournalEntryView(BaseModel):
+    """One journal entry as ``GET /invocations/{id}?journal=true`` shows it."""
+
+    index: int
+    """Position in the journal."""
+    entry_type: str
+    """``Command: Run``, ``Command: Call``, ``Notification: Completion``, ... (as Restate's
+    ``sys_journal.entry_type``)."""
+    command_index: int | None
+    """For a command its index; for a completion the command it completes."""
+    name: str | None
+    """What the entry names: run/sleep/promise name, state key, call target, result."""
+
+
+class InvocationWithJournal(InvocationDescription):
+    """An invocation with its journal entries."""
+
+    journal: list[JournalEntryView]

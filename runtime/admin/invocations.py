@@ -12,8 +12,9 @@ deprecated ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge``):
 - purge → ``200`` once status, result and journal are gone (for a workflow's
   run also its state and promises); ``404``; ``409`` when not completed yet.
 
-rt extension (Restate reads this with SQL over ``sys_invocation``):
-``GET /invocations/{id}`` → :class:`InvocationDescription`.
+rt extension (Restate reads this with SQL over ``sys_invocation``/``sys_journal``):
+``GET /invocations/{id}`` → :class:`InvocationDescription`; with ``?journal=true``
+also its journal entries (:class:`InvocationWithJournal`).
 
 A malformed id is ``400``. Every operation is a record on the invocation's
 partition of ``rt.log``; the status check before it reads the applied view in
@@ -33,7 +34,8 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Response
 
 from runtime.admin.app import AdminApiError
-from runtime.admin.invocation_models import InvocationDescription
+from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
+from runtime.admin.journal_view import journal_view
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
 from runtime.partition.status import InvocationStatus, Status, decode_status
@@ -75,6 +77,10 @@ class InvocationCompleted(Exception):
 class InvocationBackend(Protocol):
     async def describe(self, invocation_id: str) -> InvocationDescription:
         """Raises InvocationNotFound."""
+        ...
+
+    async def journal(self, invocation_id: str) -> list[bytes]:
+        """The stored journal blobs (empty when gone)."""
         ...
 
     async def cancel(self, invocation_id: str) -> None:
@@ -167,6 +173,11 @@ class LogInvocationBackend:
         size = int(await self._redis.llen(keys.journal(invocation_id)))
         return describe_status(st, size)
 
+    async def journal(self, invocation_id: str) -> list[bytes]:
+        _, keys = self._where(invocation_id)
+        raw = await self._redis.lrange(keys.journal(invocation_id), 0, -1)
+        return [b if isinstance(b, bytes) else b.encode() for b in raw]
+
     async def cancel(self, invocation_id: str) -> None:
         part = await self._running(invocation_id)
         await self._producer.append(part, invocation_id.encode(), records.Cancel(invocation_id))
@@ -221,13 +232,20 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         return AdminApiError(409, f"The invocation '{inv_id}' is already completed")
 
     @router.get("/invocations/{invocation_id}")
-    async def describe_invocation(invocation_id: str) -> InvocationDescription:
-        """Status, target, timestamps, journal size and failures of one invocation (rt)."""
+    async def describe_invocation(
+        invocation_id: str, journal: Annotated[bool, Query()] = False
+    ) -> InvocationWithJournal | InvocationDescription:
+        """Status, target, timestamps, journal size and failures of one invocation (rt);
+        ``?journal=true`` adds the journal entries."""
         _check_id(invocation_id)
         try:
-            return await backend.describe(invocation_id)
+            d = await backend.describe(invocation_id)
         except InvocationNotFound:
             raise not_found(invocation_id) from None
+        if not journal:
+            return d
+        entries = journal_view(await backend.journal(invocation_id))
+        return InvocationWithJournal(**d.model_dump(), journal=entries)
 
     @router.patch("/invocations/{invocation_id}/cancel")
     async def cancel_invocation(invocation_id: str) -> Response:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from runtime.admin.invocation_models import InvocationDescription
+from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
 from runtime.admin.metadata import (
     VERSION_MISMATCH_HEADER,
     ListServicesResponse,
@@ -209,6 +209,21 @@ class AdminClient:
             AdminClientError: If the call fails (400 malformed id, 404 unknown).
         """
         return self._get(f"/invocations/{_segment(invocation_id)}", InvocationDescription)
+
+    def invocation_journal(self, invocation_id: str) -> InvocationWithJournal:
+        """One invocation with its journal (``GET /invocations/{id}?journal=true``).
+
+        Args:
+            invocation_id: The ``inv_...`` id.
+
+        Returns:
+            The description plus the journal entries.
+
+        Raises:
+            AdminClientError: If the call fails (400 malformed id, 404 unknown).
+        """
+        path = f"/invocations/{_segment(invocation_id)}?journal=true"
+        return self._get(path, InvocationWithJournal)
 
     def terminate_invocation(self, invocation_id: str, action: str) -> int:
         """``PATCH /invocations/{id}/{action}`` with ``action`` cancel, kill or purge.

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from runtime.admin.invocation_models import InvocationDescription
+from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
 from runtime.clicmds._client import AdminClient, AdminClientError
 from runtime.clicmds._common import (
     DEFAULT_ADMIN_URL,
@@ -124,18 +124,54 @@ def _terminate(admin_url: str, invocation_id: str, action: str, yes: bool) -> No
         out.print(f"{'Killed' if action == 'kill' else 'Purged'} 1 invocation")
 
 
+def journal_table(d: InvocationWithJournal) -> Table:
+    """The journal as a table: ``# | TYPE | CMD | NAME``.
+
+    Args:
+        d: The invocation with its journal.
+
+    Returns:
+        The rich table.
+    """
+    table = Table(box=None, header_style="bold", title="Journal", title_justify="left")
+    for column in ("#", "TYPE", "CMD", "NAME"):
+        table.add_column(column)
+    for e in d.journal:
+        style = "dim" if e.entry_type.startswith("Notification") else ""
+        cmd = "" if e.command_index is None else str(e.command_index)
+        table.add_row(str(e.index), Text(e.entry_type, style=style), cmd, Text(e.name or ""))
+    return table
+
+
 @invocations_app.command("describe")
-def invocations_describe(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
-    """Show an invocation's target, status, timestamps, journal size and failures."""
+def invocations_describe(
+    invocation_id: IdArg,
+    journal: Annotated[
+        bool, typer.Option("--journal/--no-journal", help="Show the journal.")
+    ] = True,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+) -> None:
+    """Show an invocation's target, status, timestamps, failures and journal."""
     with connect(admin_url) as admin:
-        d = _describe(admin, invocation_id)
-    stdout().print(description_table(d))
+        try:
+            d = (
+                admin.invocation_journal(invocation_id)
+                if journal
+                else admin.describe_invocation(invocation_id)
+            )
+        except AdminClientError as e:
+            fail(e.message)
+    out = stdout()
+    out.print(description_table(d))
+    if isinstance(d, InvocationWithJournal):
+        out.print()
+        out.print(journal_table(d))
 
 
 @invocations_app.command("get", hidden=True)
 def invocations_get(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
     """Alias of describe."""
-    invocations_describe(invocation_id, admin_url)
+    invocations_describe(invocation_id, True, admin_url)
 
 
 @invocations_app.command("cancel")

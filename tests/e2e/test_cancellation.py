@@ -285,6 +285,7 @@ def test_cli_describe_cancel_kill_purge(
     out = rt_cli("invocations", "describe", inv_id, *admin)
     assert out.returncode == 0, out.stderr
     assert "Sleeper/nap" in out.stdout and inv_id in out.stdout and "Journal size:" in out.stdout
+    assert "Command: Input" in out.stdout and "Command: Sleep" in out.stdout
 
     out = rt_cli("invocations", "cancel", inv_id, *admin)  # no --yes, stdin not a tty
     assert out.returncode == 1 and "--yes" in out.stderr
@@ -296,6 +297,11 @@ def test_cli_describe_cancel_kill_purge(
     wait_completed(node, inv_id)
     out = rt_cli("invocations", "kill", inv_id, "--yes", *admin)
     assert out.returncode == 1 and "already completed" in out.stderr
+    out = rt_cli("invocations", "describe", inv_id, *admin)
+    assert out.returncode == 0 and "Notification: Cancel" in out.stdout, out.stderr
+    assert "[409] cancelled" in out.stdout
+    out = rt_cli("invocations", "describe", inv_id, "--no-journal", *admin)
+    assert out.returncode == 0 and "Command: Input" not in out.stdout
 
     r = httpx.post(f"{node.url}/Sleeper/nap/send", content="600000", headers=JSON, timeout=30)
     kill_id = r.json()["invocationId"]

@@ -54,6 +54,7 @@ def test_harness_runs_a_multi_step_app(
             "woke": "woke-m1",
             "branch": "fast",
             "value": "fast",
+            "pq": [100, 200, 14],
         }
         assert rt.call("Signup/w1/run", "x@y") == "x@y confirmed with code-x@y"
         with pytest.raises(HttpError) as e:
@@ -63,7 +64,14 @@ def test_harness_runs_a_multi_step_app(
             k.decode().split(":runs:")[1]: int(redis_client.get(k) or 0)
             for k in redis_client.scan_iter(f"{ns}:runs:*")
         }
-        assert counts == {"m1:one": 1, "m1:two": 1, "w1:send": 1, "w1:activate": 1}
+        assert counts == {
+            "m1:one": 1,
+            "m1:two": 1,
+            "m1:p": 1,
+            "m1:q": 1,
+            "w1:send": 1,
+            "w1:activate": 1,
+        }
         starts = int(redis_client.get(f"{ns}:starts:m1") or 0)
         wf_starts = int(redis_client.get(f"{ns}:starts:w1") or 0)
         if always_replay:

@@ -7,9 +7,19 @@ from pathlib import Path
 import pytest
 
 from runtime.devstack.process import accepts_connections
-from sdk.testing import HttpError, Runtime
+from sdk.testing import HttpError, Runtime, runtime_fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+greeter_rt = runtime_fixture(EXAMPLES / "greeter.py", always_replay=True)
+
+
+def test_runtime_fixture_serves_the_app(greeter_rt: Runtime) -> None:
+    assert greeter_rt.always_replay
+    assert greeter_rt.call("Greeter/greet", "world") == "Hello world"
+    with pytest.raises(HttpError) as e:
+        greeter_rt.call("Greeter/nope", "x")
+    assert e.value.status_code == 404
 
 
 def test_harness_starts_its_own_stack_survives_kill9_and_cleans_up(

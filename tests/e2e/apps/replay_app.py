@@ -64,7 +64,12 @@ async def steps(ctx: ObjectContext, n: int) -> dict[str, object]:
     branch, value = await restate.select(slow=ctx.sleep(timedelta(days=1)), fast=awk2)
     c = await ctx.run_typed("two", _count, restate.RunOptions(), f"{key}:two", b + 1)
     ctx.set("last", c)
-    return {"a": a, "b": b, "c": c, "woke": woke, "branch": branch, "value": value}
+    p = ctx.run_typed("p", _count, restate.RunOptions(), f"{key}:p", 100)
+    q = ctx.run_typed("q", _count, restate.RunOptions(), f"{key}:q", 200)
+    call = ctx.service_call(double, 7)
+    gathered = await restate.gather(p, q, call)
+    pq = [await f for f in gathered]
+    return {"a": a, "b": b, "c": c, "woke": woke, "branch": branch, "value": value, "pq": pq}
 
 
 signup = restate.Workflow("Signup")
@@ -76,7 +81,10 @@ async def run(ctx: WorkflowContext, email: str) -> str:
     _started(ctx.key())
     await ctx.run_typed("send", _count, restate.RunOptions(), f"{ctx.key()}:send", 1)
     ctx.workflow_send(confirm, ctx.key(), f"code-{email}")
-    code = await ctx.promise("code", type_hint=str).value()
+    branch, code = await restate.select(
+        code=ctx.promise("code", type_hint=str).value(), late=ctx.sleep(timedelta(days=1))
+    )
+    assert branch == "code"
     await ctx.run_typed("activate", _count, restate.RunOptions(), f"{ctx.key()}:activate", 1)
     return f"{email} confirmed with {code}"
 

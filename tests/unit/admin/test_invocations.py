@@ -16,6 +16,7 @@ from runtime.admin.invocations import (
 )
 from runtime.log.records import Failure, Target
 from runtime.partition.status import InvocationStatus, Outcome, Status
+from sdk import _journal as sj
 from sdk._ids import invocation_id_for
 from tests.unit.admin.fakes import InMemoryAdminBackend, sample_registry
 
@@ -57,6 +58,22 @@ class FakeInvocations:
 
     async def describe(self, invocation_id: str) -> InvocationDescription:
         return describe_status(self._get(invocation_id), 4)
+
+    async def journal(self, invocation_id: str) -> list[bytes]:
+        self._get(invocation_id)
+        return [
+            sj.encode_entry(sj.InputCommand(headers={}, body=b"1")),
+            sj.encode_entry(sj.RunCommand(name="charge")),
+            sj.encode_entry(sj.Completion(1, sj.Value(b"7"))),
+            sj.encode_entry(
+                sj.CallCommand(
+                    service="Svc", handler="h", key="k", param=b"", invocation_id="inv_x"
+                )
+            ),
+            sj.encode_entry(sj.CancelSignal()),
+            sj.encode_entry(sj.Completion(2, sj.Failure(409, "cancelled"))),
+            b"\xff garbage",
+        ]
 
     async def cancel(self, invocation_id: str) -> None:
         if self._get(invocation_id).status is Status.COMPLETED:
@@ -143,3 +160,19 @@ async def test_bad_mode_is_400(client: httpx.AsyncClient, fake: FakeInvocations)
     r = await client.delete(f"/invocations/{RUNNING}", params={"mode": "Explode"})
     assert r.status_code == 400 and "mode" in r.json()["message"]
     assert fake.calls == []
+
+
+async def test_describe_with_journal(client: httpx.AsyncClient) -> None:
+    body = (await client.get(f"/invocations/{RUNNING}", params={"journal": "true"})).json()
+    assert body["status"] == "suspended"
+    rows = [(e["entry_type"], e["command_index"], e["name"]) for e in body["journal"]]
+    assert rows[:6] == [
+        ("Command: Input", 0, None),
+        ("Command: Run", 1, "charge"),
+        ("Notification: Completion", 1, "value"),
+        ("Command: Call", 2, "Svc/k/h (inv_x)"),
+        ("Notification: Cancel", None, None),
+        ("Notification: Completion", 2, "failure [409] cancelled"),
+    ]
+    assert rows[6][0].startswith("Undecodable")
+    assert "journal" not in (await client.get(f"/invocations/{RUNNING}")).json()
