@@ -309,7 +309,21 @@ class PartitionProcessor:
         promise_keys: set[tuple[str, str]] = set()
         for rec in recs:
             inv_id = getattr(rec, "invocation_id", None)
-            if isinstance(rec, (records.Invoke, records.Attach, records.Purge)) and inv_id:
+            if isinstance(rec, records.TimerFired):
+                inv_id = _retention_target(rec.timer_id)
+            if (
+                isinstance(
+                    rec,
+                    (
+                        records.Invoke,
+                        records.Attach,
+                        records.Purge,
+                        records.AttachInvocation,
+                        records.TimerFired,
+                    ),
+                )
+                and inv_id
+            ):
                 fresh = isinstance(rec, records.Invoke) and rec.fresh_id
                 if inv_id not in self.active and not fresh:
                     wanted.append(inv_id)
@@ -353,7 +367,9 @@ class PartitionProcessor:
                 if rec.epoch >= self.leader_epoch:
                     self._on_journal(rec, b)
             case records.Complete():
-                self._on_complete(rec.invocation_id, rec.index, rec.value, rec.failure, b)
+                self._on_complete(
+                    rec.invocation_id, rec.index, rec.value, rec.failure, b, awakeable=rec.awakeable
+                )
             case records.Suspend():
                 if rec.epoch >= self.leader_epoch:
                     self._on_suspend(rec, b)
@@ -362,7 +378,7 @@ class PartitionProcessor:
                     self._on_attempt_failed(rec, b)
             case records.TimerFired():
                 if rec.epoch >= self.leader_epoch:
-                    self._on_timer(rec.timer_id, b)
+                    self._on_timer(rec.timer_id, b, completed)
             case records.Attach():
                 self._on_attach(rec, b, completed)
             case records.Kill():
@@ -373,6 +389,8 @@ class PartitionProcessor:
                 self._on_purge(rec.invocation_id, b, completed)
             case records.SetObjectState():
                 self._on_set_state(rec, b)
+            case records.AttachInvocation():
+                self._on_attach_invocation(rec, b, completed)
 
     # ------------------------------------------------------------------ transitions
 
@@ -563,7 +581,7 @@ class PartitionProcessor:
             case J.Sleep(wake_up_ms=wake):
                 self._add_timer(Timer("sleep", st.invocation_id, index), wake, b)
             case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
-                rec = records.Complete(tid, tix, value=v, failure=f)
+                rec = records.Complete(tid, tix, value=v, failure=f, awakeable=True)
                 self._outbox(
                     partition_of_invocation(tid, self.deps.partitions), tid.encode(), rec, b
                 )
@@ -584,9 +602,15 @@ class PartitionProcessor:
             case J.GetStateKeys() if ok is not None and self._lazy(st):
                 keys = list(self.state_cache.get(ok, {}))
                 self._complete_raw(st, index, J.state_keys_entry(index, keys), b)
-            case J.Unsupported(what=what):
-                failure = records.Failure(573, f"{what} is not supported by this rt version yet")
-                self._complete_index(st, index, None, failure, b)
+            case J.Awakeable():
+                st.awakeables.append(index)
+            case J.AttachInvocation(target_id=tid, peek=peek):
+                att = records.AttachInvocation(
+                    tid, records.CallerSink(st.invocation_id, index), peek
+                )
+                self._outbox(
+                    partition_of_invocation(tid, self.deps.partitions), tid.encode(), att, b
+                )
             case _:
                 pass
         return None
@@ -686,10 +710,13 @@ class PartitionProcessor:
         failure: records.Failure | None,
         b: _Batch,
         blob: bytes | None = None,
+        awakeable: bool = False,
     ) -> None:
         st = self.active.get(inv_id)
         if st is None or index in st.completed or st.status is Status.COMPLETED:
             return  # unknown, finished, or a duplicate: first completion wins
+        if awakeable and index < st.commands and index not in st.awakeables:
+            return  # an awakeable id naming a command that is no awakeable (forged)
         if st.status in (Status.SCHEDULED, Status.INBOXED):
             return
         st.completed.append(index)
@@ -746,7 +773,9 @@ class PartitionProcessor:
         self._save(st, b)
         self._add_timer(Timer("retry", st.invocation_id, attempt=st.attempt), rec.retry_at_ms, b)
 
-    def _on_timer(self, member: bytes, b: _Batch) -> None:
+    def _on_timer(
+        self, member: bytes, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
         if member not in self.timer_members:
             return  # already fired (a duplicate TimerFired)
         self.timer_members.discard(member)
@@ -755,6 +784,11 @@ class PartitionProcessor:
         timer = _timer_dec.decode(member)
         st = self.active.get(timer.invocation_id)
         if timer.kind == "retention":
+            done = completed.get(timer.invocation_id)
+            # ``index`` carries the completion time: a timer of an earlier, already
+            # purged run of the same workflow id never purges a newer run.
+            if done is not None and done.completed_ms == timer.index:
+                self._purge_workflow(done, b)
             return
         if st is None:
             return
@@ -817,8 +851,48 @@ class PartitionProcessor:
             return
         st = completed.get(inv_id)
         if st is not None and st.status is Status.COMPLETED:
+            if st.target.kind == "workflow":
+                self._purge_workflow(st, b)
+                return
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+
+    def _purge_workflow(self, st: InvocationStatus, b: _Batch) -> None:
+        """Forget a completed workflow run with its state and promises (retention over).
+
+        A later ``run`` for the same id then starts afresh, as in Restate after purge.
+        """
+        inv_id = st.invocation_id
+        b.ops.append(Delete(self.keys.inv(inv_id)))
+        b.ops.append(Delete(self.keys.journal(inv_id)))
+        self._batch_completed.pop(inv_id, None)
+        ok = st.object_key
+        if ok is None:
+            return
+        b.ops.append(Delete(self.keys.state(*ok)))
+        b.ops.append(Delete(self.keys.promise(*ok)))
+        self.state_cache.pop(ok, None)
+        self.promise_cache.pop(ok, None)
+
+    def _on_attach_invocation(
+        self,
+        rec: records.AttachInvocation,
+        b: _Batch,
+        completed: dict[str, InvocationStatus | None],
+    ) -> None:
+        """A handler attaches to (or peeks at) an invocation of this partition."""
+        st = self.active.get(rec.invocation_id) or completed.get(rec.invocation_id)
+        caller = rec.caller
+        if st is None:
+            failure = records.Failure(404, "invocation not found")
+            self._send_completion(caller, Outcome(failure=failure), b)
+        elif st.status is Status.COMPLETED and st.outcome is not None:
+            self._send_completion(caller, st.outcome, b)
+        elif rec.peek:
+            self._send_completion(caller, Outcome(), b)  # Void: not completed yet
+        elif caller not in st.attachers:
+            st.attachers.append(caller)
+            self._save(st, b)
 
     def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
         """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
@@ -865,7 +939,7 @@ class PartitionProcessor:
         inv_id = st.invocation_id
         st.move(Status.COMPLETED, now_ms())
         st.outcome = outcome
-        st.completed_ms = now_ms()
+        done_ms = st.completed_ms = now_ms()
         st.completed = []
         st.awaiting = []
         retention = max(self._retention_ms(st), 1)
@@ -877,6 +951,11 @@ class PartitionProcessor:
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+        elif st.target.kind == "workflow":
+            # Kept until the retention timer purges the run together with the
+            # workflow's state and promises (a Redis TTL could not clear those).
+            self._save(st, b)
+            self._add_timer(Timer("retention", inv_id, index=done_ms), done_ms + retention, b)
         else:
             self._save(st, b)
             b.ops.append(PExpire(self.keys.inv(inv_id), retention))
@@ -887,6 +966,9 @@ class PartitionProcessor:
         st.ingress_sinks = []
         if st.caller is not None:
             self._send_completion(st.caller, outcome, b)
+        for attacher in st.attachers:
+            self._send_completion(attacher, outcome, b)
+        st.attachers = []
         b.effects.append(lambda: self.deps.invoker.abort(inv_id))
         self._release_lock(st, b)
 
@@ -1014,6 +1096,15 @@ class PartitionProcessor:
     def append(self, rec: records.Record) -> asyncio.Future[int]:
         """Produce a record of this partition's own invocations (journal, suspend, failure)."""
         return self.deps.producer.append(self.partition, b"", rec)
+
+
+def _retention_target(member: bytes) -> str | None:
+    """The workflow run a retention timer purges (its status is needed to find its key)."""
+    try:
+        timer = _timer_dec.decode(member)
+    except msgspec.DecodeError:
+        return None
+    return timer.invocation_id if timer.kind == "retention" else None
 
 
 def _digest(blob: bytes) -> str:

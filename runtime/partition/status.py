@@ -79,6 +79,10 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Command indexes that already have a completion (duplicates are ignored)."""
     state_update: dict[str, bytes] | None = None
     """For the internal ``__rt_set_state`` pseudo-invocation: the new state map."""
+    awakeables: list[int] = []
+    """Command indexes of the invocation's awakeables (what an awakeable id may complete)."""
+    attachers: list[CallerSink] = []
+    """Invocations waiting for this one's result (``ctx.attach_invocation``)."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:
