@@ -18,9 +18,13 @@ from tests.e2e.conftest import APPS, RtNode
 JSON = {"content-type": "application/json"}
 
 
-@pytest.fixture
-def wf_node(infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]) -> RtNode:
-    node = RtNode(infra, prefix, APPS / "wf_app.py", tmp_path)
+@pytest.fixture(params=["live", "always-replay"])
+def wf_node(
+    request: pytest.FixtureRequest, infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
+) -> RtNode:
+    """The workflow app, live and in always-replay mode (suspend and replay at every await)."""
+    replay = "1" if request.param == "always-replay" else "0"
+    node = RtNode(infra, prefix, APPS / "wf_app.py", tmp_path, WF_ALWAYS_REPLAY=replay)
     nodes.append(node.start())
     return node
 
@@ -356,3 +360,27 @@ def test_workflow_retention_purges_state_promises_and_output(
     assert (r.status_code, r.json()) == (200, "second#2")
     assert _get(f"{url}/Brief/b1/brief_state") == ["second", "second"]
     assert redis_client.get(f"{prefix}:runs:b1") == b"2"
+
+
+def test_promise_value_survives_kill9(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+) -> None:
+    first = RtNode(infra, prefix, APPS / "wf_app.py", tmp_path)
+    nodes.append(first.start())
+    url = first.url
+    assert _post(f"{url}/Gate/k9/run/send", '"kim"').status_code == 202
+    _wait_for(lambda: _get(f"{url}/Gate/k9/status") == "waiting")
+    assert _post(f"{url}/Gate/k9/approve", '"survives"').json() == "ok"
+    _wait_for(lambda: _get(f"{url}/Gate/k9/status") == "approved:survives")
+    first.kill9()
+
+    second = RtNode(infra, prefix, APPS / "wf_app.py", tmp_path)
+    nodes.append(second.start())
+    url = second.url
+    assert _get(f"{url}/Gate/k9/peek") == "survives"
+    r = _post(f"{url}/Gate/k9/approve", '"other"')
+    assert (r.status_code, r.json()["message"]) == (409, "promise was already completed")
+    assert _post(f"{url}/Gate/k9/go", "9").json() == "ok"
+    r = httpx.get(f"{url}/restate/workflow/Gate/k9/attach", timeout=60)
+    assert (r.status_code, r.json()) == (200, "kim:survives:9")
+    assert redis_client.get(f"{prefix}:runs:k9") == b"1"

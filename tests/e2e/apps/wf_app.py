@@ -26,6 +26,8 @@ from sdk import (
 _URL = os.environ.get("RT_TEST_REDIS")
 _r = redis.Redis.from_url(_URL) if _URL else None
 NS = os.environ.get("RT_TEST_NS", "test")
+REPLAY = timedelta(0) if os.environ.get("WF_ALWAYS_REPLAY") == "1" else None
+"""Always-replay mode: every service suspends at each await and resumes by replay."""
 
 
 def _incr(name: str) -> int:
@@ -41,7 +43,7 @@ def _publish(name: str, value: str) -> str:
 
 # -- exactly once per id ---------------------------------------------------------------------
 
-once = restate.Workflow("Once")
+once = restate.Workflow("Once", inactivity_timeout=REPLAY)
 
 
 @once.main()
@@ -54,7 +56,7 @@ async def run(ctx: WorkflowContext, n: int) -> str:
 
 # -- promises and shared handlers ------------------------------------------------------------
 
-gate = restate.Workflow("Gate")
+gate = restate.Workflow("Gate", inactivity_timeout=REPLAY)
 
 
 @gate.main(name="run")
@@ -103,7 +105,7 @@ async def status(ctx: WorkflowSharedContext) -> str | None:
 
 # -- retention --------------------------------------------------------------------------------
 
-brief = restate.Workflow("Brief")
+brief = restate.Workflow("Brief", inactivity_timeout=REPLAY)
 
 
 @brief.main(name="run", workflow_retention=timedelta(seconds=2))
@@ -123,7 +125,7 @@ async def brief_state(ctx: WorkflowSharedContext) -> list[Any]:
 
 # -- awakeables and attach ----------------------------------------------------------------------
 
-awk = restate.Service("Awk")
+awk = restate.Service("Awk", inactivity_timeout=REPLAY)
 
 
 async def _wait_awakeable(ctx: Context, tag: str) -> str:
@@ -159,7 +161,7 @@ async def attach(ctx: Context, invocation_id: str) -> str:
     return await ctx.attach_invocation(invocation_id, type_hint=str)
 
 
-awk_obj = restate.VirtualObject("AwkObj")
+awk_obj = restate.VirtualObject("AwkObj", inactivity_timeout=REPLAY)
 
 
 @awk_obj.handler()
