@@ -72,12 +72,18 @@ def test_thousand_concurrent_submissions_run_once(
         r = await c.post(f"{wf_node.url}/Once/w1/run", content="7", headers=JSON)
         return ("call", r.status_code, r.json())
 
-    async def go() -> list[tuple[str, int, object]]:
-        limits = httpx.Limits(max_connections=200)
+    async def go() -> list[tuple[str, int, object] | BaseException]:
+        # Short keep-alive: never reuse a connection the loaded server may be closing.
+        limits = httpx.Limits(max_connections=200, keepalive_expiry=1)
         async with httpx.AsyncClient(timeout=120, limits=limits) as c:
-            return await asyncio.gather(*(submit(c, i) for i in range(1000)))
+            return await asyncio.gather(
+                *(submit(c, i) for i in range(1000)), return_exceptions=True
+            )
 
-    results = asyncio.run(go())
+    answers = asyncio.run(go())
+    errors = [repr(a) for a in answers if isinstance(a, BaseException)]
+    assert not errors, errors[:5]
+    results = [a for a in answers if not isinstance(a, BaseException)]
     assert redis_client.get(f"{prefix}:runs:w1") == b"1"
     outcomes = Counter((kind, code, str(body)) for kind, code, body in results)
     dup_call = str(
