@@ -101,6 +101,17 @@ def test_thousand_concurrent_submissions_run_once(
     assert redis_client.get(f"{prefix}:runs:w1") == b"1"
 
 
+def test_workflow_run_called_from_a_handler_runs_once(
+    wf_node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    url = wf_node.url
+    assert _post(f"{url}/Awk/run_once", '"h1"').json() == "done-h1-1"
+    again = "error:409:the workflow method was already invoked"
+    assert _post(f"{url}/Awk/run_once", '"h1"').json() == again
+    assert _post(f"{url}/Once/h1/run", "1").status_code == 409
+    assert redis_client.get(f"{prefix}:runs:h1") == b"1"
+
+
 # -- promises ---------------------------------------------------------------------------------
 
 
@@ -211,10 +222,8 @@ def test_awakeable_bad_and_unknown_ids(wf_node: RtNode) -> None:
 # -- attach / output --------------------------------------------------------------------------
 
 
-def _results(
-    url: str, mode: str, inv_id: str, paths: list[tuple[str, str, str | None]]
-) -> list[httpx.Response]:
-    """``mode`` (attach|output) of one invocation over every path form given."""
+def _results(url: str, paths: list[tuple[str, str, str | None]]) -> list[httpx.Response]:
+    """One request per path form: ``(method, path, body)``."""
     out = []
     for method, path, body in paths:
         if method == "GET":
@@ -266,7 +275,7 @@ def test_attach_and_output_by_id_and_idempotency_key_on_every_path(
     a1 = _published(redis_client, prefix, "awk:a1")
     a2 = _published(redis_client, prefix, "awk:a2")
     for inv_id in (svc_id, obj_id):
-        for r in _results(url, "output", inv_id, forms[f"{inv_id}:output"]):
+        for r in _results(url, forms[f"{inv_id}:output"]):
             assert r.status_code == 470, r.text
             assert r.json()["message"] == "the invocation exists but has not completed yet"
 
@@ -291,7 +300,7 @@ def test_attach_and_output_by_id_and_idempotency_key_on_every_path(
         (200, "got:two")
     ] * 5
     for inv_id, expected in ((svc_id, "got:one"), (obj_id, "got:two")):
-        for r in _results(url, "output", inv_id, forms[f"{inv_id}:output"]):
+        for r in _results(url, forms[f"{inv_id}:output"]):
             assert (r.status_code, r.json()) == (200, expected)
             assert r.headers["x-restate-id"] == inv_id
     # The same idempotency key answers the stored result without running again.

@@ -161,6 +161,15 @@ async def attach(ctx: Context, invocation_id: str) -> str:
     return await ctx.attach_invocation(invocation_id, type_hint=str)
 
 
+@awk.handler()
+async def run_once(ctx: Context, key: str) -> str:
+    """Calls ``Once``'s run from a handler: a duplicate is a TerminalError 409."""
+    try:
+        return await ctx.workflow_call(run, key, 1)
+    except TerminalError as e:
+        return f"error:{e.status_code}:{e.message}"
+
+
 awk_obj = restate.VirtualObject("AwkObj", inactivity_timeout=REPLAY)
 
 
