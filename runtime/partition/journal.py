@@ -162,7 +162,7 @@ Effect = (
 
 def effect_of(entry: sj.JournalEntry) -> Effect:
     """The partition-side effect of a journal entry (None: journal-only)."""
-    from sdk._ids import parse_awakeable_id
+    from sdk._ids import InvalidIdError, parse_awakeable_id
 
     match entry:
         case sj.SetStateCommand(key=k, value=v):
@@ -200,7 +200,10 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
         case sj.SleepCommand(wake_up_time_ms=t):
             return Sleep(t)
         case sj.CompleteAwakeableCommand(id=aid, result=r):
-            inv_id, index = parse_awakeable_id(aid)
+            try:
+                inv_id, index = parse_awakeable_id(aid)
+            except InvalidIdError:
+                return None  # completes nothing, like an unknown awakeable
             value, failure = _split(r)
             return CompleteAwakeable(inv_id, index, value, failure)
         case sj.CancelInvocationCommand(invocation_id=tid):

@@ -51,6 +51,7 @@ from runtime.state.store import (
     ZAdd,
     ZRem,
 )
+from sdk._ids import InvalidIdError, parse_invocation_id
 
 log = logging.getLogger("rt.processor")
 
@@ -585,7 +586,7 @@ class PartitionProcessor:
                 self._outbox(
                     partition_of_invocation(tid, self.deps.partitions), tid.encode(), rec, b
                 )
-            case J.CancelInvocation(target_id=tid):
+            case J.CancelInvocation(target_id=tid) if _valid_invocation_id(tid):
                 self._outbox(
                     partition_of_invocation(tid, self.deps.partitions),
                     tid.encode(),
@@ -605,12 +606,15 @@ class PartitionProcessor:
             case J.Awakeable():
                 st.awakeables.append(index)
             case J.AttachInvocation(target_id=tid, peek=peek):
+                try:
+                    part = partition_of_invocation(tid, self.deps.partitions)
+                except InvalidIdError as e:
+                    self._complete_index(st, index, None, records.Failure(400, str(e)), b)
+                    return None
                 att = records.AttachInvocation(
                     tid, records.CallerSink(st.invocation_id, index), peek
                 )
-                self._outbox(
-                    partition_of_invocation(tid, self.deps.partitions), tid.encode(), att, b
-                )
+                self._outbox(part, tid.encode(), att, b)
             case _:
                 pass
         return None
@@ -1096,6 +1100,15 @@ class PartitionProcessor:
     def append(self, rec: records.Record) -> asyncio.Future[int]:
         """Produce a record of this partition's own invocations (journal, suspend, failure)."""
         return self.deps.producer.append(self.partition, b"", rec)
+
+
+def _valid_invocation_id(text: str) -> bool:
+    """A handler-supplied id that can be routed (a bad one must not crash the partition)."""
+    try:
+        parse_invocation_id(text)
+    except InvalidIdError:
+        return False
+    return True
 
 
 def _retention_target(member: bytes) -> str | None:

@@ -206,7 +206,9 @@ def test_awakeable_resolved_and_rejected_from_handlers(
     assert r.json() == "rejected:451:denied"
 
 
-def test_awakeable_bad_and_unknown_ids(wf_node: RtNode) -> None:
+def test_awakeable_bad_and_unknown_ids(
+    wf_node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
     url = wf_node.url
     for bad in ("prom_nope", "inv_1234", "x"):
         for action in ("resolve", "reject"):
@@ -217,6 +219,20 @@ def test_awakeable_bad_and_unknown_ids(wf_node: RtNode) -> None:
     for action in ("resolve", "reject"):
         r = _post(f"{url}/restate/awakeables/{unknown}/{action}", '"v"')
         assert r.status_code == 404, r.text
+    # Malformed ids passed by handlers fail those handlers (400), never the partition.
+    for handler, body in (("resolve", '["prom_bad", "v"]'), ("reject", '["x", "v"]')):
+        r = _post(f"{url}/Awk/{handler}", body)
+        assert r.status_code == 400 and "bad awakeable id" in r.json()["message"], r.text
+    r = _post(f"{url}/Awk/attach", '"inv_bad"')
+    assert r.status_code == 400 and "bad invocation id" in r.json()["message"], r.text
+    # A well-formed id naming a command that is not an awakeable completes nothing.
+    sent = _post(f"{url}/Awk/wait/send", '"h6"').json()["invocationId"]
+    aid = _published(redis_client, prefix, "awk:h6")
+    forged = awakeable_id(sent, 0)  # command 0 is the invocation's input
+    assert _post(f"{url}/restate/awakeables/{forged}/resolve", '"forged"').status_code == 202
+    assert _post(f"{url}/restate/awakeables/{aid}/resolve", '"real"').status_code == 202
+    r = httpx.get(f"{url}/restate/invocation/{sent}/attach", timeout=60)
+    assert r.json() == "got:real"
 
 
 # -- attach / output --------------------------------------------------------------------------

@@ -40,3 +40,8 @@ def test_journal_effects_of_awakeables_and_attach() -> None:
     assert J.effect_of(sj.GetInvocationOutputCommand(invocation_id="inv_t")) == (
         J.AttachInvocation("inv_t", peek=True)
     )
+
+
+def test_malformed_awakeable_id_from_a_handler_completes_nothing() -> None:
+    entry = sj.CompleteAwakeableCommand(id="prom_bad", result=sj.Value(b"1"))
+    assert J.effect_of(entry) is None
