@@ -60,6 +60,7 @@ from sdk.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
+from sdk.exceptions import TerminalError
 from sdk.serde import BytesSerde, DefaultSerde, Serde
 
 T = TypeVar("T")
@@ -431,10 +432,12 @@ class _BaseContext(Context):
         value: I,
         serde: Serde[I] = DefaultSerde(),  # noqa: B008 - never mutated
     ) -> None:
+        _check_id(_ids.parse_awakeable_id, name)
         data = serde.serialize(value)
         self._driver.issue(lambda _i: CompleteAwakeableCommand(id=name, result=Value(data)))
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        _check_id(_ids.parse_awakeable_id, name)
         self._driver.issue(
             lambda _i: CompleteAwakeableCommand(
                 id=name, result=Failure(failure_code, failure_message)
@@ -450,6 +453,7 @@ class _BaseContext(Context):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T]:
+        _check_id(_ids.parse_invocation_id, invocation_id)
         index, _, _ = self._driver.issue(
             lambda _i: AttachInvocationCommand(invocation_id=invocation_id)
         )
@@ -507,6 +511,14 @@ class _ExclusiveObjectContext(_SharedObjectContext, ObjectContext):
     def clear_all(self) -> None:
         self._driver.issue(lambda _i: ClearAllStateCommand())
         self._driver.state = {}
+
+
+def _check_id(parse: Callable[[str], object], text: str) -> None:
+    """A malformed awakeable/invocation id is the handler's bug: fail it terminally (400)."""
+    try:
+        parse(text)
+    except _ids.InvalidIdError as e:
+        raise TerminalError(str(e), status_code=400) from None
 
 
 def _promise(

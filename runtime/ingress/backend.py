@@ -67,6 +67,15 @@ class DuplicateWorkflowRun(Exception):
     """A *call* of a workflow's run handler for an id that already ran (HTTP 409)."""
 
 
+class UnknownAwakeable(Exception):
+    """The invocation an awakeable id names does not exist (never did, or was purged): 404.
+
+    Restate answers 202 for any well-formed id; rt checks that the invocation is
+    known so a mistyped id fails loudly. Resolving the awakeable of a *completed*
+    (still retained) invocation stays a harmless 202, as in Restate.
+    """
+
+
 class IngressBackend(Protocol):
     async def call(self, request: InvocationRequest) -> InvocationOutcome:
         """Submit durably and wait for the outcome (no polling).
@@ -87,6 +96,10 @@ class IngressBackend(Protocol):
         """Peek: READY, NOT_READY (470) or NOT_FOUND (404)."""
         ...
 
-    async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None: ...
+    async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None:
+        """Append the completion; raises UnknownAwakeable if its invocation is unknown."""
+        ...
 
-    async def reject_awakeable(self, awakeable_id: str, message: str) -> None: ...
+    async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
+        """Append the failure; raises UnknownAwakeable if its invocation is unknown."""
+        ...

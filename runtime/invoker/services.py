@@ -76,7 +76,8 @@ def service_info(svc: sd.ServiceDefinition) -> ServiceInfo:
         documentation=o.description,
         idempotency_retention_s=_seconds(o.idempotency_retention, DAY_S) or DAY_S,
         journal_retention_s=_seconds(o.journal_retention, DAY_S) or 0.0,
-        workflow_retention_s=_seconds(wf_retention, DAY_S) or DAY_S,
+        # Zero is a valid workflow retention (purge at once), unlike a missing option.
+        workflow_retention_s=wf_retention.total_seconds() if wf_retention is not None else DAY_S,
         inactivity_timeout_s=_seconds(o.inactivity_timeout, None),
         abort_timeout_s=_seconds(o.abort_timeout, None),
     )

@@ -90,6 +90,9 @@ class Complete(msgspec.Struct, frozen=True, tag="complete", array_like=True):
     """Command index the completion belongs to."""
     value: bytes | None = None
     failure: Failure | None = None
+    awakeable: bool = False
+    """Resolves an awakeable (ingress or ``ctx.resolve_awakeable``): ignored unless
+    ``index`` is an awakeable command, so a forged id cannot complete a call or a sleep."""
 
 
 class Suspend(msgspec.Struct, frozen=True, tag="suspend", array_like=True):
@@ -134,6 +137,19 @@ class Attach(msgspec.Struct, frozen=True, tag="attach", array_like=True):
 
     invocation_id: str
     sink: IngressSink
+
+
+class AttachInvocation(msgspec.Struct, frozen=True, tag="attachinv", array_like=True):
+    """A handler wants another invocation's result (``ctx.attach_invocation``).
+
+    The owner of ``invocation_id`` answers with ``Complete(caller...)`` once the
+    target is done (404 if unknown); with ``peek`` it answers at once, ``Void``
+    while the target is not done (``GetInvocationOutputCommand``).
+    """
+
+    invocation_id: str
+    caller: CallerSink
+    peek: bool = False
 
 
 class SetObjectState(msgspec.Struct, frozen=True, tag="setstate", array_like=True):
@@ -187,6 +203,7 @@ Record = (
     | SetObjectState
     | CronSchedule
     | CronDelete
+    | AttachInvocation
 )
 
 _encoder = msgspec.msgpack.Encoder()

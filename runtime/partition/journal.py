@@ -115,6 +115,17 @@ class CompletePromise:
 
 
 @dataclass(frozen=True)
+class Awakeable:
+    """The command creates an awakeable: only its index may be completed by an awakeable id."""
+
+
+@dataclass(frozen=True)
+class AttachInvocation:
+    target_id: str
+    peek: bool
+
+
+@dataclass(frozen=True)
 class GetState:
     key: str
 
@@ -127,11 +138,6 @@ class GetStateKeys:
 def state_keys_entry(index: int, keys: list[str]) -> bytes:
     """The completion of a lazy ``state_keys()``."""
     return sj.encode_entry(sj.Completion(index, sj.StateKeys(sorted(keys))))
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    what: str
 
 
 Effect = (
@@ -148,14 +154,15 @@ Effect = (
     | CompletePromise
     | GetState
     | GetStateKeys
-    | Unsupported
+    | Awakeable
+    | AttachInvocation
     | None
 )
 
 
 def effect_of(entry: sj.JournalEntry) -> Effect:
     """The partition-side effect of a journal entry (None: journal-only)."""
-    from sdk._ids import parse_awakeable_id
+    from sdk._ids import InvalidIdError, parse_awakeable_id
 
     match entry:
         case sj.SetStateCommand(key=k, value=v):
@@ -193,7 +200,10 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
         case sj.SleepCommand(wake_up_time_ms=t):
             return Sleep(t)
         case sj.CompleteAwakeableCommand(id=aid, result=r):
-            inv_id, index = parse_awakeable_id(aid)
+            try:
+                inv_id, index = parse_awakeable_id(aid)
+            except InvalidIdError:
+                return None  # completes nothing, like an unknown awakeable
             value, failure = _split(r)
             return CompleteAwakeable(inv_id, index, value, failure)
         case sj.CancelInvocationCommand(invocation_id=tid):
@@ -209,7 +219,11 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
             return GetState(k)
         case sj.GetStateKeysCommand():
             return GetStateKeys()
-        case sj.AttachInvocationCommand() | sj.GetInvocationOutputCommand():
-            return Unsupported(entry.kind)
+        case sj.AwakeableCommand():
+            return Awakeable()
+        case sj.AttachInvocationCommand(invocation_id=tid):
+            return AttachInvocation(tid, peek=False)
+        case sj.GetInvocationOutputCommand(invocation_id=tid):
+            return AttachInvocation(tid, peek=True)
         case _:
             return None

@@ -55,6 +55,7 @@ from runtime.timers.timer import Timer
 from runtime.timers.timer import timer_decoder as _timer_dec
 from runtime.timers.timer import timer_encoder as _timer_enc
 from runtime.timers.wheel import DEFAULT_CAP, DEFAULT_WINDOW_MS, TimerWheel
+from sdk._ids import InvalidIdError, parse_invocation_id
 
 log = logging.getLogger("rt.processor")
 
@@ -316,7 +317,21 @@ class PartitionProcessor:
         promise_keys: set[tuple[str, str]] = set()
         for rec in recs:
             inv_id = getattr(rec, "invocation_id", None)
-            if isinstance(rec, (records.Invoke, records.Attach, records.Purge)) and inv_id:
+            if isinstance(rec, records.TimerFired):
+                inv_id = _retention_target(rec.timer_id)
+            if (
+                isinstance(
+                    rec,
+                    (
+                        records.Invoke,
+                        records.Attach,
+                        records.Purge,
+                        records.AttachInvocation,
+                        records.TimerFired,
+                    ),
+                )
+                and inv_id
+            ):
                 fresh = isinstance(rec, records.Invoke) and rec.fresh_id
                 if inv_id not in self.active and not fresh:
                     wanted.append(inv_id)
@@ -360,7 +375,9 @@ class PartitionProcessor:
                 if rec.epoch >= self.leader_epoch:
                     self._on_journal(rec, b)
             case records.Complete():
-                self._on_complete(rec.invocation_id, rec.index, rec.value, rec.failure, b)
+                self._on_complete(
+                    rec.invocation_id, rec.index, rec.value, rec.failure, b, awakeable=rec.awakeable
+                )
             case records.Suspend():
                 if rec.epoch >= self.leader_epoch:
                     self._on_suspend(rec, b)
@@ -369,7 +386,7 @@ class PartitionProcessor:
                     self._on_attempt_failed(rec, b)
             case records.TimerFired():
                 if rec.epoch >= self.leader_epoch:
-                    self._on_timer(rec.timer_id, b)
+                    self._on_timer(rec.timer_id, b, completed)
             case records.Attach():
                 self._on_attach(rec, b, completed)
             case records.Kill():
@@ -384,6 +401,8 @@ class PartitionProcessor:
                 self._apply_cron(self.cron.schedule(rec.job), b)
             case records.CronDelete():
                 self._apply_cron(self.cron.delete(rec.job_id), b)
+            case records.AttachInvocation():
+                self._on_attach_invocation(rec, b, completed)
 
     # ------------------------------------------------------------------ transitions
 
@@ -574,11 +593,11 @@ class PartitionProcessor:
             case J.Sleep(wake_up_ms=wake):
                 self._add_timer(Timer("sleep", st.invocation_id, index), wake, b)
             case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
-                rec = records.Complete(tid, tix, value=v, failure=f)
+                rec = records.Complete(tid, tix, value=v, failure=f, awakeable=True)
                 self._outbox(
                     partition_of_invocation(tid, self.deps.partitions), tid.encode(), rec, b
                 )
-            case J.CancelInvocation(target_id=tid):
+            case J.CancelInvocation(target_id=tid) if _valid_invocation_id(tid):
                 self._outbox(
                     partition_of_invocation(tid, self.deps.partitions),
                     tid.encode(),
@@ -595,9 +614,18 @@ class PartitionProcessor:
             case J.GetStateKeys() if ok is not None and self._lazy(st):
                 keys = list(self.state_cache.get(ok, {}))
                 self._complete_raw(st, index, J.state_keys_entry(index, keys), b)
-            case J.Unsupported(what=what):
-                failure = records.Failure(573, f"{what} is not supported by this rt version yet")
-                self._complete_index(st, index, None, failure, b)
+            case J.Awakeable():
+                st.awakeables.append(index)
+            case J.AttachInvocation(target_id=tid, peek=peek):
+                try:
+                    part = partition_of_invocation(tid, self.deps.partitions)
+                except InvalidIdError as e:
+                    self._complete_index(st, index, None, records.Failure(400, str(e)), b)
+                    return None
+                att = records.AttachInvocation(
+                    tid, records.CallerSink(st.invocation_id, index), peek
+                )
+                self._outbox(part, tid.encode(), att, b)
             case _:
                 pass
         return None
@@ -699,10 +727,13 @@ class PartitionProcessor:
         failure: records.Failure | None,
         b: _Batch,
         blob: bytes | None = None,
+        awakeable: bool = False,
     ) -> None:
         st = self.active.get(inv_id)
         if st is None or index in st.completed or st.status is Status.COMPLETED:
             return  # unknown, finished, or a duplicate: first completion wins
+        if awakeable and index < st.commands and index not in st.awakeables:
+            return  # an awakeable id naming a command that is no awakeable (forged)
         if st.status in (Status.SCHEDULED, Status.INBOXED):
             return
         st.completed.append(index)
@@ -760,7 +791,9 @@ class PartitionProcessor:
         self._save(st, b)
         self._add_timer(Timer("retry", st.invocation_id, attempt=st.attempt), rec.retry_at_ms, b)
 
-    def _on_timer(self, member: bytes, b: _Batch) -> None:
+    def _on_timer(
+        self, member: bytes, b: _Batch, completed: dict[str, InvocationStatus | None]
+    ) -> None:
         if not self.wheel.take(member):
             return  # already fired (a duplicate TimerFired)
         b.ops.append(ZRem(self.keys.timers, member))
@@ -770,6 +803,11 @@ class PartitionProcessor:
             return
         st = self.active.get(timer.invocation_id)
         if timer.kind == "retention":
+            done = completed.get(timer.invocation_id)
+            # ``index`` carries the completion time: a timer of an earlier, already
+            # purged run of the same workflow id never purges a newer run.
+            if done is not None and done.completed_ms == timer.index:
+                self._purge_workflow(done, b)
             return
         if st is None:
             return
@@ -845,16 +883,49 @@ class PartitionProcessor:
             return
         st = completed.get(inv_id)
         if st is not None and st.status is Status.COMPLETED:
+            if st.target.kind == "workflow":
+                self._purge_workflow(st, b)
+                return
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
-            self._batch_completed[inv_id] = None
-            ok = st.object_key
-            if st.target.kind == "workflow" and ok is not None:
-                # As Restate: purging a workflow's run also drops its state and promises.
-                b.ops.append(Delete(self.keys.state(*ok)))
-                b.ops.append(Delete(self.keys.promise(*ok)))
-                self.state_cache.pop(ok, None)
-                self.promise_cache.pop(ok, None)
+            self._batch_completed[inv_id] = None  # later records of this batch see it gone
+
+    def _purge_workflow(self, st: InvocationStatus, b: _Batch) -> None:
+        """Forget a completed workflow run with its state and promises (retention over).
+
+        A later ``run`` for the same id then starts afresh, as in Restate after purge.
+        """
+        inv_id = st.invocation_id
+        b.ops.append(Delete(self.keys.inv(inv_id)))
+        b.ops.append(Delete(self.keys.journal(inv_id)))
+        self._batch_completed[inv_id] = None  # later records of this batch see it gone
+        ok = st.object_key
+        if ok is None:
+            return
+        b.ops.append(Delete(self.keys.state(*ok)))
+        b.ops.append(Delete(self.keys.promise(*ok)))
+        self.state_cache.pop(ok, None)
+        self.promise_cache.pop(ok, None)
+
+    def _on_attach_invocation(
+        self,
+        rec: records.AttachInvocation,
+        b: _Batch,
+        completed: dict[str, InvocationStatus | None],
+    ) -> None:
+        """A handler attaches to (or peeks at) an invocation of this partition."""
+        st = self.active.get(rec.invocation_id) or completed.get(rec.invocation_id)
+        caller = rec.caller
+        if st is None:
+            failure = records.Failure(404, "invocation not found")
+            self._send_completion(caller, Outcome(failure=failure), b)
+        elif st.status is Status.COMPLETED and st.outcome is not None:
+            self._send_completion(caller, st.outcome, b)
+        elif rec.peek:
+            self._send_completion(caller, Outcome(), b)  # Void: not completed yet
+        elif caller not in st.attachers:
+            st.attachers.append(caller)
+            self._save(st, b)
 
     def _on_set_state(self, rec: records.SetObjectState, b: _Batch) -> None:
         """Admin state replacement, queued behind the key's lock like an exclusive invocation."""
@@ -904,7 +975,7 @@ class PartitionProcessor:
         inv_id = st.invocation_id
         st.move(Status.COMPLETED, now_ms())
         st.outcome = outcome
-        st.completed_ms = now_ms()
+        done_ms = st.completed_ms = now_ms()
         st.completed = []
         st.awaiting = []
         st.calls = {}
@@ -917,6 +988,11 @@ class PartitionProcessor:
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+        elif st.target.kind == "workflow":
+            # Kept until the retention timer purges the run together with the
+            # workflow's state and promises (a Redis TTL could not clear those).
+            self._save(st, b)
+            self._add_timer(Timer("retention", inv_id, index=done_ms), done_ms + retention, b)
         else:
             self._save(st, b)
             b.ops.append(PExpire(self.keys.inv(inv_id), retention))
@@ -927,6 +1003,9 @@ class PartitionProcessor:
         st.ingress_sinks = []
         if st.caller is not None:
             self._send_completion(st.caller, outcome, b)
+        for attacher in st.attachers:
+            self._send_completion(attacher, outcome, b)
+        st.attachers = []
         b.effects.append(lambda: self.deps.invoker.abort(inv_id))
         self._release_lock(st, b)
 
@@ -1052,6 +1131,24 @@ class PartitionProcessor:
     def append(self, rec: records.Record) -> asyncio.Future[int]:
         """Produce a record of this partition's own invocations (journal, suspend, failure)."""
         return self.deps.producer.append(self.partition, b"", rec)
+
+
+def _valid_invocation_id(text: str) -> bool:
+    """A handler-supplied id that can be routed (a bad one must not crash the partition)."""
+    try:
+        parse_invocation_id(text)
+    except InvalidIdError:
+        return False
+    return True
+
+
+def _retention_target(member: bytes) -> str | None:
+    """The workflow run a retention timer purges (its status is needed to find its key)."""
+    try:
+        timer = _timer_dec.decode(member)
+    except msgspec.DecodeError:
+        return None
+    return timer.invocation_id if timer.kind == "retention" else None
 
 
 def _digest(blob: bytes) -> str:

@@ -81,6 +81,10 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """For the internal ``__rt_set_state`` pseudo-invocation: the new state map."""
     calls: dict[int, str] = {}
     """In-flight request-response calls (command index -> callee id): a kill kills them too."""
+    awakeables: list[int] = []
+    """Command indexes of the invocation's awakeables (what an awakeable id may complete)."""
+    attachers: list[CallerSink] = []
+    """Invocations waiting for this one's result (``ctx.attach_invocation``)."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

@@ -202,12 +202,16 @@ async def test_typed_call_checks_target_type() -> None:
 # --- awakeables, attach ---------------------------------------------------------------------
 
 
+TARGET = _ids.invocation_id_for(service="Other", key=None, uuid_part=b"\x01" * 16)
+"""Ids handlers pass must be well-formed (a malformed one fails the handler with 400)."""
+
+
 @caller.handler()
 async def awakeables(ctx: Context) -> list[Any]:
     aid, fut = ctx.awakeable(type_hint=int)
-    ctx.resolve_awakeable("prom_other", {"ok": True})
-    ctx.reject_awakeable("prom_third", "nope", 418)
-    attached = await ctx.attach_invocation("inv_target", type_hint=int)
+    ctx.resolve_awakeable(_ids.awakeable_id(TARGET, 3), {"ok": True})
+    ctx.reject_awakeable(_ids.awakeable_id(TARGET, 4), "nope", 418)
+    attached = await ctx.attach_invocation(TARGET, type_hint=int)
     try:
         await fut
     except TerminalError as e:
@@ -216,9 +220,7 @@ async def awakeables(ctx: Context) -> list[Any]:
 
 
 async def test_awakeables_and_attach() -> None:
-    script = Script(
-        awakeables=[Failure(500, "rejected by user")], attach={"inv_target": json_value("5")}
-    )
+    script = Script(awakeables=[Failure(500, "rejected by user")], attach={TARGET: json_value("5")})
     rt = FakeRuntime(caller.handlers["awakeables"], script=script)
     out = output_json(await rt.run())
     assert out == [_ids.awakeable_id(INVOCATION_ID, 1), 5, 500, "rejected by user"]
@@ -231,14 +233,12 @@ async def test_awakeables_and_attach() -> None:
         "AttachInvocationCommand",
     ]
     assert rt.commands()[3].result == Failure(418, "nope")  # type: ignore[union-attr]
-    assert AttachInvocationCommand(invocation_id="inv_target") in rt.journal
+    assert AttachInvocationCommand(invocation_id=TARGET) in rt.journal
 
 
 async def test_first_completion_wins() -> None:
     """An awakeable resolved twice: the second completion has no effect."""
-    rt = FakeRuntime(
-        caller.handlers["awakeables"], script=Script(attach={"inv_target": json_value("1")})
-    )
+    rt = FakeRuntime(caller.handlers["awakeables"], script=Script(attach={TARGET: json_value("1")}))
     assert isinstance(await rt.run(), Blocked)
     rt.notify(Completion(1, Failure(500, "first")), Completion(1, Failure(500, "second")))
     out = output_json(await rt.run())
