@@ -144,6 +144,19 @@ class SetObjectState(msgspec.Struct, frozen=True, tag="setstate", array_like=Tru
     state: dict[str, bytes]
 
 
+class EgressDone(msgspec.Struct, frozen=True, tag="egress", array_like=True):
+    """Written in the egress transaction with the records it sent: their outbox entries go.
+
+    Applied whatever its epoch: only a committed transaction is ever read
+    (read_committed), and committed records are out, whoever sent them. With no
+    ``fields`` it is a barrier: a new egress producer waits for its own to be applied,
+    so every transaction committed before it fenced its predecessor is applied first.
+    """
+
+    fields: list[str]
+    token: str = ""
+
+
 Record = (
     AnnounceLeader
     | Invoke
@@ -157,6 +170,7 @@ Record = (
     | TimerFired
     | Attach
     | SetObjectState
+    | EgressDone
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -130,6 +130,16 @@ def state_keys_entry(index: int, keys: list[str]) -> bytes:
 
 
 @dataclass(frozen=True)
+class Emit:
+    """A Kafka egress record: goes to the partition's egress outbox."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
+@dataclass(frozen=True)
 class Unsupported:
     what: str
 
@@ -148,6 +158,7 @@ Effect = (
     | CompletePromise
     | GetState
     | GetStateKeys
+    | Emit
     | Unsupported
     | None
 )
@@ -209,6 +220,8 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
             return GetState(k)
         case sj.GetStateKeysCommand():
             return GetStateKeys()
+        case sj.EmitCommand(topic=t, key=k, value=v, headers=h):
+            return Emit(t, k, v, dict(h))
         case sj.AttachInvocationCommand() | sj.GetInvocationOutputCommand():
             return Unsupported(entry.kind)
         case _:

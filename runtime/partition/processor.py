@@ -24,6 +24,8 @@ import msgspec
 import redis.asyncio as aioredis
 from confluent_kafka import Message
 
+from runtime.egress.outbox import EgressItem, EgressOutbox, encode_item, position_field
+from runtime.egress.sender import EgressSender
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
 from runtime.log.routing import routing_key_of, target_kind
@@ -127,6 +129,8 @@ class ProcessorDeps:
     worker_id: str
     invoker: Invoker
     publisher: Publisher
+    kafka_config: dict[str, Any] | None = None
+    """For the egress sender's transactional producer; None disables egress sending."""
 
 
 @dataclass
@@ -165,6 +169,10 @@ class PartitionProcessor:
         self.failed: BaseException | None = None
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
+        self.egress = EgressOutbox()
+        self.egress_sender: EgressSender | None = None
+        self._offset = 0
+        self._emits = 0
 
     # ------------------------------------------------------------------ ownership
 
@@ -212,6 +220,7 @@ class PartitionProcessor:
                 self.locks[ok] = st.invocation_id
         for member, score in await store.due_timers(self.partition, 2**62, 10_000_000):
             self._arm(int(score), member)
+        self.egress.load(await store.hgetall(self.keys.egress))
 
     async def stop(self) -> None:
         self._stopped = True
@@ -223,6 +232,8 @@ class PartitionProcessor:
             if t is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+        if self.egress_sender is not None:
+            await self.egress_sender.stop()
         for inv_id in list(self.active):
             self.deps.invoker.abort(inv_id)
 
@@ -292,7 +303,8 @@ class PartitionProcessor:
         # Invoke in the same batch still finds them.
         self._batch_completed = completed
         batch = _Batch()
-        for _, rec in decoded:  # Step 3.
+        for offset, rec in decoded:  # Step 3.
+            self._offset, self._emits = offset, 0
             self._apply_record(rec, batch, completed)
         last = decoded[-1][0]
         result = await self.deps.store.apply(self.partition, self.epoch, last, batch.ops)  # Step 4.
@@ -373,6 +385,8 @@ class PartitionProcessor:
                 self._on_purge(rec.invocation_id, b, completed)
             case records.SetObjectState():
                 self._on_set_state(rec, b)
+            case records.EgressDone():
+                self._on_egress_done(rec, b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -396,6 +410,8 @@ class PartitionProcessor:
                 self._start_attempt(st, None)
         self._timer_wakeup.set()
         asyncio.get_running_loop().create_task(self._flush_outbox())
+        if self.egress.pending:
+            self._wake_egress()
 
     def _on_invoke(
         self, rec: records.Invoke, b: _Batch, completed: dict[str, InvocationStatus | None]
@@ -584,6 +600,8 @@ class PartitionProcessor:
             case J.GetStateKeys() if ok is not None and self._lazy(st):
                 keys = list(self.state_cache.get(ok, {}))
                 self._complete_raw(st, index, J.state_keys_entry(index, keys), b)
+            case J.Emit():
+                self._on_emit(st, fx, b)
             case J.Unsupported(what=what):
                 failure = records.Failure(573, f"{what} is not supported by this rt version yet")
                 self._complete_index(st, index, None, failure, b)
@@ -958,6 +976,41 @@ class PartitionProcessor:
         items = await self.deps.store.hgetall(self.keys.outbox)
         for f, blob in items.items():
             self._send_outbox(f.decode(), _outbox_dec.decode(blob))
+
+    # ------------------------------------------------------------------ egress
+
+    def _on_emit(self, st: InvocationStatus, fx: J.Emit, b: _Batch) -> None:
+        """Journal entry durable and applied: the record joins the egress outbox."""
+        item = EgressItem(fx.topic, fx.key, fx.value, fx.headers, st.invocation_id)
+        field_ = position_field(self._offset, self._emits)
+        self._emits += 1
+        self.egress.add(field_, item)
+        b.ops.append(HSet(self.keys.egress, field_, encode_item(item)))
+        b.effects.append(self._wake_egress)
+
+    def _on_egress_done(self, rec: records.EgressDone, b: _Batch) -> None:
+        for field_ in self.egress.done(rec.fields):
+            b.ops.append(HDel(self.keys.egress, field_))
+        sender = self.egress_sender
+        if sender is not None:
+            token = rec.token
+            b.effects.append(lambda: sender.applied(token))
+
+    def _wake_egress(self) -> None:
+        """Start (first use) or wake the sender; only the leader sends."""
+        if not self.leading or self._stopped or self.deps.kafka_config is None:
+            return
+        if self.egress_sender is None:
+            self.egress_sender = EgressSender(
+                self.partition,
+                self.deps.kafka_config,
+                self.deps.prefix,
+                self.deps.producer.topics.log,
+                self.egress,
+                self.append,
+            )
+            self.egress_sender.start()
+        self.egress_sender.wake()
 
     # ------------------------------------------------------------------ timers
 

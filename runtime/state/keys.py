@@ -13,6 +13,7 @@ Layout (``<x>`` is :func:`escape` applied to ``x``)::
     {prefix}:{pN}:active                       hash: invocation id -> 1 (not completed)
     {prefix}:{pN}:outbox                       hash: digest -> cross-partition record
     {prefix}:{pN}:timers                       zset: timer blob, score = due ms
+    {prefix}:{pN}:egress                       hash: log position -> Kafka egress record
     {prefix}:{pN}:inv:<invocation id>          string: invocation status blob
     {prefix}:{pN}:journal:<invocation id>      list: journal entry blobs
     {prefix}:{pN}:lock:<service>/<key>         string: id of the invocation holding the key
@@ -126,7 +127,16 @@ class PartitionKeys:
         'rt:{p7}:state:Counter/a%2Fb'
     """
 
-    __slots__ = ("_active", "_base", "_meta", "_outbox", "_partition", "_prefix", "_timers")
+    __slots__ = (
+        "_active",
+        "_base",
+        "_egress",
+        "_meta",
+        "_outbox",
+        "_partition",
+        "_prefix",
+        "_timers",
+    )
 
     def __init__(self, prefix: str, partition: int) -> None:
         if not _PREFIX_OK.match(prefix):
@@ -140,6 +150,7 @@ class PartitionKeys:
         self._active = self._base + "active"
         self._outbox = self._base + "outbox"
         self._timers = self._base + "timers"
+        self._egress = self._base + "egress"
 
     def __repr__(self) -> str:
         return f"PartitionKeys({self._prefix!r}, {self._partition})"
@@ -189,6 +200,11 @@ class PartitionKeys:
     def timers(self) -> str:
         """Sorted set: timer blobs scored by due time in epoch milliseconds."""
         return self._timers
+
+    @property
+    def egress(self) -> str:
+        """Hash: Kafka egress records applied but not yet written (field = log position)."""
+        return self._egress
 
     def inv(self, invocation_id: str) -> str:
         """String: the status blob of an invocation."""
