@@ -53,8 +53,9 @@ def read_json(c: Consumer, want: int, timeout: float, settle: float = 3.0) -> li
         m = c.poll(0.2)
         if m is None:
             continue
-        if m.error() is not None:
-            if m.error().fatal():
-                raise KafkaException(m.error())
+        err = m.error()
+        if err is not None:
+            if err.fatal():
+                raise KafkaException(err)
             continue
         out.append(json.loads(m.value() or b"null"))

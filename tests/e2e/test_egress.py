@@ -113,7 +113,8 @@ class _VisibilityChecker(threading.Thread):
             value = m.value() or b""
             inv = json.loads(value)["inv"]
             keys = PartitionKeys(self.prefix, partition_of_invocation(inv, PARTITIONS))
-            journal = [decode_entry(b) for b in self.redis.lrange(keys.journal(inv), 0, -1)]
+            blobs: list[bytes] = self.redis.lrange(keys.journal(inv), 0, -1)  # type: ignore[assignment]
+            journal = [decode_entry(b) for b in blobs]
             if not any(isinstance(e, EmitCommand) and e.value == value for e in journal):
                 self.violations.append(f"{value!r} visible before its journal entry")
             self.seen += 1

@@ -90,7 +90,11 @@ async def test_replay_issues_no_new_emit(topic_check: None) -> None:
     first = FakeRuntime(svc.handlers["various"])
     await first.run()
     checked: list[str] = []
-    kafka.install_topic_check(lambda t: checked.append(t))  # type: ignore[func-returns-value]
+
+    def record(topic: str) -> None:
+        checked.append(topic)
+
+    kafka.install_topic_check(record)
     again = FakeRuntime(svc.handlers["various"], journal=first.journal)
     p = await again.step()
     assert isinstance(p.status, Done)
