@@ -15,7 +15,7 @@ import concurrent.futures
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -26,7 +26,9 @@ from runtime.log import records
 log = logging.getLogger("rt.egress")
 
 MAX_BATCH = 1000
-TXN_TIMEOUT_MS = 60_000
+TXN_TIMEOUT_MS = 20_000
+"""Also bounds how long a dead sender's open transaction can hold back read_committed
+readers of its rt.log partition if no new sender aborts it sooner."""
 _FENCED = frozenset(
     {
         KafkaError._FENCED,
@@ -93,6 +95,7 @@ class EgressSender:
         log_topic: str,
         outbox: EgressOutbox,
         append: Callable[[records.Record], asyncio.Future[int]],
+        mark_used: Callable[[], Awaitable[None]],
     ) -> None:
         self.partition = partition
         self.outbox = outbox
@@ -109,6 +112,7 @@ class EgressSender:
         }
         self._log_topic = log_topic
         self._append = append
+        self._mark_used = mark_used
         self._producer: Producer | None = None
         self._exec = concurrent.futures.ThreadPoolExecutor(1, f"rt-egress-{partition}")
         self._wakeup = asyncio.Event()
@@ -117,6 +121,15 @@ class EgressSender:
         self._failures: dict[str, int] = {}
         self.fenced = False
         self.transactions = 0
+
+    async def init(self) -> None:
+        """Step 1 alone, at take-over: abort a dead owner's open transaction right away.
+
+        Until it is aborted, the last stable offset of the rt.log partition stays
+        behind its marker and read_committed consumption of the partition stalls.
+        """
+        await self._mark_used()
+        await asyncio.get_running_loop().run_in_executor(self._exec, self._init)
 
     def start(self) -> None:
         if self._task is None:
@@ -148,7 +161,8 @@ class EgressSender:
         backoff = 0.1
         while True:
             try:
-                await loop.run_in_executor(self._exec, self._init)  # Step 1.
+                if self._producer is None:
+                    await self.init()  # Step 1.
                 await self._wait_barrier()  # Step 2.
                 backoff = 0.1
                 await self._send_loop(loop)  # Step 3.

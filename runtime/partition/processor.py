@@ -171,6 +171,7 @@ class PartitionProcessor:
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
         self.egress = EgressOutbox()
         self.egress_sender: EgressSender | None = None
+        self._egress_used = False
         self._offset = 0
         self._emits = 0
 
@@ -181,7 +182,10 @@ class PartitionProcessor:
 
         Step 1. Claim a new Redis epoch: from now on a previous owner's applies fail.
         Step 2. Read the applied offset: consumption resumes right after it.
-        Step 3. Load the active invocations, timers and outbox into memory.
+        Step 3. Load the active invocations, timers and outbox into memory; if this
+                partition ever had an egress sender, take over its transactional.id
+                now (aborting a dead owner's open transaction, which would otherwise
+                stall read_committed consumption of the partition).
         Step 4. Append AnnounceLeader(epoch): once it is applied, records of older
                 epochs are dropped and this processor starts driving invocations.
         """
@@ -189,6 +193,11 @@ class PartitionProcessor:
         self.epoch = await store.claim(self.partition)  # Step 1.
         _, applied = await store.position(self.partition)  # Step 2.
         await self._load()  # Step 3.
+        if self._egress_used and self.deps.kafka_config is not None:
+            try:
+                await self._egress().init()
+            except Exception:  # noqa: BLE001 - the sender retries when it starts
+                log.warning("partition %d: egress init at take-over failed", self.partition)
         announce = records.AnnounceLeader(self.epoch, self.deps.worker_id)  # Step 4.
         await self.deps.producer.append(self.partition, b"", announce)
         self._task = asyncio.create_task(self._run(), name=f"rt-processor-{self.partition}")
@@ -201,6 +210,7 @@ class PartitionProcessor:
         store = self.deps.store
         meta = await store.hgetall(self.keys.meta)
         self.leader_epoch = int(meta.get(b"leader", 0))
+        self._egress_used = b"egress" in meta
         ids = [k.decode() for k in await store.hgetall(self.keys.active)]
         if ids:
             blobs = await store.mget([self.keys.inv(i) for i in ids])
@@ -263,10 +273,12 @@ class PartitionProcessor:
             log.warning("partition %d: fenced, stopping: %s", self.partition, e)
             self.failed = e
             self.leading = False
+            self._stop_egress()
         except BaseException as e:
             log.exception("partition %d processor crashed", self.partition)
             self.failed = e
             self.leading = False
+            self._stop_egress()
 
     async def _process(self, msgs: list[Message]) -> None:
         """Apply one consumed batch.
@@ -984,12 +996,18 @@ class PartitionProcessor:
         item = EgressItem(fx.topic, fx.key, fx.value, fx.headers, st.invocation_id)
         field_ = position_field(self._offset, self._emits)
         self._emits += 1
-        self.egress.add(field_, item)
         b.ops.append(HSet(self.keys.egress, field_, encode_item(item)))
-        b.effects.append(self._wake_egress)
+
+        def queue() -> None:
+            # Only now, after the apply: the sender never sees an entry Redis lacks.
+            self.egress.add(field_, item)
+            self._wake_egress()
+
+        b.effects.append(queue)
 
     def _on_egress_done(self, rec: records.EgressDone, b: _Batch) -> None:
-        for field_ in self.egress.done(rec.fields):
+        self.egress.done(rec.fields)
+        for field_ in rec.fields:
             b.ops.append(HDel(self.keys.egress, field_))
         sender = self.egress_sender
         if sender is not None:
@@ -1000,7 +1018,17 @@ class PartitionProcessor:
         """Start (first use) or wake the sender; only the leader sends."""
         if not self.leading or self._stopped or self.deps.kafka_config is None:
             return
+        sender = self._egress()
+        sender.start()
+        sender.wake()
+
+    def _stop_egress(self) -> None:
+        if self.egress_sender is not None:
+            asyncio.get_running_loop().create_task(self.egress_sender.stop())
+
+    def _egress(self) -> EgressSender:
         if self.egress_sender is None:
+            assert self.deps.kafka_config is not None
             self.egress_sender = EgressSender(
                 self.partition,
                 self.deps.kafka_config,
@@ -1008,9 +1036,15 @@ class PartitionProcessor:
                 self.deps.producer.topics.log,
                 self.egress,
                 self.append,
+                self._mark_egress_used,
             )
-            self.egress_sender.start()
-        self.egress_sender.wake()
+        return self.egress_sender
+
+    async def _mark_egress_used(self) -> None:
+        """Durable before the first transaction: tells a future owner to fence at take-over."""
+        if not self._egress_used:
+            await self.deps.redis.hset(self.keys.meta, "egress", "1")
+            self._egress_used = True
 
     # ------------------------------------------------------------------ timers
 

@@ -9,7 +9,7 @@ with fixed vectors; changing it orphans the state of every running cluster.
 Layout (``<x>`` is :func:`escape` applied to ``x``)::
 
     {prefix}:{pN}:meta                         hash: epoch, applied, applied_token,
-                                               plus processor fields (leader)
+                                               plus processor fields (leader, egress)
     {prefix}:{pN}:active                       hash: invocation id -> 1 (not completed)
     {prefix}:{pN}:outbox                       hash: digest -> cross-partition record
     {prefix}:{pN}:timers                       zset: timer blob, score = due ms
