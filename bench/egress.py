@@ -46,7 +46,11 @@ class Lag(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for m in self.consumer.consume(1000, 0.2):
+            # consume() waits its whole timeout unless the batch fills: poll, then drain.
+            first = self.consumer.poll(0.05)
+            if first is None:
+                continue
+            for m in [first, *self.consumer.consume(1000, 0)]:
                 if m.error() is None:
                     t = json.loads(m.value() or b"{}")["t"]
                     if t >= self.since:  # earlier scenarios' records are in the topic too

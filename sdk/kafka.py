@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 MAX_TOPIC_LENGTH = 249
+MAX_RECORD_BYTES = 1_000_000
+"""librdkafka's default ``message.max.bytes``: a bigger record would be refused at send time."""
 _TOPIC_OK = re.compile(r"[A-Za-z0-9._-]+\Z")
 
 
@@ -181,8 +183,9 @@ def emit(
             :class:`AvroSerializer`, or any ``sdk.serde.Serde``.
 
     Raises:
-        TerminalError: 400 for an invalid topic name, key or header, or a value
-            the serde cannot encode; 404 for a topic that does not exist.
+        TerminalError: 400 for an invalid topic name, key or header, a value the
+            serde cannot encode, or a record over 1 MB; 404 for a topic that does
+            not exist.
 
     Example:
         >>> emit(ctx, "totals", {"user": "alice", "total": 12}, key="alice")  # doctest: +SKIP
@@ -206,6 +209,12 @@ def emit(
     cmd = EmitCommand(
         topic=topic, key=_encode_key(key), value=data, headers=_encode_headers(headers)
     )
+    size = len(data) + len(cmd.key or b"") + sum(len(k) + len(v) for k, v in cmd.headers.items())
+    if size > MAX_RECORD_BYTES:
+        raise TerminalError(
+            f"emit to {topic!r}: record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
+            400,
+        )
     # Replayed emits were checked when first issued; only a new one asks the runtime.
     check = _topic_check
     if check is not None and not driver.is_replaying:

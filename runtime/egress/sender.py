@@ -249,7 +249,12 @@ class EgressSender:
                         self.partition, f, item.invocation_id, item.topic, _MAX_FAILURES,
                     )  # fmt: skip
                     continue
-                self._produce(p, item, on_delivery(f))
+                try:
+                    self._produce(p, item, on_delivery(f))
+                except KafkaException as e:  # refused locally (size, invalid topic...)
+                    if e.args[0].code() not in _PERMANENT:
+                        raise
+                    bad[f] = e.args[0].str()
             if p.flush(TXN_TIMEOUT_MS / 1000) > 0:
                 raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "egress flush timed out"))
             if bad:

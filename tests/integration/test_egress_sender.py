@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException
 
 from runtime.egress.outbox import EgressItem, EgressOutbox
-from runtime.egress.sender import EgressSender, Fenced
+from runtime.egress.sender import EgressSender, Fenced, _Aborted
 from runtime.log import records
 from runtime.log.topics import TopicNames, ensure_topics
 from tests.conftest import Infra
@@ -95,3 +95,29 @@ async def test_new_owner_fences_the_zombie_and_aborts_its_open_transaction(
     ]
     await zombie.stop()
     await owner.stop()
+
+
+async def test_a_record_kafka_refuses_is_dropped_after_three_tries_and_the_rest_flows(
+    infra: Infra, prefix: str
+) -> None:
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, partitions=1)
+    out = f"{prefix}.out"
+    create_topic(infra, out, partitions=1)
+    batch = [
+        ("00000000000000000001.000000", EgressItem(out, None, b"ok1")),
+        ("00000000000000000001.000001", EgressItem(out, None, b"x" * 2_000_000)),  # too large
+        ("00000000000000000001.000002", EgressItem(out, None, b"ok2")),
+    ]
+    sender = _sender(infra, prefix, EgressOutbox())
+    await sender.init()
+    for _ in range(3):
+        with pytest.raises(_Aborted) as info:
+            sender._transaction(batch)
+        assert list(info.value.bad) == [batch[1][0]]
+        sender._note_failures(info.value.bad)
+    sender._transaction(batch)  # the refused record is dropped, the others committed
+    assert [m.value() for m in _read_committed(infra, out)] == [b"ok1", b"ok2"]
+    markers = [records.decode(m.value()) for m in _read_committed(infra, names.log)]
+    assert markers == [records.EgressDone([f for f, _ in batch])]
+    await sender.stop()

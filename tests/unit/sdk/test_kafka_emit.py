@@ -53,6 +53,8 @@ async def bad(ctx: Context, case: str) -> str:
             emit(ctx, "t", {"user": "bob"}, serde=AvroSerializer(SCHEMA))
         elif case == "key":
             emit(ctx, "t", 1, key=5)  # type: ignore[arg-type]
+        elif case == "big":
+            emit(ctx, "t", b"x" * 1_000_001, serde=RAW)
         elif case == "unknown":
             emit(ctx, "missing.topic", 1)
     except TerminalError as e:
@@ -111,6 +113,7 @@ async def test_replay_issues_no_new_emit(topic_check: None) -> None:
         ("raw", "400: emit to 't': cannot serialize str value: raw serde needs bytes, got str"),
         ("avro", "400: emit to 't': cannot serialize dict value"),
         ("key", "400: emit: key must be str, bytes or None, got int"),
+        ("big", "400: emit to 't': record of 1000001 bytes exceeds the 1000000-byte limit"),
         ("unknown", "404: emit: 'missing.topic' does not exist"),
     ],
 )
