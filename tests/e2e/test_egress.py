@@ -166,3 +166,53 @@ def test_kill9_mid_egress_keeps_every_record_exactly_once_and_never_early(
     assert checker.seen == 3 * n
     # A dead owner's open transaction is aborted at take-over, not after its timeout.
     assert recovery_s < 20 + 15, recovery_s
+
+
+def test_partitions_moving_between_live_workers_mid_egress_keep_exactly_once(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
+) -> None:
+    """A rebalance hands partitions to a new worker while the old one is still sending."""
+    topic = f"{prefix}.out"
+    create_topic(infra, topic)
+    a = _node(infra, prefix, tmp_path, topic)
+    nodes.append(a.start())
+    checker = _VisibilityChecker(infra, topic, prefix)
+    checker.start()
+    n = 150
+
+    def load(first: int) -> None:
+        bodies = [f'"r{i}"' for i in range(first, first + n)]
+        results = _post_all(a.url, "/Emitter/steps", bodies, send=True)
+        assert [r.status_code for r in results] == [202] * n, [r.text for r in results]
+
+    r = redis.Redis.from_url(infra.redis_url)
+
+    def epochs() -> list[int]:
+        metas = [r.hget(PartitionKeys(prefix, p).meta, "epoch") for p in range(PARTITIONS)]
+        return [int(e or 0) for e in metas]  # type: ignore[arg-type]
+
+    load(0)
+    b = _node(infra, prefix, tmp_path, topic)
+    nodes.append(b.start(wait=False))  # joins the group: partitions move to b mid-egress
+    load(n)
+    deadline = time.monotonic() + 60
+    while max(epochs()) < 2:  # a second owner claimed a partition
+        assert time.monotonic() < deadline, "no partition moved to the second worker"
+        time.sleep(0.1)
+    load(2 * n)
+    b.stop()  # graceful leave: b's partitions move back to a
+    moved_back = max(epochs())
+    r.close()
+    total = 3 * 3 * n
+    reader = committed_reader(infra, topic)
+    try:
+        got: list[Any] = read_json(reader, total, timeout=240, settle=5.0)
+    finally:
+        reader.close()
+        checker.stop.set()
+        checker.join(10)
+    counts = collections.Counter((r["tag"], r["i"]) for r in got)
+    assert set(counts) == {(f"r{i}", j) for i in range(3 * n) for j in range(3)}
+    assert set(counts.values()) == {1}, [k for k, c in counts.items() if c > 1][:5]
+    assert checker.violations == []
+    assert moved_back >= 2
