@@ -190,7 +190,8 @@ class StateTTL:
 
     Attributes:
         ttl: Inactivity period after which the state goes.
-        keys: State keys to clear; None clears all of the object's state.
+        keys: State keys to clear; None clears all of the object's state (open
+            windows of :class:`Windows` included: list the keys when combining them).
     """
 
     ttl: timedelta
