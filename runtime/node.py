@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from runtime.admin.app import create_admin_app
+from runtime.egress.topics import TopicCatalog
 from runtime.ingress.app import create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
 from runtime.invoker.inprocess import InProcessInvoker
@@ -27,6 +28,7 @@ from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
 from runtime.settings import Settings
 from runtime.state.store import PartitionStore
+from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
 
@@ -78,6 +80,7 @@ class Node:
             publisher=Publisher(self.redis),
             timer_cap=self.settings.timer_memory_cap,
             timer_window_ms=self.settings.timer_horizon_ms,
+            kafka_config=self.kafka_config,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
@@ -113,6 +116,7 @@ class Node:
         self.worker = Worker(ProcessorDeps(store=self.store, **self._deps_args), self.kafka_config)
         await self.listener.start()
         if self.run_worker:
+            sdk_kafka.install_topic_check(TopicCatalog(self.kafka_config, self.topics).check)
             await self.worker.start()
 
     async def stop(self) -> None:

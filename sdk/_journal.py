@@ -213,6 +213,19 @@ class CancelInvocationCommand(_Command, frozen=True, tag=True, kw_only=True, omi
     invocation_id: str
 
 
+class EmitCommand(_Command, frozen=True, tag=True, kw_only=True, omit_defaults=True):
+    """Egress (rt extension): write one record to Kafka topic ``topic``; never completed.
+
+    Serialized by the SDK (``sdk.kafka.emit``); the runtime writes it exactly
+    once after the entry is durable (``docs/decisions/0005-egress-and-pipelines.md``).
+    """
+
+    topic: str
+    key: bytes | None = None
+    value: bytes = b""
+    headers: dict[str, bytes] = {}
+
+
 Command: TypeAlias = (
     InputCommand
     | OutputCommand
@@ -233,6 +246,7 @@ Command: TypeAlias = (
     | AttachInvocationCommand
     | GetInvocationOutputCommand
     | CancelInvocationCommand
+    | EmitCommand
 )
 
 COMMAND_TYPES: tuple[type[_Command], ...] = (
@@ -255,6 +269,7 @@ COMMAND_TYPES: tuple[type[_Command], ...] = (
     AttachInvocationCommand,
     GetInvocationOutputCommand,
     CancelInvocationCommand,
+    EmitCommand,
 )
 
 _ID_FIELDS: dict[type[_Command], tuple[str, ...]] = {
@@ -277,6 +292,7 @@ _ID_FIELDS: dict[type[_Command], tuple[str, ...]] = {
     AttachInvocationCommand: ("invocation_id",),
     GetInvocationOutputCommand: ("invocation_id",),
     CancelInvocationCommand: ("invocation_id",),
+    EmitCommand: ("topic",),
 }
 _OMIT_IF_NONE = frozenset({"key", "name"})
 

@@ -188,6 +188,19 @@ class CronDelete(msgspec.Struct, frozen=True, tag="crondel", array_like=True):
     job_id: str
 
 
+class EgressDone(msgspec.Struct, frozen=True, tag="egress", array_like=True):
+    """Written in the egress transaction with the records it sent: their outbox entries go.
+
+    Applied whatever its epoch: only a committed transaction is ever read
+    (read_committed), and committed records are out, whoever sent them. With no
+    ``fields`` it is a barrier: a new egress producer waits for its own to be applied,
+    so every transaction committed before it fenced its predecessor is applied first.
+    """
+
+    fields: list[str]
+    token: str = ""
+
+
 Record = (
     AnnounceLeader
     | Invoke
@@ -204,6 +217,7 @@ Record = (
     | CronSchedule
     | CronDelete
     | AttachInvocation
+    | EgressDone
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -140,6 +140,16 @@ def state_keys_entry(index: int, keys: list[str]) -> bytes:
     return sj.encode_entry(sj.Completion(index, sj.StateKeys(sorted(keys))))
 
 
+@dataclass(frozen=True)
+class Emit:
+    """A Kafka egress record: goes to the partition's egress outbox."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+
 Effect = (
     SetState
     | ClearState
@@ -156,6 +166,7 @@ Effect = (
     | GetStateKeys
     | Awakeable
     | AttachInvocation
+    | Emit
     | None
 )
 
@@ -225,5 +236,7 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
             return AttachInvocation(tid, peek=False)
         case sj.GetInvocationOutputCommand(invocation_id=tid):
             return AttachInvocation(tid, peek=True)
+        case sj.EmitCommand(topic=t, key=k, value=v, headers=h):
+            return Emit(t, k, v, dict(h))
         case _:
             return None

@@ -23,6 +23,8 @@ import msgspec
 import redis.asyncio as aioredis
 from confluent_kafka import Message
 
+from runtime.egress.outbox import EgressItem, EgressOutbox, encode_item, position_field
+from runtime.egress.sender import EgressSender
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
 from runtime.log.routing import routing_key_of, target_kind
@@ -125,6 +127,8 @@ class ProcessorDeps:
     timer_cap: int = DEFAULT_CAP
     """Timers held in memory per partition, at most (the rest wait in Redis)."""
     timer_window_ms: int = DEFAULT_WINDOW_MS
+    kafka_config: dict[str, Any] | None = None
+    """For the egress sender's transactional producer; None disables egress sending."""
 
 
 @dataclass
@@ -168,6 +172,11 @@ class PartitionProcessor:
         self._outbox_seq = 0
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
+        self.egress = EgressOutbox()
+        self.egress_sender: EgressSender | None = None
+        self._egress_used = False
+        self._offset = 0
+        self._emits = 0
 
     # ------------------------------------------------------------------ ownership
 
@@ -176,7 +185,10 @@ class PartitionProcessor:
 
         Step 1. Claim a new Redis epoch: from now on a previous owner's applies fail.
         Step 2. Read the applied offset: consumption resumes right after it.
-        Step 3. Load the active invocations, timers and outbox into memory.
+        Step 3. Load the active invocations, timers and outbox into memory; if this
+                partition ever had an egress sender, take over its transactional.id
+                now (aborting a dead owner's open transaction, which would otherwise
+                stall read_committed consumption of the partition).
         Step 4. Append AnnounceLeader(epoch): once it is applied, records of older
                 epochs are dropped and this processor starts driving invocations.
         """
@@ -184,6 +196,11 @@ class PartitionProcessor:
         self.epoch = await store.claim(self.partition)  # Step 1.
         _, applied = await store.position(self.partition)  # Step 2.
         await self._load()  # Step 3.
+        if self._egress_used and self.deps.kafka_config is not None:
+            try:
+                await self._egress().init()
+            except Exception:  # noqa: BLE001 - the sender retries when it starts
+                log.warning("partition %d: egress init at take-over failed", self.partition)
         announce = records.AnnounceLeader(self.epoch, self.deps.worker_id)  # Step 4.
         await self.deps.producer.append(self.partition, b"", announce)
         self._task = asyncio.create_task(self._run(), name=f"rt-processor-{self.partition}")
@@ -194,6 +211,7 @@ class PartitionProcessor:
         store = self.deps.store
         meta = await store.hgetall(self.keys.meta)
         self.leader_epoch = int(meta.get(b"leader", 0))
+        self._egress_used = b"egress" in meta
         ids = [k.decode() for k in await store.hgetall(self.keys.active)]
         if ids:
             blobs = await store.mget([self.keys.inv(i) for i in ids])
@@ -213,6 +231,7 @@ class PartitionProcessor:
                 self.locks[ok] = st.invocation_id
         await self.wheel.load()
         await self.cron.load(store)
+        self.egress.load(await store.hgetall(self.keys.egress))
 
     async def stop(self) -> None:
         self._stopped = True
@@ -222,6 +241,8 @@ class PartitionProcessor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self.wheel.stop()
+        if self.egress_sender is not None:
+            await self.egress_sender.stop()
         for inv_id in list(self.active):
             self.deps.invoker.abort(inv_id)
 
@@ -251,10 +272,12 @@ class PartitionProcessor:
             log.warning("partition %d: fenced, stopping: %s", self.partition, e)
             self.failed = e
             self.leading = False
+            self._stop_egress()
         except BaseException as e:
             log.exception("partition %d processor crashed", self.partition)
             self.failed = e
             self.leading = False
+            self._stop_egress()
 
     async def _process(self, msgs: list[Message]) -> None:
         # The wheel refills under the same lock: it never reads between a batch's
@@ -300,7 +323,8 @@ class PartitionProcessor:
         # Invoke in the same batch still finds them.
         self._batch_completed = completed
         batch = _Batch()
-        for _, rec in decoded:  # Step 3.
+        for offset, rec in decoded:  # Step 3.
+            self._offset, self._emits = offset, 0
             self._apply_record(rec, batch, completed)
         last = decoded[-1][0]
         result = await self.deps.store.apply(self.partition, self.epoch, last, batch.ops)  # Step 4.
@@ -403,6 +427,8 @@ class PartitionProcessor:
                 self._apply_cron(self.cron.delete(rec.job_id), b)
             case records.AttachInvocation():
                 self._on_attach_invocation(rec, b, completed)
+            case records.EgressDone():
+                self._on_egress_done(rec, b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -426,6 +452,8 @@ class PartitionProcessor:
                 self._start_attempt(st, None)
         self.wheel.wake()
         asyncio.get_running_loop().create_task(self._flush_outbox())
+        if self.egress.pending:
+            self._wake_egress()
 
     def _on_invoke(
         self, rec: records.Invoke, b: _Batch, completed: dict[str, InvocationStatus | None]
@@ -626,6 +654,8 @@ class PartitionProcessor:
                     tid, records.CallerSink(st.invocation_id, index), peek
                 )
                 self._outbox(part, tid.encode(), att, b)
+            case J.Emit():
+                self._on_emit(st, fx, b)
             case _:
                 pass
         return None
@@ -1082,6 +1112,63 @@ class PartitionProcessor:
         )
         for f, item in pending:
             self._send_outbox(f, item)
+
+    # ------------------------------------------------------------------ egress
+
+    def _on_emit(self, st: InvocationStatus, fx: J.Emit, b: _Batch) -> None:
+        """Journal entry durable and applied: the record joins the egress outbox."""
+        item = EgressItem(fx.topic, fx.key, fx.value, fx.headers, st.invocation_id)
+        field_ = position_field(self._offset, self._emits)
+        self._emits += 1
+        b.ops.append(HSet(self.keys.egress, field_, encode_item(item)))
+
+        def queue() -> None:
+            # Only now, after the apply: the sender never sees an entry Redis lacks.
+            self.egress.add(field_, item)
+            self._wake_egress()
+
+        b.effects.append(queue)
+
+    def _on_egress_done(self, rec: records.EgressDone, b: _Batch) -> None:
+        self.egress.done(rec.fields)
+        for field_ in rec.fields:
+            b.ops.append(HDel(self.keys.egress, field_))
+        sender = self.egress_sender
+        if sender is not None:
+            token = rec.token
+            b.effects.append(lambda: sender.applied(token))
+
+    def _wake_egress(self) -> None:
+        """Start (first use) or wake the sender; only the leader sends."""
+        if not self.leading or self._stopped or self.deps.kafka_config is None:
+            return
+        sender = self._egress()
+        sender.start()
+        sender.wake()
+
+    def _stop_egress(self) -> None:
+        if self.egress_sender is not None:
+            asyncio.get_running_loop().create_task(self.egress_sender.stop())
+
+    def _egress(self) -> EgressSender:
+        if self.egress_sender is None:
+            assert self.deps.kafka_config is not None
+            self.egress_sender = EgressSender(
+                self.partition,
+                self.deps.kafka_config,
+                self.deps.prefix,
+                self.deps.producer.topics.log,
+                self.egress,
+                self.append,
+                self._mark_egress_used,
+            )
+        return self.egress_sender
+
+    async def _mark_egress_used(self) -> None:
+        """Durable before the first transaction: tells a future owner to fence at take-over."""
+        if not self._egress_used:
+            await self.deps.redis.hset(self.keys.meta, "egress", "1")
+            self._egress_used = True
 
     # ------------------------------------------------------------------ timers
 

@@ -9,11 +9,12 @@ with fixed vectors; changing it orphans the state of every running cluster.
 Layout (``<x>`` is :func:`escape` applied to ``x``)::
 
     {prefix}:{pN}:meta                         hash: epoch, applied, applied_token,
-                                               plus processor fields (leader)
+                                               plus processor fields (leader, egress)
     {prefix}:{pN}:active                       hash: invocation id -> 1 (not completed)
     {prefix}:{pN}:outbox                       hash: digest -> cross-partition record
     {prefix}:{pN}:timers                       zset: timer blob, score = due ms
     {prefix}:{pN}:cron                         hash: cron job id -> job state blob
+    {prefix}:{pN}:egress                       hash: log position -> Kafka egress record
     {prefix}:{pN}:inv:<invocation id>          string: invocation status blob
     {prefix}:{pN}:journal:<invocation id>      list: journal entry blobs
     {prefix}:{pN}:lock:<service>/<key>         string: id of the invocation holding the key
@@ -131,6 +132,7 @@ class PartitionKeys:
         "_active",
         "_base",
         "_cron",
+        "_egress",
         "_meta",
         "_outbox",
         "_partition",
@@ -151,6 +153,7 @@ class PartitionKeys:
         self._outbox = self._base + "outbox"
         self._timers = self._base + "timers"
         self._cron = self._base + "cron"
+        self._egress = self._base + "egress"
 
     def __repr__(self) -> str:
         return f"PartitionKeys({self._prefix!r}, {self._partition})"
@@ -205,6 +208,11 @@ class PartitionKeys:
     def cron(self) -> str:
         """Hash: cron job id -> job state (definition, generation, next tick)."""
         return self._cron
+
+    @property
+    def egress(self) -> str:
+        """Hash: Kafka egress records applied but not yet written (field = log position)."""
+        return self._egress
 
     def inv(self, invocation_id: str) -> str:
         """String: the status blob of an invocation."""

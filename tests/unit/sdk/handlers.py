@@ -137,4 +137,19 @@ async def confirm(ctx: WorkflowSharedContext, code: str) -> str:
     return "ok"
 
 
-APP = restate.app([payments, inventory, steps, orders, counter, signup])
+# --- golden: Kafka egress ---------------------------------------------------------
+
+publisher = restate.Service("Publisher")
+
+
+@publisher.handler()
+async def publish(ctx: Context, n: int) -> int:
+    from sdk.kafka import emit
+
+    emit(ctx, "orders.placed", {"n": n}, key="k1", headers={"h": "v"})
+    total = await ctx.run_typed("total", counted, name="total", value=n * 2)
+    emit(ctx, "orders.totals", total, key="k1")
+    return total
+
+
+APP = restate.app([payments, inventory, steps, orders, counter, signup, publisher])

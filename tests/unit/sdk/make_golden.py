@@ -17,6 +17,7 @@ from sdk.engine import (
     CancelSignal,
     CompletePromiseCommand,
     Completion,
+    EmitCommand,
     Failure,
     InputCommand,
     JournalEntry,
@@ -207,6 +208,46 @@ async def main() -> None:
         },
         key="s1",
         input='"1234"',
+    )
+    rt = FakeRuntime(h.APP.handler("Publisher", "publish"), input=b"4")
+    await rt.run()
+    emitted = list(rt.journal)
+    _golden(
+        "emit_not_repeated",
+        "A finished handler that emitted two Kafka records, replayed: no emit is issued again.",
+        "Publisher/publish",
+        emitted,
+        {"status": "Done", "output": "8", "new_entries": [], "action_calls": {"total": 0}},
+        input="4",
+    )
+    cut = next(i for i, e in enumerate(emitted) if isinstance(e, RunCommand))
+    _golden(
+        "emit_partial_replay",
+        "Replay after the first emit was journaled: it is matched, not repeated; the second "
+        "emit is new and waits behind the run result's durability ack.",
+        "Publisher/publish",
+        emitted[: cut + 1],
+        {
+            "status": "Blocked",
+            "awaiting": [2],
+            "needs_ack": True,
+            "new_entries": ["Completion"],
+            "action_calls": {"total": 1},
+        },
+        input="4",
+    )
+    _golden(
+        "nondeterminism_emit_topic",
+        "An older handler version emitted to another topic: replay fails with 570.",
+        "Publisher/publish",
+        [InputCommand(body=b"4"), EmitCommand(topic="orders.old", key=b"k1", value=b'{"n":4}')],
+        {
+            "status": "Failed",
+            "code": 570,
+            "message": "Non-deterministic journal at command 1: expected Emit(topic='orders.old') "
+            "but handler issued Emit(topic='orders.placed')",
+        },
+        input="4",
     )
 
 

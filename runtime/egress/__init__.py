@@ -1,0 +1,1 @@
+"""Exactly-once Kafka egress: the per-partition outbox and its transactional sender."""

@@ -1,0 +1,79 @@
+"""examples/order_totals.py: windows close on wall-clock time, results egress exactly once."""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Infra
+from tests.e2e.conftest import RtNode
+from tests.e2e.egress_util import committed_reader, create_topic, read_json
+from tests.e2e.test_egress import _post_all
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WINDOW_S = 3
+
+
+def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
+) -> None:
+    topic = f"{prefix}.totals"
+    create_topic(infra, topic)
+    node = RtNode(
+        infra, prefix, EXAMPLES / "order_totals.py", tmp_path,
+        ORDER_TOTALS_TOPIC=topic, WINDOW_SECONDS=str(WINDOW_S), LIFETIME_TTL_SECONDS="4",
+    )  # fmt: skip
+    nodes.append(node.start())
+    users = [f"u{i}" for i in range(8)]
+    orders = [(u, n) for u in users for n in range(1, 11)]  # amounts 1.5 .. 10.5 per user
+    reader = committed_reader(infra, topic)
+    try:
+        sent_at = time.time()
+        results = [
+            r
+            for u in users
+            for r in _post_all(
+                node.url,
+                f"/OrderTotals/{u}/add",
+                [f'{{"id": "{u}-{n}", "amount": {n + 0.5}}}' for n in range(1, 11)],
+            )
+        ]
+        assert [r.status_code for r in results] == [200] * len(orders), results[0].text
+        last_order_at = time.time()
+        with httpx.Client(timeout=30) as c:
+            life = c.get(f"{node.url}/OrderTotals/u0/lifetime").json()
+        assert life == {"orders": 10, "total": 60.0}
+        # No further input from here on: every window must still close and come out.
+        got = read_json(reader, 1, timeout=60, settle=2 * WINDOW_S + 3)
+    finally:
+        reader.close()
+    first_result_delay = time.time() - sent_at
+    assert got, "no window closed"
+    per_window = collections.Counter((r["user"], r["window_start_ms"]) for r in got)
+    assert set(per_window.values()) == {1}, f"a window result came twice: {per_window}"
+    for r in got:
+        assert r["window_end_ms"] - r["window_start_ms"] == WINDOW_S * 1000
+        assert r["window_end_ms"] <= last_order_at * 1000 + WINDOW_S * 1000
+    by_user: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    for r in got:
+        by_user[r["user"]][0] += r["orders"]
+        by_user[r["user"]][1] += r["total"]
+    assert {u: (int(v[0]), round(v[1], 2)) for u, v in by_user.items()} == {
+        u: (10, 60.0) for u in users
+    }
+    assert first_result_delay < 60
+
+    # TTL: the lifetime total goes after 4 s without orders (and not before).
+    deadline = time.monotonic() + 60
+    with httpx.Client(timeout=30) as c:
+        while True:
+            r = c.get(f"{node.url}/OrderTotals/u0/lifetime")
+            assert r.status_code == 200, r.text
+            if r.content in (b"", b"null"):  # a None result has an empty body
+                break
+            assert time.monotonic() < deadline, "lifetime state never expired"
+            time.sleep(0.5)
+    assert time.time() - last_order_at >= 4
