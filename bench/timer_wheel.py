@@ -36,6 +36,18 @@ from runtime.state.keys import PartitionKeys
 from runtime.timers.timer import Timer, timer_encoder
 
 
+def _drop_keys(r: redis.Redis, prefix: str) -> None:
+    """Remove the run's Redis keys: the shared Redis should not grow with every run."""
+    batch: list[bytes] = []
+    for k in r.scan_iter(match=f"{prefix}:*", count=5000):
+        batch.append(k)
+        if len(batch) >= 1000:
+            r.unlink(*batch)
+            batch = []
+    if batch:
+        r.unlink(*batch)
+
+
 def _pct(values: list[int], p: float) -> int:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -98,6 +110,7 @@ async def run(n: int, window_s: float, lead_s: float, cap: int) -> dict[str, obj
     finally:
         await node.stop()
     fired = _fired(bootstrap, TopicNames(prefix).log)
+    _drop_keys(r, prefix)
     lateness = [fired[m] - d for m, d in due.items()]
     span_s = (max(fired.values()) - min(fired.values())) / 1000
     return {

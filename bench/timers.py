@@ -45,6 +45,18 @@ def _free_port() -> int:
         return port
 
 
+def _drop_keys(r: redis.Redis, prefix: str) -> None:
+    """Remove the run's Redis keys: the shared Redis should not grow with every run."""
+    batch: list[bytes] = []
+    for k in r.scan_iter(match=f"{prefix}:*", count=5000):
+        batch.append(k)
+        if len(batch) >= 1000:
+            r.unlink(*batch)
+            batch = []
+    if batch:
+        r.unlink(*batch)
+
+
 def _pct(values: list[int], p: float) -> int:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -172,6 +184,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         r.delete(key)
+        _drop_keys(r, prefix)
 
     lateness = [started[t] - due[t] for t in due]
     span_s = (max(started.values()) - min(started.values())) / 1000
