@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from runtime.clicmds import services_app, state_app
+from runtime.clicmds import services_app, state_app, subscribe, subscriptions_app
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
 
@@ -32,6 +32,9 @@ app.add_typer(services_app, name="services")
 app.add_typer(services_app, name="svc", hidden=True)
 app.add_typer(state_app, name="state")
 app.add_typer(state_app, name="kv", hidden=True)
+app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(subscriptions_app, name="subs", hidden=True)
+app.command("subscribe")(subscribe)
 
 out = Console()
 err = Console(stderr=True)

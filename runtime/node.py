@@ -27,6 +27,8 @@ from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
 from runtime.settings import Settings
 from runtime.state.store import PartitionStore
+from runtime.subscriptions.dlq import DlqOutbox
+from runtime.subscriptions.manager import SubscriptionManager
 
 log = logging.getLogger("rt.node")
 
@@ -67,6 +69,10 @@ class Node:
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
+        self.dlq = DlqOutbox(self.kafka_config, self.redis)
+        self.subscriptions = SubscriptionManager(
+            self.registry, self.kafka_config, self.topics, self.settings.partitions, self.worker_id
+        )
         self._deps_args: dict[str, Any] = dict(
             prefix=self.settings.topic_prefix,
             partitions=self.settings.partitions,
@@ -76,6 +82,7 @@ class Node:
             worker_id=self.worker_id,
             invoker=self.invoker,
             publisher=Publisher(self.redis),
+            dlq=self.dlq,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
@@ -89,6 +96,7 @@ class Node:
             self.registry,
             self.backend_admin(),
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            subscriptions=self.subscriptions,
         )
 
     def backend_admin(self) -> Any:
@@ -102,13 +110,16 @@ class Node:
         await self.listener.start()
         if self.run_worker:
             await self.worker.start()
+        await self.subscriptions.start()
 
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()
         await self.invoker.close()
         await self.listener.close()
         await asyncio.to_thread(self.producer.close)
+        await asyncio.to_thread(self.dlq.close)
         if self.store is not None:
             await self.store.aclose()
         await self.redis.aclose()

@@ -65,6 +65,7 @@ from runtime.version import __version__
 if TYPE_CHECKING:
     # Type-only: the durable backend pulls in Kafka and Redis clients.
     from runtime.admin.backend import AdminBackend
+    from runtime.admin.subscriptions import SubscriptionsBackend
 
 __all__ = ["VERSION_MISMATCH_HEADER", "AdminApiError", "create_admin_app", "error_response"]
 
@@ -161,7 +162,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_admin_app(
-    registry: Registry, backend: AdminBackend, *, ingress_url: str | None = None
+    registry: Registry,
+    backend: AdminBackend,
+    *,
+    ingress_url: str | None = None,
+    subscriptions: SubscriptionsBackend | None = None,
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -171,6 +176,8 @@ def create_admin_app(
         backend: Reads and writes object state durably.
         ingress_url: Public URL of the ingress, advertised in ``GET /version``
             and in the ``servers`` of service OpenAPI documents when given.
+        subscriptions: Serves ``/subscriptions`` when given (see
+            ``runtime.admin.subscriptions``).
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -188,6 +195,10 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    if subscriptions is not None:
+        from runtime.admin.subscriptions import install_subscription_routes
+
+        install_subscription_routes(app, subscriptions)
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

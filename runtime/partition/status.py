@@ -79,6 +79,8 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Command indexes that already have a completion (duplicates are ignored)."""
     state_update: dict[str, bytes] | None = None
     """For the internal ``__rt_set_state`` pseudo-invocation: the new state map."""
+    dlq: str | None = None
+    """Dead-letter topic of a subscription invocation (see ``records.Invoke.dlq``)."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:
