@@ -120,7 +120,12 @@ class SchemaRegistryAvroDecoder:
 
     def __init__(self, registry_url: str) -> None:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # authlib warns about httpx at import time
+            # authlib (used by the registry client) installs an "always" filter for its own
+            # deprecation warning on import and then warns about httpx: import it first,
+            # then ignore.
+            import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401
+
+            warnings.simplefilter("ignore")
             from confluent_kafka.schema_registry import SchemaRegistryClient
             from confluent_kafka.schema_registry.avro import AvroDeserializer
             from confluent_kafka.serialization import MessageField, SerializationContext
