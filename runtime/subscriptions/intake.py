@@ -43,7 +43,13 @@ from connectors.serde import RecordDecodeError, RecordDecoder
 from runtime.log import records
 from runtime.log.topics import TopicNames
 from runtime.subscriptions.dlq import decode_failure_headers
-from runtime.subscriptions.mapping import KeyError_, SinkTarget, SourceRecord, build_invoke
+from runtime.subscriptions.mapping import (
+    IdMaker,
+    KeyError_,
+    SinkTarget,
+    SourceRecord,
+    build_invoke,
+)
 from runtime.subscriptions.model import Subscription
 
 log = logging.getLogger("rt.subscriptions")
@@ -105,6 +111,7 @@ class IntakeRunner:
         self._node_id = node_id
         self._topic = sub.topic
         self._dlq = sub.dlq
+        self._ids = IdMaker(sub.id, sub.topic, sink.service, partitions)
         self._producers: dict[int, Producer] = {}
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"rt-intake-{sub.id}")
@@ -251,6 +258,7 @@ class IntakeRunner:
                 partitions=self._partitions,
                 dlq=self._dlq,
                 now_ms=now,
+                ids=self._ids,
             )
         except (RecordDecodeError, KeyError_) as e:
             if self._dlq is None:

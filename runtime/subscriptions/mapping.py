@@ -10,12 +10,12 @@ header names below: they are a contract with users and with stored data.
 from __future__ import annotations
 
 import base64
+import hashlib
+import struct
 from dataclasses import dataclass
 
 from runtime.log import records
-from runtime.log.producer import partition_of_invocation
-from runtime.log.routing import routing_key_of
-from sdk._ids import subscription_invocation_id
+from sdk._ids import _make_invocation_id, keyed_routing_key, routing_hash
 
 H_OFFSET = "kafka.offset"
 H_TOPIC = "kafka.topic"
@@ -90,6 +90,44 @@ def object_key(rec: SourceRecord) -> str:
         raise KeyError_("record key is not valid UTF-8; it cannot be an object key") from None
 
 
+def _part(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+class IdMaker:
+    """:func:`sdk._ids.subscription_invocation_id`, made fast for one (subscription, topic).
+
+    Same ids (``tests/unit/subscriptions`` checks it against the sdk function): the
+    digest's constant prefix is hashed once and copied, routing hashes are cached per
+    key, and the partition comes from the hash instead of parsing the id back.
+    """
+
+    def __init__(self, sub_id: str, topic: str, service: str, partitions: int) -> None:
+        self._prefix = hashlib.sha256(
+            _part(b"sub") + _part(sub_id.encode()) + _part(topic.encode())
+        )
+        self._service = service
+        self._partitions = partitions
+        self._hashes: dict[str, int] = {}
+
+    def make(self, partition: int, offset: int, key: str | None) -> tuple[str, int, bytes]:
+        """Return (invocation id, rt.log partition, routing key)."""
+        h = self._prefix.copy()
+        h.update(_part(str(partition).encode()) + _part(str(offset).encode()))
+        uuid_part = h.digest()[:16]
+        if key is None:
+            rhash = routing_hash(uuid_part)
+            inv_id = _make_invocation_id(rhash, uuid_part)
+            return inv_id, rhash % self._partitions, inv_id.encode()
+        rhash = self._hashes.get(key, -1)
+        if rhash < 0:
+            if len(self._hashes) > 100_000:
+                self._hashes.clear()
+            rhash = self._hashes[key] = routing_hash(keyed_routing_key(self._service, key))
+        inv_id = _make_invocation_id(rhash, uuid_part)
+        return inv_id, rhash % self._partitions, keyed_routing_key(self._service, key)
+
+
 def build_invoke(
     sub_id: str,
     sink: SinkTarget,
@@ -99,12 +137,13 @@ def build_invoke(
     partitions: int,
     dlq: str | None,
     now_ms: int,
+    ids: IdMaker | None = None,
 ) -> tuple[int, bytes, records.Invoke]:
     """The Invoke for one record, with its rt.log partition and record key."""
     key = None if sink.kind == "service" else object_key(rec)
-    inv_id = subscription_invocation_id(
-        sub_id, rec.topic, rec.partition, rec.offset, sink.service, key
-    )
+    if ids is None:
+        ids = IdMaker(sub_id, rec.topic, sink.service, partitions)
+    inv_id, log_partition, routing_key = ids.make(rec.partition, rec.offset, key)
     target = records.Target(sink.service, sink.handler, key, sink.kind)
     invoke = records.Invoke(
         invocation_id=inv_id,
@@ -116,4 +155,4 @@ def build_invoke(
         created_at_ms=now_ms,
         dlq=dlq,
     )
-    return partition_of_invocation(inv_id, partitions), routing_key_of(target, inv_id), invoke
+    return log_partition, routing_key, invoke

@@ -16,7 +16,7 @@ from typing import Any
 import fastavro
 import httpx
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -137,19 +137,70 @@ def test_kill9_during_intake_loses_and_duplicates_nothing(
     expected = fill_keyed(infra, topic, 20_000)
     node = RtNode(infra, prefix, APP, tmp_path)
     nodes.append(node.start())
-    subscribe(node, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
-    # Kill once some records are in, well before all are.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done = sum(state_of(node, "SeqCounter", k).get("count", 0) for k in list(expected)[:10])
-        if done > 200:
-            break
-        time.sleep(0.2)
-    node.kill9()
+    sub = subscribe(node, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
+    kill_mid_intake(infra, node, f"{prefix}.sub.{sub['id']}", topic, 20_000)
     partial = sum(state_of_redis(redis_client, prefix, k) for k in expected)
     assert partial < 20_000, "the kill came too late to test anything"
     node.start()  # same prefix: resumes from the registry and the committed offsets
     states = wait_counts(node, expected, timeout=400)
+    assert_exact(states, expected)
+
+
+def committed(infra: Infra, group: str, topic: str, partitions: int = 8) -> int:
+    """Source records the subscription's intake has committed (sum of committed offsets)."""
+    c = Consumer(infra.kafka_config(**{"group.id": group}))
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in tps)
+    finally:
+        c.close()
+
+
+def kill_mid_intake(infra: Infra, node: RtNode, group: str, topic: str, total: int) -> int:
+    """kill -9 ``node`` once intake has committed some but not all records; return that count."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and committed(infra, group, topic) == 0:
+        time.sleep(0.02)
+    node.kill9()
+    done = committed(infra, group, topic)
+    assert 0 < done < total, f"the kill did not land mid-intake ({done} of {total} committed)"
+    return done
+
+
+def group_assignment(infra: Infra, group: str) -> list[set[int]]:
+    """Source partitions per member of a subscription's consumer group."""
+    admin = AdminClient(infra.kafka_config())
+    desc = admin.describe_consumer_groups([group])[group].result(30)
+    return [{tp.partition for tp in m.assignment.topic_partitions} for m in desc.members]
+
+
+def test_two_nodes_split_source_partitions_and_survive_a_kill9(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
+) -> None:
+    topic = f"{prefix}.orders"
+    create_topic(infra, topic, 8)
+    a = RtNode(infra, prefix, APP, tmp_path)
+    b = RtNode(infra, prefix, APP, tmp_path)
+    nodes.append(a.start())
+    nodes.append(b.start())
+    sub = subscribe(a, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
+    group = f"{prefix}.sub.{sub['id']}"
+    deadline = time.monotonic() + 90
+    split: list[set[int]] = []
+    while time.monotonic() < deadline:
+        split = group_assignment(infra, group)
+        if len(split) == 2 and all(split) and set().union(*split) == set(range(8)):
+            break
+        time.sleep(0.5)
+    assert len(split) == 2 and all(split), f"source partitions not split: {split}"
+    assert set().union(*split) == set(range(8)) and not split[0] & split[1]
+    # Node b learned the subscription from the registry topic, not from its own admin API.
+    assert httpx.get(f"{b.admin_url}/subscriptions/{sub['id']}").status_code == 200
+
+    expected = fill_keyed(infra, topic, 20_000)
+    # b takes over a's source partitions (and its rt.log partitions).
+    kill_mid_intake(infra, a, group, topic, 20_000)
+    states = wait_counts(b, expected, timeout=400)
     assert_exact(states, expected)
 
 

@@ -11,6 +11,7 @@ from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.subscriptions.intake import group_id, transactional_id
 from runtime.subscriptions.mapping import (
+    IdMaker,
     KeyError_,
     SinkTarget,
     SourceRecord,
@@ -26,7 +27,12 @@ from runtime.subscriptions.model import (
     parse_source,
     validate_options,
 )
-from sdk._ids import keyed_routing_key, parse_invocation_id, routing_hash
+from sdk._ids import (
+    keyed_routing_key,
+    parse_invocation_id,
+    routing_hash,
+    subscription_invocation_id,
+)
 
 OBJ = SinkTarget("Orders", "process", "exclusive")
 SVC = SinkTarget("Audit", "log", "service")
@@ -46,6 +52,18 @@ def test_invocation_ids_are_pinned() -> None:
     assert a.invocation_id == "inv_8NQonkA09StBKbRjAUPk3ob9EzB"
     _, _, b = invoke(SVC, rec())
     assert b.invocation_id == "inv_2Iq8EKSEouZHM9Yl1RMVjb78g2T"
+
+
+def test_fast_ids_equal_the_sdk_contract() -> None:
+    maker = IdMaker("sub_Z", "orders", "Orders", 8)
+    for i in range(3000):
+        key = None if i % 3 == 0 else f"key-{i % 97}"
+        inv_id, part, rkey = maker.make(i % 5, i * 7919, key)
+        assert inv_id == subscription_invocation_id(
+            "sub_Z", "orders", i % 5, i * 7919, "Orders", key
+        )
+        assert part == partition_of_invocation(inv_id, 8)
+        assert rkey == (inv_id.encode() if key is None else keyed_routing_key("Orders", key))
 
 
 def test_ids_depend_on_subscription_topic_partition_offset() -> None:
