@@ -58,6 +58,7 @@ MAX_ROUND = 5_000
 """Records consumed per round (all partitions); bounds a transaction's size and duration."""
 TXN_TIMEOUT_S = 30.0
 MAX_POLL_INTERVAL_MS = 300_000
+RESTART_PAUSE_S = 2.0
 
 
 def transactional_id(prefix: str, subscription_id: str, partition: int) -> str:
@@ -152,9 +153,19 @@ class IntakeRunner:
         )
 
     def _run(self) -> None:
-        consumer: Consumer | None = None
+        """Consumer sessions until stopped; a failed session (broker down, a failing
+        rebalance callback) is closed and a new one joins the group after a pause."""
+        while not self._stop.is_set():
+            try:
+                self._session()
+            except Exception as e:  # noqa: BLE001 - logged, surfaced through .fatal, retried
+                self.fatal = e
+                log.exception("subscription %s: intake session failed, restarting", self.sub.id)
+                self._stop.wait(RESTART_PAUSE_S)
+
+    def _session(self) -> None:
+        consumer = self._consumer()
         try:
-            consumer = self._consumer()
             consumer.subscribe(
                 [self._topic],
                 on_assign=self._assigned,
@@ -167,15 +178,11 @@ class IntakeRunner:
                     continue
                 msgs = [first, *consumer.consume(num_messages=MAX_ROUND - 1, timeout=0.01)]
                 self._round(consumer, msgs)
-        except BaseException as e:  # noqa: BLE001 - surfaced through .fatal and the log
-            self.fatal = e
-            log.exception("subscription %s: intake stopped", self.sub.id)
         finally:
-            if consumer is not None:
-                try:
-                    consumer.close()  # revokes (closing producers) and leaves the group
-                except Exception:  # noqa: BLE001
-                    log.exception("subscription %s: closing the consumer failed", self.sub.id)
+            try:
+                consumer.close()  # revokes (closing producers) and leaves the group
+            except Exception:  # noqa: BLE001
+                log.exception("subscription %s: closing the consumer failed", self.sub.id)
             for p in list(self._producers):
                 self._close_producer(p)
 

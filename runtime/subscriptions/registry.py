@@ -100,31 +100,37 @@ class RegistryFollower:
         return out
 
     def _run(self) -> None:
-        try:
-            highs = self._high_watermarks()
-            self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in highs])
-            pending = {p for p, h in highs.items() if h > 0}
-            if not pending:
-                self.caught_up.set()
-            while not self._stop.is_set():
-                m = self._consumer.poll(0.2)
-                if m is None:
-                    continue
-                err = m.error()
-                if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        log.warning("registry consumer error: %s", err)
-                    continue
-                self._handle(m.key(), m.value())
-                p, off = m.partition(), m.offset()
-                if p is not None and p in pending and off is not None and off + 1 >= highs[p]:
-                    pending.discard(p)
-                    if not pending:
-                        self.caught_up.set()
-        except (KafkaException, RegistryWriteError):
-            log.exception("registry follower stopped")
-        finally:
-            self._consumer.close()
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                return
+            except (KafkaException, RegistryWriteError):
+                log.exception("registry follower failed, retrying")
+                self._stop.wait(2.0)
+        self._consumer.close()
+
+    def _follow(self) -> None:
+        highs = self._high_watermarks()
+        self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in highs])
+        pending = {p for p, h in highs.items() if h > 0}
+        if not pending:
+            self.caught_up.set()
+        while not self._stop.is_set():
+            m = self._consumer.poll(0.2)
+            if m is None:
+                continue
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("registry consumer error: %s", err)
+                continue
+            self._handle(m.key(), m.value())
+            p, off = m.partition(), m.offset()
+            if p is not None and p in pending and off is not None and off + 1 >= highs[p]:
+                pending.discard(p)
+                if not pending:
+                    self.caught_up.set()
+        self._consumer.close()
 
     def _handle(self, key: Any, value: Any) -> None:
         if not isinstance(key, bytes) or not key.startswith(REGISTRY_KEY_PREFIX.encode()):
