@@ -3,7 +3,8 @@
 The invocation id is :func:`sdk._ids.subscription_invocation_id` of
 (subscription id, topic, partition, offset): the same source record always
 yields the same id, so a record appended twice (a retried transaction) is
-deduplicated by the partition processor. NEVER CHANGE the id inputs or the
+deduplicated by the partition processor. A workflow's run handler is the
+exception: its id is the workflow's own (one run per workflow id). NEVER CHANGE the id inputs or the
 header names below: they are a contract with users and with stored data.
 """
 
@@ -15,7 +16,12 @@ import struct
 from dataclasses import dataclass
 
 from runtime.log import records
-from sdk._ids import _make_invocation_id, keyed_routing_key, routing_hash
+from sdk._ids import (
+    _make_invocation_id,
+    keyed_routing_key,
+    routing_hash,
+    workflow_invocation_id,
+)
 
 H_OFFSET = "kafka.offset"
 H_TOPIC = "kafka.topic"
@@ -110,8 +116,19 @@ class IdMaker:
         self._partitions = partitions
         self._hashes: dict[str, int] = {}
 
-    def make(self, partition: int, offset: int, key: str | None) -> tuple[str, int, bytes]:
-        """Return (invocation id, rt.log partition, routing key)."""
+    def make(
+        self, partition: int, offset: int, key: str | None, workflow: bool = False
+    ) -> tuple[str, int, bytes]:
+        """Return (invocation id, rt.log partition, routing key).
+
+        A workflow's run handler has one invocation per workflow id (invariant 7): its
+        id is the workflow's, so a later record with the same key is a duplicate run
+        submission that the processor ignores, as it does for the ingress.
+        """
+        if workflow and key is not None:
+            inv_id = workflow_invocation_id(self._service, key)
+            rk = keyed_routing_key(self._service, key)
+            return inv_id, routing_hash(rk) % self._partitions, rk
         h = self._prefix.copy()
         h.update(_part(str(partition).encode()) + _part(str(offset).encode()))
         uuid_part = h.digest()[:16]
@@ -143,7 +160,9 @@ def build_invoke(
     key = None if sink.kind == "service" else object_key(rec)
     if ids is None:
         ids = IdMaker(sub_id, rec.topic, sink.service, partitions)
-    inv_id, log_partition, routing_key = ids.make(rec.partition, rec.offset, key)
+    inv_id, log_partition, routing_key = ids.make(
+        rec.partition, rec.offset, key, workflow=sink.kind == "workflow"
+    )
     target = records.Target(sink.service, sink.handler, key, sink.kind)
     invoke = records.Invoke(
         invocation_id=inv_id,

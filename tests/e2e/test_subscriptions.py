@@ -302,6 +302,28 @@ def test_handler_sees_value_and_kafka_metadata_headers(
     assert h["x-trace"] == "abc"
 
 
+def test_workflow_run_handler_runs_once_per_workflow_id(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+) -> None:
+    node = RtNode(infra, prefix, APP, tmp_path)
+    nodes.append(node.start())
+    topic = f"{prefix}.signups"
+    create_topic(infra, topic, 1)
+    subscribe(node, topic, "Signup/run", **{"auto.offset.reset": "earliest"})
+    prod = Producer(infra.kafka_config())
+    for key, seq in (("ann", 1), ("bob", 1), ("ann", 2)):
+        prod.produce(topic, key=key.encode(), value=json.dumps({"seq": seq}).encode())
+    assert prod.flush(30) == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        redis_client.llen(f"{prefix}:runs:ann") and redis_client.llen(f"{prefix}:runs:bob")
+    ):
+        time.sleep(0.2)
+    time.sleep(3)  # a second run of "ann" would show up by now
+    assert [json.loads(x) for x in redis_client.lrange(f"{prefix}:runs:ann", 0, -1)] == [{"seq": 1}]
+    assert redis_client.llen(f"{prefix}:runs:bob") == 1
+
+
 # ---------------------------------------------------------------------------------- admin + CLI
 
 

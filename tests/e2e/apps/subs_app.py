@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 import sdk as restate
-from sdk import Context, ObjectContext, TerminalError
+from sdk import Context, ObjectContext, TerminalError, WorkflowContext
 
 _URL = os.environ.get("RT_TEST_REDIS")
 _r = redis.Redis.from_url(_URL) if _URL else None
@@ -62,3 +62,13 @@ async def record(ctx: Context, value: Any) -> None:
 async def raw(ctx: Context, value: bytes) -> None:
     if _r is not None:
         _r.rpush(f"{NS}:raw", value)
+
+
+signup = restate.Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: WorkflowContext, rec: dict[str, Any]) -> None:
+    """Records each run (a workflow id runs once, whatever the number of records)."""
+    if _r is not None:
+        _r.rpush(f"{NS}:runs:{ctx.key()}", json.dumps(rec))

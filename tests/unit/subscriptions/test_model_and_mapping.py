@@ -32,6 +32,7 @@ from sdk._ids import (
     parse_invocation_id,
     routing_hash,
     subscription_invocation_id,
+    workflow_invocation_id,
 )
 
 OBJ = SinkTarget("Orders", "process", "exclusive")
@@ -64,6 +65,16 @@ def test_fast_ids_equal_the_sdk_contract() -> None:
         )
         assert part == partition_of_invocation(inv_id, 8)
         assert rkey == (inv_id.encode() if key is None else keyed_routing_key("Orders", key))
+
+
+def test_workflow_run_records_use_the_workflow_id() -> None:
+    wf = SinkTarget("Signup", "run", "workflow")
+    part, key, inv = invoke(wf, rec(key=b"user-1"))
+    assert inv.invocation_id == workflow_invocation_id("Signup", "user-1")
+    assert invoke(wf, rec(key=b"user-1", offset=99))[2].invocation_id == inv.invocation_id
+    assert key == keyed_routing_key("Signup", "user-1") and part == routing_hash(key) % 8
+    shared = SinkTarget("Signup", "status", "shared")
+    assert invoke(shared, rec(key=b"user-1"))[2].invocation_id != inv.invocation_id
 
 
 def test_ids_depend_on_subscription_topic_partition_offset() -> None:
