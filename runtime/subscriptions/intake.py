@@ -117,6 +117,7 @@ class IntakeRunner:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"rt-intake-{sub.id}")
         self._thread = threading.Thread(target=self._run, name=f"rt-intake-{sub.id}", daemon=True)
+        self._stats_lock = threading.Lock()
         self.appended = 0
         """Records committed by this runner (Invokes + dead letters + skipped)."""
         self.dead = 0
@@ -232,8 +233,9 @@ class IntakeRunner:
         except KafkaException as e:
             self._failed(p, prod, e)
             return False
-        self.appended += len(msgs)
-        self.dead += dead
+        with self._stats_lock:  # partitions commit on several pool threads
+            self.appended += len(msgs)
+            self.dead += dead
         return True
 
     def _failed(self, p: int, prod: Producer, e: KafkaException) -> None:
