@@ -15,7 +15,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from runtime.clicmds import invocations_app, services_app, state_app
+from runtime.clicmds import (
+    invocations_app,
+    services_app,
+    state_app,
+    subscribe,
+    subscriptions_app,
+)
 from runtime.clicmds.cron import cron_app
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
@@ -36,6 +42,9 @@ app.add_typer(state_app, name="kv", hidden=True)
 app.add_typer(invocations_app, name="invocations")
 app.add_typer(invocations_app, name="inv", hidden=True)
 app.add_typer(cron_app, name="cron")
+app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(subscriptions_app, name="subs", hidden=True)
+app.command("subscribe")(subscribe)
 
 out = Console()
 err = Console(stderr=True)

@@ -28,6 +28,8 @@ from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
 from runtime.settings import Settings
 from runtime.state.store import PartitionStore
+from runtime.subscriptions.dlq import DlqOutbox
+from runtime.subscriptions.manager import SubscriptionManager
 from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
@@ -69,6 +71,10 @@ class Node:
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
+        self.dlq = DlqOutbox(self.kafka_config, self.redis)
+        self.subscriptions = SubscriptionManager(
+            self.registry, self.kafka_config, self.topics, self.settings.partitions, self.worker_id
+        )
         self._deps_args: dict[str, Any] = dict(
             prefix=self.settings.topic_prefix,
             partitions=self.settings.partitions,
@@ -81,6 +87,7 @@ class Node:
             timer_cap=self.settings.timer_memory_cap,
             timer_window_ms=self.settings.timer_horizon_ms,
             kafka_config=self.kafka_config,
+            dlq=self.dlq,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
@@ -99,6 +106,7 @@ class Node:
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
             invocations=self.invocations_admin(),
             routers=[cron_router(self.registry, cron)],
+            subscriptions=self.subscriptions,
         )
 
     def backend_admin(self) -> Any:
@@ -118,13 +126,16 @@ class Node:
         if self.run_worker:
             sdk_kafka.install_topic_check(TopicCatalog(self.kafka_config, self.topics).check)
             await self.worker.start()
+        await self.subscriptions.start()
 
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()
         await self.invoker.close()
         await self.listener.close()
         await asyncio.to_thread(self.producer.close)
+        await asyncio.to_thread(self.dlq.close)
         if self.store is not None:
             await self.store.aclose()
         await self.redis.aclose()

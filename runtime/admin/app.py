@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     # Type-only: the durable backend pulls in Kafka and Redis clients.
     from runtime.admin.backend import AdminBackend
     from runtime.admin.invocations import InvocationBackend
+    from runtime.admin.subscriptions import SubscriptionsBackend
 
 __all__ = ["VERSION_MISMATCH_HEADER", "AdminApiError", "create_admin_app", "error_response"]
 
@@ -168,6 +169,7 @@ def create_admin_app(
     ingress_url: str | None = None,
     invocations: InvocationBackend | None = None,
     routers: Sequence[APIRouter] = (),
+    subscriptions: SubscriptionsBackend | None = None,
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -180,6 +182,8 @@ def create_admin_app(
         invocations: Serves ``/invocations/{id}`` (describe, cancel, kill, purge;
             see :mod:`runtime.admin.invocations`) when given.
         routers: More routes (rt extensions such as ``/cron``, see ``runtime.admin.cron``).
+        subscriptions: Serves ``/subscriptions`` when given (see
+            ``runtime.admin.subscriptions``).
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -203,6 +207,10 @@ def create_admin_app(
         app.include_router(invocations_router(invocations))
     for router in routers:
         app.include_router(router)
+    if subscriptions is not None:
+        from runtime.admin.subscriptions import install_subscription_routes
+
+        install_subscription_routes(app, subscriptions)
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

@@ -9,5 +9,6 @@ bad arguments.
 from runtime.clicmds.invocations import invocations_app
 from runtime.clicmds.services import services_app
 from runtime.clicmds.state import state_app
+from runtime.clicmds.subscriptions import subscribe, subscriptions_app
 
-__all__ = ["invocations_app", "services_app", "state_app"]
+__all__ = ["invocations_app", "services_app", "state_app", "subscribe", "subscriptions_app"]

@@ -242,6 +242,44 @@ class AdminClient:
         response = self._request("PATCH", f"/invocations/{_segment(invocation_id)}/{action}")
         return response.status_code
 
+    def create_subscription(
+        self, source: str, sink: str, options: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Create a subscription (``POST /subscriptions``).
+
+        Args:
+            source: ``kafka://<cluster>/<topic>``.
+            sink: ``service://<Service>/<handler>``.
+            options: Subscription options (``auto.offset.reset``, ``format``, ``dlq`` ...).
+
+        Returns:
+            The subscription: ``{"id", "source", "sink", "options"}``.
+
+        Raises:
+            AdminClientError: If the call fails (nothing is created).
+        """
+        body = {"source": source, "sink": sink, "options": dict(options)}
+        response = self._request("POST", "/subscriptions", body)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def list_subscriptions(self) -> list[dict[str, Any]]:
+        """All subscriptions (``GET /subscriptions``).
+
+        Raises:
+            AdminClientError: If the call fails.
+        """
+        subs: list[dict[str, Any]] = self._request("GET", "/subscriptions").json()["subscriptions"]
+        return subs
+
+    def delete_subscription(self, sub_id: str) -> None:
+        """Remove a subscription (``DELETE /subscriptions/{id}``).
+
+        Raises:
+            AdminClientError: If the call fails (status 404 for an unknown id).
+        """
+        self._request("DELETE", f"/subscriptions/{_segment(sub_id)}")
+
 
 def _error_message(response: httpx.Response) -> str:
     message: str | None = None

@@ -68,6 +68,9 @@ class Invoke(msgspec.Struct, frozen=True, tag="invoke", array_like=True):
     fresh_id: bool = False
     """The id was just drawn at random (no idempotency key): it cannot be a duplicate,
     so the processor skips the lookup of an existing invocation."""
+    dlq: str | None = None
+    """Subscription invocations: dead-letter topic that receives the source record if the
+    invocation ends with a failure (``runtime.subscriptions.dlq``)."""
 
 
 class AppendJournal(msgspec.Struct, frozen=True, tag="journal", array_like=True):

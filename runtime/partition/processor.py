@@ -92,6 +92,18 @@ class Invoker(Protocol):
     def abort(self, invocation_id: str) -> None: ...
 
 
+class DeadLetters(Protocol):
+    """The DLQ outbox hook: a pending item applied with the completion, sent after it."""
+
+    def hash_key(self, proc: PartitionProcessor) -> str: ...
+
+    def pending(self, st: InvocationStatus, failure: records.Failure) -> tuple[str, bytes]: ...
+
+    def send(self, proc: PartitionProcessor, field_: str, blob: bytes) -> None: ...
+
+    async def flush(self, proc: PartitionProcessor) -> None: ...
+
+
 class OutboxItem(msgspec.Struct, frozen=True, array_like=True):
     """A record to produce to another partition once the entry causing it is applied."""
 
@@ -129,6 +141,8 @@ class ProcessorDeps:
     timer_window_ms: int = DEFAULT_WINDOW_MS
     kafka_config: dict[str, Any] | None = None
     """For the egress sender's transactional producer; None disables egress sending."""
+    dlq: DeadLetters | None = None
+    """Produces dead letters of failed subscription invocations (``runtime.subscriptions``)."""
 
 
 @dataclass
@@ -454,6 +468,8 @@ class PartitionProcessor:
         asyncio.get_running_loop().create_task(self._flush_outbox())
         if self.egress.pending:
             self._wake_egress()
+        if self.deps.dlq is not None:
+            asyncio.get_running_loop().create_task(self.deps.dlq.flush(self))
 
     def _on_invoke(
         self, rec: records.Invoke, b: _Batch, completed: dict[str, InvocationStatus | None]
@@ -478,6 +494,7 @@ class PartitionProcessor:
             send=rec.send,
             execute_at_ms=rec.execute_at_ms,
             parent_id=rec.parent_id,
+            dlq=rec.dlq,
         )
         self.active[inv_id] = st
         b.ops.append(HSet(self.keys.active, inv_id, b"1"))
@@ -1036,8 +1053,18 @@ class PartitionProcessor:
         for attacher in st.attachers:
             self._send_completion(attacher, outcome, b)
         st.attachers = []
+        if st.dlq is not None and outcome.failure is not None and self.deps.dlq is not None:
+            self._dead_letter(self.deps.dlq, st, outcome.failure, b)
         b.effects.append(lambda: self.deps.invoker.abort(inv_id))
         self._release_lock(st, b)
+
+    def _dead_letter(
+        self, dlq: DeadLetters, st: InvocationStatus, failure: records.Failure, b: _Batch
+    ) -> None:
+        """A failed subscription invocation: its record goes to the DLQ once this is applied."""
+        field_, blob = dlq.pending(st, failure)
+        b.ops.append(HSet(dlq.hash_key(self), field_, blob))
+        b.effects.append(lambda: dlq.send(self, field_, blob))
 
     def _release_lock(self, st: InvocationStatus, b: _Batch) -> None:
         ok = st.object_key

@@ -85,6 +85,8 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Command indexes of the invocation's awakeables (what an awakeable id may complete)."""
     attachers: list[CallerSink] = []
     """Invocations waiting for this one's result (``ctx.attach_invocation``)."""
+    dlq: str | None = None
+    """Dead-letter topic of a subscription invocation (see ``records.Invoke.dlq``)."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

@@ -1,0 +1,343 @@
+"""Exactly-once intake: one subscription's source topic → Invoke records on ``<prefix>.log``.
+
+One consumer per (subscription, node) in the consumer group
+``<prefix>.sub.<subscription id>``, so nodes split the source partitions. Each
+assigned source partition has its own transactional producer with the stable
+``transactional.id`` ``<prefix>.sub.<subscription id>.<partition>``: whoever
+takes the partition next (after a rebalance or a kill -9) calls
+``init_transactions`` with the same id, which aborts the previous owner's open
+transaction and fences it (and ``send_offsets_to_transaction`` with the
+consumer's group metadata fences a stale group generation, KIP-447).
+
+The commit protocol, per round and source partition (``_commit``):
+
+Step 1. ``begin_transaction``.
+Step 2. Produce one Invoke per record, in offset order, with an id derived from
+        (subscription, topic, partition, offset) — a re-appended record is
+        deduplicated by the partition processor; records of one key keep their
+        order because one partition's records are appended in order, one
+        transaction after the other. Undecodable records go to the DLQ topic in
+        the same transaction (or are skipped with ``dlq=skip``).
+Step 3. ``send_offsets_to_transaction(last offset + 1, group metadata)``: the
+        source offset commits if and only if the Invokes do.
+Step 4. ``commit_transaction``. On any failure: abort (if possible) and seek the
+        partition back to the round's first offset, so nothing is lost and a
+        retried record gets the same invocation id.
+
+Rounds are short (at most ``MAX_ROUND`` records, one poll), because an open
+transaction holds back the last stable offset for read_committed readers of
+the log (the partition processors).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from connectors.serde import RecordDecodeError, RecordDecoder
+from runtime.log import records
+from runtime.log.topics import TopicNames
+from runtime.subscriptions.dlq import decode_failure_headers
+from runtime.subscriptions.mapping import (
+    IdMaker,
+    KeyError_,
+    SinkTarget,
+    SourceRecord,
+    build_invoke,
+)
+from runtime.subscriptions.model import Subscription
+
+log = logging.getLogger("rt.subscriptions")
+
+MAX_ROUND = 5_000
+"""Records consumed per round (all partitions); bounds a transaction's size and duration."""
+TXN_TIMEOUT_S = 30.0
+MAX_POLL_INTERVAL_MS = 300_000
+RESTART_PAUSE_S = 2.0
+
+
+def transactional_id(prefix: str, subscription_id: str, partition: int) -> str:
+    """Stable per (subscription, source partition): NEVER CHANGE (fences zombies on restart)."""
+    return f"{prefix}.sub.{subscription_id}.{partition}"
+
+
+def group_id(prefix: str, subscription_id: str) -> str:
+    """The subscription's consumer group: NEVER CHANGE (holds the committed source offsets)."""
+    return f"{prefix}.sub.{subscription_id}"
+
+
+def source_record(m: Message) -> SourceRecord:
+    ts_type, ts = m.timestamp()
+    key = m.key()
+    value = m.value()
+    raw_headers: Any = m.headers() or []
+    pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    return SourceRecord(
+        topic=m.topic() or "",
+        partition=m.partition() or 0,
+        offset=m.offset() or 0,
+        key=key if isinstance(key, bytes) or key is None else str(key).encode(),
+        value=value if isinstance(value, bytes) or value is None else str(value).encode(),
+        timestamp_ms=ts if ts_type != 0 and ts >= 0 else None,
+        headers=tuple(
+            (str(k), v if isinstance(v, bytes) or v is None else str(v).encode()) for k, v in pairs
+        ),
+    )
+
+
+class IntakeRunner:
+    """Runs one subscription's intake on this node (a consumer thread + per-partition producers)."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        sink: SinkTarget,
+        decoder: RecordDecoder,
+        kafka_config: dict[str, Any],
+        topics: TopicNames,
+        partitions: int,
+        node_id: str,
+    ) -> None:
+        self.sub = sub
+        self._sink = sink
+        self._decoder = decoder
+        self._kafka_config = kafka_config
+        self._topics = topics
+        self._partitions = partitions
+        self._node_id = node_id
+        self._topic = sub.topic
+        self._dlq = sub.dlq
+        self._ids = IdMaker(sub.id, sub.topic, sink.service, partitions)
+        self._producers: dict[int, Producer] = {}
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"rt-intake-{sub.id}")
+        self._thread = threading.Thread(target=self._run, name=f"rt-intake-{sub.id}", daemon=True)
+        self._stats_lock = threading.Lock()
+        self.appended = 0
+        """Records committed by this runner (Invokes + dead letters + skipped)."""
+        self.dead = 0
+        self.fatal: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish the round in flight (its offsets commit), leave the group, close producers."""
+        self._stop.set()
+        self._thread.join(timeout)
+        self._pool.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ consumer thread
+
+    def _consumer(self) -> Consumer:
+        return Consumer(
+            {
+                **self._kafka_config,
+                "group.id": group_id(self._topics.prefix, self.sub.id),
+                "client.id": f"rt-sub-{self._node_id}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": self.sub.offset_reset,
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2_000,
+                "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
+                "fetch.wait.max.ms": 100,
+                "log_level": 2,
+            }
+        )
+
+    def _run(self) -> None:
+        """Consumer sessions until stopped; a failed session (broker down, a failing
+        rebalance callback) is closed and a new one joins the group after a pause."""
+        while not self._stop.is_set():
+            try:
+                self._session()
+            except Exception as e:  # noqa: BLE001 - logged, surfaced through .fatal, retried
+                self.fatal = e
+                log.exception("subscription %s: intake session failed, restarting", self.sub.id)
+                self._stop.wait(RESTART_PAUSE_S)
+
+    def _session(self) -> None:
+        consumer = self._consumer()
+        try:
+            consumer.subscribe(
+                [self._topic],
+                on_assign=self._assigned,
+                on_revoke=self._revoked,
+                on_lost=self._revoked,
+            )
+            while not self._stop.is_set():
+                first = consumer.poll(0.2)
+                if first is None:
+                    continue
+                msgs = [first, *consumer.consume(num_messages=MAX_ROUND - 1, timeout=0.01)]
+                self._round(consumer, msgs)
+        finally:
+            try:
+                consumer.close()  # revokes (closing producers) and leaves the group
+            except Exception:  # noqa: BLE001
+                log.exception("subscription %s: closing the consumer failed", self.sub.id)
+            for p in list(self._producers):
+                self._close_producer(p)
+
+    def _round(self, consumer: Consumer, msgs: list[Message]) -> None:
+        by_partition: dict[int, list[Message]] = {}
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("subscription %s: consumer error: %s", self.sub.id, err)
+                continue
+            p = m.partition()
+            if p is not None and p in self._producers:
+                by_partition.setdefault(p, []).append(m)
+        if not by_partition:
+            return
+        meta = consumer.consumer_group_metadata()
+        parts = list(by_partition)
+        results = list(self._pool.map(lambda p: self._commit(p, by_partition[p], meta), parts))
+        for p, ok in zip(parts, results, strict=True):
+            if not ok:
+                first = by_partition[p][0].offset() or 0
+                try:
+                    consumer.seek(TopicPartition(self._topic, p, first))
+                except KafkaException as e:
+                    log.warning(
+                        "subscription %s: seek of partition %d failed: %s", self.sub.id, p, e
+                    )
+
+    # ------------------------------------------------------------------ one transaction
+
+    def _commit(self, p: int, msgs: list[Message], meta: Any) -> bool:
+        """Steps 1-4 of the module docstring for one source partition's records."""
+        prod = self._producers.get(p)
+        if prod is None:
+            return True  # revoked meanwhile: the next owner re-reads from the committed offset
+        try:
+            prod.begin_transaction()  # Step 1.
+            dead = 0
+            now = int(time.time() * 1000)
+            for m in msgs:  # Step 2.
+                dead += self._append(prod, source_record(m), now)
+            last = msgs[-1].offset() or 0
+            offsets = [TopicPartition(self._topic, p, last + 1)]
+            prod.send_offsets_to_transaction(offsets, meta, TXN_TIMEOUT_S)  # Step 3.
+            prod.commit_transaction(TXN_TIMEOUT_S)  # Step 4.
+        except KafkaException as e:
+            self._failed(p, prod, e)
+            return False
+        with self._stats_lock:  # partitions commit on several pool threads
+            self.appended += len(msgs)
+            self.dead += dead
+        return True
+
+    def _failed(self, p: int, prod: Producer, e: KafkaException) -> None:
+        err = e.args[0] if e.args else None
+        log.warning("subscription %s: transaction of partition %d failed: %s", self.sub.id, p, e)
+        if isinstance(err, KafkaError) and err.txn_requires_abort():
+            try:
+                prod.abort_transaction(TXN_TIMEOUT_S)
+                return
+            except KafkaException:
+                log.warning("subscription %s: abort failed", self.sub.id, exc_info=True)
+        # Fatal (fenced, or in an unknown state): start over with a fresh producer, whose
+        # init_transactions aborts whatever this one left open.
+        self._close_producer(p)
+        if not self._stop.is_set():
+            try:
+                self._producers[p] = self._new_producer(p)
+            except KafkaException:
+                log.exception("subscription %s: producer for %d failed", self.sub.id, p)
+
+    def _append(self, prod: Producer, rec: SourceRecord, now: int) -> int:
+        try:
+            body = self._decoder.decode(rec.value, rec.topic)
+            part, key, invoke = build_invoke(
+                self.sub.id,
+                self._sink,
+                rec,
+                body,
+                partitions=self._partitions,
+                dlq=self._dlq,
+                now_ms=now,
+                ids=self._ids,
+            )
+        except (RecordDecodeError, KeyError_) as e:
+            if self._dlq is None:
+                log.warning(
+                    "subscription %s: skipping %s[%d]@%d: %s",
+                    self.sub.id, rec.topic, rec.partition, rec.offset, e,
+                )  # fmt: skip
+            else:
+                headers = decode_failure_headers(self.sub.id, rec, str(e))
+                _produce(prod, self._dlq, rec.value, rec.key, None, headers)
+            return 1
+        _produce(prod, self._topics.log, records.encode(invoke), key, part, None)
+        return 0
+
+    # ------------------------------------------------------------------ producers per partition
+
+    def _new_producer(self, p: int) -> Producer:
+        prod = Producer(
+            {
+                **self._kafka_config,
+                "client.id": f"rt-sub-{self._node_id}-{p}",
+                "transactional.id": transactional_id(self._topics.prefix, self.sub.id, p),
+                "transaction.timeout.ms": 60_000,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "queue.buffering.max.messages": 200_000,
+                "log_level": 2,
+            }
+        )
+        prod.init_transactions(TXN_TIMEOUT_S)
+        return prod
+
+    def _close_producer(self, p: int) -> None:
+        prod = self._producers.pop(p, None)
+        if prod is not None:
+            prod.flush(5)
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # init_transactions before the first fetch: it aborts a killed owner's open
+        # transaction, so the committed offset read next is stable.
+        new = [tp.partition for tp in partitions if tp.partition not in self._producers]
+        for p, prod in zip(new, self._pool.map(self._new_producer, new), strict=True):
+            self._producers[p] = prod
+        log.info("subscription %s: assigned %s", self.sub.id, sorted(new))
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._close_producer(tp.partition)
+        log.info(
+            "subscription %s: revoked %s", self.sub.id, sorted(tp.partition for tp in partitions)
+        )
+
+
+def _produce(
+    prod: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    partition: int | None,
+    headers: list[tuple[str, str | bytes | None]] | None,
+) -> None:
+    kwargs: dict[str, Any] = {"value": value, "key": key}
+    if partition is not None:
+        kwargs["partition"] = partition
+    if headers is not None:
+        kwargs["headers"] = headers
+    while True:
+        try:
+            prod.produce(topic, **kwargs)
+            return
+        except BufferError:
+            prod.poll(0.01)
