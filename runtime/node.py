@@ -138,4 +138,4 @@ class Node:
         await asyncio.to_thread(self.dlq.close)
         if self.store is not None:
             await self.store.aclose()
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)  # the pool was passed in

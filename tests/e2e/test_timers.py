@@ -81,9 +81,14 @@ def test_bad_delay_is_a_400_and_sends_nothing(
 
 
 def test_sdk_send_delay_to_service_and_object(
-    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    redis_client: redis.Redis,
+    replay_env: dict[str, str],
 ) -> None:
-    node = RtNode(infra, prefix, APP, tmp_path)
+    node = RtNode(infra, prefix, APP, tmp_path, **replay_env)
     nodes.append(node.start())
     sent = int(time.time() * 1000)
     r = httpx.post(
@@ -105,9 +110,14 @@ def test_sdk_send_delay_to_service_and_object(
 
 
 def test_pending_delayed_send_does_not_hold_the_object_lock(
-    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    redis_client: redis.Redis,
+    replay_env: dict[str, str],
 ) -> None:
-    node = RtNode(infra, prefix, APP, tmp_path)
+    node = RtNode(infra, prefix, APP, tmp_path, **replay_env)
     nodes.append(node.start())
     with httpx.Client(timeout=30) as c:
         r = c.post(f"{node.url}/Locker/K/mark/send?delay=8s", content='"late"', headers=JSON)
@@ -123,9 +133,14 @@ def test_pending_delayed_send_does_not_hold_the_object_lock(
 
 
 def test_sleep_survives_kill9_and_fires_once_on_time(
-    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    redis_client: redis.Redis,
+    replay_env: dict[str, str],
 ) -> None:
-    first = RtNode(infra, prefix, APP, tmp_path)
+    first = RtNode(infra, prefix, APP, tmp_path, **replay_env)
     nodes.append(first.start())
     ids = []
     with httpx.Client(timeout=30) as c:
@@ -136,7 +151,7 @@ def test_sleep_survives_kill9_and_fires_once_on_time(
             ids.append(r.json()["invocationId"])
     time.sleep(2.0)  # all are asleep: their timers are in Redis and in the first worker's wheel
     first.kill9()
-    second = RtNode(infra, prefix, APP, tmp_path)
+    second = RtNode(infra, prefix, APP, tmp_path, **replay_env)
     nodes.append(second.start())
     with httpx.Client(timeout=120) as c:
         for i, inv in enumerate(ids):
