@@ -23,6 +23,7 @@ from tests.unit.admin.fakes import InMemoryAdminBackend, sample_registry
 RUNNING = invocation_id_for(service="S", key=None)
 DONE = invocation_id_for(service="S", key=None)
 UNKNOWN = invocation_id_for(service="S", key=None)
+_LABELS = {RUNNING: "running", DONE: "done", UNKNOWN: "unknown"}  # stable test ids (xdist)
 
 
 def _status(inv_id: str, status: Status) -> InvocationStatus:
@@ -135,6 +136,7 @@ async def test_describe(client: httpx.AsyncClient) -> None:
         ("DELETE", "?mode=Purge", DONE, 200),
         ("DELETE", "?mode=Cancel", DONE, 409),
     ],
+    ids=lambda v: _LABELS.get(v, str(v)) if isinstance(v, str) else str(v),
 )
 async def test_status_codes(
     client: httpx.AsyncClient, fake: FakeInvocations, method: str, path: str, inv: str, status: int
