@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from tests.conftest import Infra
 from tests.e2e.conftest import RtNode
@@ -16,6 +16,19 @@ from tests.e2e.test_egress import _post_all
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WINDOW_S = 3
+
+
+def _read_until_orders(reader: Consumer, orders: int, timeout: float) -> list[dict[str, object]]:
+    """Window results until they account for ``orders`` orders (windows close on their own
+    timers, later under load), then a settle period that would catch a duplicate."""
+    got: list[dict[str, object]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got += read_json(reader, 1, timeout=5, settle=1)
+        if sum(int(str(g["orders"])) for g in got) >= orders:
+            break
+    got += read_json(reader, 0, timeout=1, settle=WINDOW_S + 2)
+    return got
 
 
 def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
@@ -48,7 +61,7 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
             life = c.get(f"{node.url}/OrderTotals/u0/lifetime").json()
         assert life == {"orders": 10, "total": 60.0}
         # No further input from here on: every window must still close and come out.
-        got = read_json(reader, 1, timeout=60, settle=2 * WINDOW_S + 3)
+        got = _read_until_orders(reader, len(orders), timeout=90)
     finally:
         reader.close()
     first_result_delay = time.time() - sent_at
@@ -108,15 +121,7 @@ def test_order_totals_fed_by_a_subscription_from_topic_to_topic(
     assert r.status_code == 201, r.text
     reader = committed_reader(infra, out)
     try:
-        deadline = time.monotonic() + 120
-        got: list[dict[str, object]] = []
-        while time.monotonic() < deadline:
-            got += read_json(reader, 1, timeout=10, settle=WINDOW_S + 2)
-            orders = sum(int(str(g["orders"])) for g in got)
-            if orders >= 200:
-                break
-        # Settle: anything late or duplicated would show up now.
-        got += read_json(reader, 0, timeout=1, settle=WINDOW_S + 2)
+        got = _read_until_orders(reader, 200, timeout=120)
     finally:
         reader.close()
     per_window = collections.Counter((g["user"], g["window_start_ms"]) for g in got)
