@@ -129,6 +129,7 @@ class Node:
         await self.subscriptions.start()
 
     async def stop(self) -> None:
+        sdk_kafka.install_topic_check(None)  # process-global: a stopped node no longer checks
         await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()

@@ -16,7 +16,7 @@ from typing import Any
 import fastavro
 import httpx
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -150,8 +150,14 @@ def committed(infra: Infra, group: str, topic: str, partitions: int = 8) -> int:
     """Source records the subscription's intake has committed (sum of committed offsets)."""
     c = Consumer(infra.kafka_config(**{"group.id": group}))
     try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in tps)
+        for attempt in range(5):  # the coordinator can be slow to answer on a loaded machine
+            try:
+                tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+                return sum(max(tp.offset, 0) for tp in tps)
+            except KafkaException:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
     finally:
         c.close()
 
