@@ -76,6 +76,8 @@ class RegistryFollower:
         )
         self.caught_up = threading.Event()
         """Set once every record present at start-up has been reported."""
+        self._backlog: dict[str, Subscription | None] | None = {}
+        """Until caught up: the latest value per id, so a removed subscription never runs."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rt-registry", daemon=True)
 
@@ -114,7 +116,7 @@ class RegistryFollower:
         self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in highs])
         pending = {p for p, h in highs.items() if h > 0}
         if not pending:
-            self.caught_up.set()
+            self._report_backlog()
         while not self._stop.is_set():
             m = self._consumer.poll(0.2)
             if m is None:
@@ -129,8 +131,16 @@ class RegistryFollower:
             if p is not None and p in pending and off is not None and off + 1 >= highs[p]:
                 pending.discard(p)
                 if not pending:
-                    self.caught_up.set()
+                    self._report_backlog()
         self._consumer.close()
+
+    def _report_backlog(self) -> None:
+        """Report the start-up state once, collapsed: a create followed by its removal
+        (uncompacted yet) must not start an intake that would consume for a moment."""
+        backlog, self._backlog = self._backlog or {}, None
+        for sub_id, sub in backlog.items():
+            self._loop.call_soon_threadsafe(self._on_change, sub_id, sub)
+        self._loop.call_soon_threadsafe(self.caught_up.set)
 
     def _handle(self, key: Any, value: Any) -> None:
         if not isinstance(key, bytes) or not key.startswith(REGISTRY_KEY_PREFIX.encode()):
@@ -143,4 +153,7 @@ class RegistryFollower:
             except (ValueError, KeyError):
                 log.error("registry: undecodable subscription record %s, ignored", sub_id)
                 return
+        if self._backlog is not None:
+            self._backlog[sub_id] = sub
+            return
         self._loop.call_soon_threadsafe(self._on_change, sub_id, sub)
