@@ -98,15 +98,19 @@ class Node:
     def admin_app(self) -> FastAPI:
         s = self.settings
         from runtime.admin.cron import LogCronBackend, cron_router
+        from runtime.admin.invocations import invocations_router
+        from runtime.admin.subscriptions import subscriptions_router
 
         cron = LogCronBackend(self.producer, self.redis, s.topic_prefix, s.partitions)
         return create_admin_app(
             self.registry,
             self.backend_admin(),
             ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
-            invocations=self.invocations_admin(),
-            routers=[cron_router(self.registry, cron)],
-            subscriptions=self.subscriptions,
+            routers=[
+                invocations_router(self.invocations_admin()),
+                subscriptions_router(self.subscriptions),
+                cron_router(self.registry, cron),
+            ],
         )
 
     def backend_admin(self) -> Any:

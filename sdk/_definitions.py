@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, TypeVar, cast, overload
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast, overload
 
 from sdk._serde_infer import is_raw_bytes, resolve_type_hints
 from sdk.context import (
@@ -32,6 +32,83 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ContextManagerFactory = Callable[[], AbstractAsyncContextManager[Any]]
 """Called once per attempt; the handler runs inside the context manager it returns."""
+
+
+class _CommonKwargs(TypedDict, total=False):
+    """Options services and handlers share (restate-sdk's names; a handler's overrides)."""
+
+    metadata: dict[str, str] | None
+    """Free-form string map shown by the admin API."""
+    inactivity_timeout: timedelta | None
+    """Ask a silent attempt to suspend after this long (``timedelta(0)`` replays at every await)."""
+    abort_timeout: timedelta | None
+    """Abort an attempt this long after it was asked to suspend."""
+    journal_retention: timedelta | None
+    """Keep journals of completed invocations this long."""
+    ingress_private: bool | None
+    """Only callable from other handlers (not HTTP or Kafka)."""
+    invocation_retry_policy: InvocationRetryPolicy | None
+    """Retry policy of failed attempts."""
+    invocation_context_managers: list[ContextManagerFactory] | None
+    """Entered around every attempt, outermost first (the service's outside the handler's)."""
+
+
+class ServiceKwargs(_CommonKwargs, total=False):
+    """Keyword options of ``Service(...)``."""
+
+    idempotency_retention: timedelta | None
+    """Keep results of idempotent requests this long (default 24 h)."""
+
+
+class KeyedServiceKwargs(ServiceKwargs, total=False):
+    """Keyword options of ``VirtualObject(...)`` and ``Workflow(...)``."""
+
+    enable_lazy_state: bool | None
+    """Fetch state key by key instead of an eager snapshot."""
+
+
+class HandlerKwargs(_CommonKwargs, total=False):
+    """Keyword options every handler decorator takes."""
+
+    accept: str
+    """Accepted input content types (wildcards allowed; default application/json)."""
+    content_type: str
+    """Output content type (default application/json)."""
+    input_serde: Serde[Any]
+    """Input serde (default: from the parameter's annotation)."""
+    output_serde: Serde[Any]
+    """Output serde (default: from the return annotation)."""
+
+
+class ServiceHandlerKwargs(HandlerKwargs, total=False):
+    """Keyword options of ``@service.handler``."""
+
+    idempotency_retention: timedelta | None
+    """See :attr:`ServiceKwargs.idempotency_retention`."""
+
+
+class KeyedHandlerKwargs(ServiceHandlerKwargs, total=False):
+    """Keyword options of ``@virtual_object.handler`` and ``@workflow.handler``."""
+
+    enable_lazy_state: bool | None
+    """See :attr:`KeyedServiceKwargs.enable_lazy_state`."""
+
+
+class MainHandlerKwargs(HandlerKwargs, total=False):
+    """Keyword options of ``@workflow.main``."""
+
+    workflow_retention: timedelta | None
+    """Keep state, promises and result this long after the workflow completed."""
+    enable_lazy_state: bool | None
+    """See :attr:`KeyedServiceKwargs.enable_lazy_state`."""
+
+
+def _reject_unknown(where: str, options: Mapping[str, object], allowed: Any) -> None:
+    """``**options`` accepts any name at run time; fail like a plain signature would."""
+    unknown = sorted(set(options) - set(allowed.__optional_keys__))
+    if unknown:
+        raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}")
+
 
 _HANDLER_ATTR = "__rt_handler__"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
@@ -304,16 +381,16 @@ def _check_context_managers(value: object) -> tuple[ContextManagerFactory, ...]:
 
 def _service_options(
     *,
-    description: str | None,
-    metadata: Mapping[str, str] | None,
-    inactivity_timeout: timedelta | None,
-    abort_timeout: timedelta | None,
-    journal_retention: timedelta | None,
-    idempotency_retention: timedelta | None,
-    ingress_private: bool | None,
-    invocation_retry_policy: InvocationRetryPolicy | None,
-    enable_lazy_state: bool | None,
-    invocation_context_managers: Sequence[ContextManagerFactory] | None,
+    description: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    inactivity_timeout: timedelta | None = None,
+    abort_timeout: timedelta | None = None,
+    journal_retention: timedelta | None = None,
+    idempotency_retention: timedelta | None = None,
+    ingress_private: bool | None = None,
+    invocation_retry_policy: InvocationRetryPolicy | None = None,
+    enable_lazy_state: bool | None = None,
+    invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
 ) -> ServiceOptions:
     for n, v in (
         ("inactivity_timeout", inactivity_timeout),
@@ -376,20 +453,20 @@ class ServiceDefinition:
         *,
         name: str | None,
         kind: HandlerKind | None,
-        accept: str,
-        content_type: str,
-        input_serde: Serde[Any],
-        output_serde: Serde[Any],
-        metadata: Mapping[str, str] | None,
-        inactivity_timeout: timedelta | None,
-        abort_timeout: timedelta | None,
-        journal_retention: timedelta | None,
-        idempotency_retention: timedelta | None,
-        workflow_retention: timedelta | None,
-        enable_lazy_state: bool | None,
-        ingress_private: bool | None,
-        invocation_retry_policy: InvocationRetryPolicy | None,
-        invocation_context_managers: Sequence[ContextManagerFactory] | None,
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
+        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
+        metadata: Mapping[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        workflow_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
     ) -> Callable[..., Any]:
         label = f"{self._name}.{name or getattr(fn, '__name__', '?')}"
         if not callable(fn):
@@ -405,6 +482,9 @@ class ServiceDefinition:
             raise ValueError(f"duplicate handler name {handler_name!r} in {self._name}")
         if getattr(fn, _HANDLER_ATTR, None) is not None:
             raise ValueError(f"handler {label}: this function is already a registered handler")
+        main = next((h for h in self.handlers.values() if h.kind is HandlerKind.WORKFLOW), None)
+        if kind is HandlerKind.WORKFLOW and main is not None:
+            raise ValueError(f"workflow {self._name} already has a main handler ({main.name!r})")
 
         arity, input_type, output_type = _check_signature(fn, label, self.service_type, kind)
         for n, v in (
@@ -467,6 +547,24 @@ class ServiceDefinition:
 
         setattr(wrapped, _HANDLER_ATTR, definition)
         return wrapped
+
+    def _decorator(
+        self,
+        name: str | F | None,
+        kind: HandlerKind | None,
+        options: Mapping[str, object],
+        allowed: Any,
+    ) -> F | Callable[[F], F]:
+        """The decorator of ``@svc.handler(...)``, applied at once when used bare."""
+        _reject_unknown(f"{self._name}: handler decorator", options, allowed)
+        opts: dict[str, Any] = dict(options)
+
+        def register(fn: F) -> F:
+            return cast(
+                F, self._register(fn, name=None if callable(name) else name, kind=kind, **opts)
+            )
+
+        return register(name) if callable(name) else register
 
 
 def _infer_serde(serde: Serde[Any], hint: Any) -> Serde[Any]:
@@ -535,15 +633,14 @@ class Service(ServiceDefinition):
     Args:
         name: Service name (used in URLs and calls).
         description: Documentation shown by the admin API.
-        metadata: Free-form string map.
-        inactivity_timeout: Ask a silent attempt to suspend after this long
-            (``timedelta(0)`` replays at every await).
-        abort_timeout: Abort an attempt this long after it was asked to suspend.
-        journal_retention: Keep journals of completed invocations this long.
-        idempotency_retention: Keep idempotent results this long.
-        ingress_private: Only callable from other handlers.
-        invocation_retry_policy: Retry policy of failed attempts.
-        invocation_context_managers: Entered around every attempt.
+        **options: restate-sdk's service options, see :class:`ServiceKwargs`
+            (``metadata``, ``inactivity_timeout``, ``abort_timeout``,
+            ``journal_retention``, ``idempotency_retention``, ``ingress_private``,
+            ``invocation_retry_policy``, ``invocation_context_managers``).
+
+    Raises:
+        TypeError: An unknown option or an option of the wrong type.
+        ValueError: An invalid name or option value.
 
     Example:
         >>> greeter = Service("Greeter")
@@ -555,123 +652,36 @@ class Service(ServiceDefinition):
     service_type = ServiceType.SERVICE
 
     def __init__(
-        self,
-        name: str,
-        description: str | None = None,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str, description: str | None = None, **options: Unpack[ServiceKwargs]
     ) -> None:
-        super().__init__(
-            name,
-            _service_options(
-                description=description,
-                metadata=metadata,
-                inactivity_timeout=inactivity_timeout,
-                abort_timeout=abort_timeout,
-                journal_retention=journal_retention,
-                idempotency_retention=idempotency_retention,
-                ingress_private=ingress_private,
-                invocation_retry_policy=invocation_retry_policy,
-                enable_lazy_state=None,
-                invocation_context_managers=invocation_context_managers,
-            ),
-        )
+        _reject_unknown(f"Service({name!r})", options, ServiceKwargs)
+        super().__init__(name, _service_options(description=description, **options))
 
     @overload
     def handler(self, name: F, /) -> F: ...
 
     @overload
     def handler(
-        self,
-        name: str | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = ...,
-        output_serde: Serde[Any] = ...,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str | None = None, **options: Unpack[ServiceHandlerKwargs]
     ) -> Callable[[F], F]: ...
 
     def handler(
-        self,
-        name: str | F | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str | F | None = None, **options: Unpack[ServiceHandlerKwargs]
     ) -> F | Callable[[F], F]:
         """Register a handler: ``@svc.handler()`` or bare ``@svc.handler``.
 
         Args:
             name: Handler name (default: the function's name).
-            accept: Accepted input content types.
-            content_type: Output content type.
-            input_serde: Input serde (default: from the annotation).
-            output_serde: Output serde (default: from the return annotation).
-            metadata: Free-form string map.
-            inactivity_timeout: Overrides the service's.
-            abort_timeout: Overrides the service's.
-            journal_retention: Overrides the service's.
-            idempotency_retention: Overrides the service's.
-            ingress_private: Overrides the service's.
-            invocation_retry_policy: Overrides the service's.
-            invocation_context_managers: Entered around every attempt of this handler.
+            **options: See :class:`ServiceHandlerKwargs`; each overrides the service's.
 
         Returns:
             The decorator (or, used bare, the registered function).
 
         Raises:
-            TypeError: The function is not ``async def f(ctx[, arg])``.
+            TypeError: The function is not ``async def f(ctx[, arg])``, or an unknown option.
             ValueError: Duplicate or invalid name, or invalid options.
         """
-
-        def register(fn: F) -> F:
-            return cast(
-                F,
-                self._register(
-                    fn,
-                    name=None if callable(name) else name,
-                    kind=None,
-                    accept=accept,
-                    content_type=content_type,
-                    input_serde=input_serde,
-                    output_serde=output_serde,
-                    metadata=metadata,
-                    inactivity_timeout=inactivity_timeout,
-                    abort_timeout=abort_timeout,
-                    journal_retention=journal_retention,
-                    idempotency_retention=idempotency_retention,
-                    workflow_retention=None,
-                    enable_lazy_state=None,
-                    ingress_private=ingress_private,
-                    invocation_retry_policy=invocation_retry_policy,
-                    invocation_context_managers=invocation_context_managers,
-                ),
-            )
-
-        if callable(name):
-            return register(name)
-        return register
+        return self._decorator(name, None, options, ServiceHandlerKwargs)
 
 
 class VirtualObject(ServiceDefinition):
@@ -680,15 +690,12 @@ class VirtualObject(ServiceDefinition):
     Args:
         name: Object name.
         description: Documentation shown by the admin API.
-        metadata: Free-form string map.
-        inactivity_timeout: See :class:`Service`.
-        abort_timeout: See :class:`Service`.
-        journal_retention: See :class:`Service`.
-        idempotency_retention: See :class:`Service`.
-        enable_lazy_state: Fetch state key by key instead of an eager snapshot.
-        ingress_private: See :class:`Service`.
-        invocation_retry_policy: See :class:`Service`.
-        invocation_context_managers: See :class:`Service`.
+        **options: See :class:`KeyedServiceKwargs` (:class:`Service`'s options and
+            ``enable_lazy_state``).
+
+    Raises:
+        TypeError: An unknown option or an option of the wrong type.
+        ValueError: An invalid name or option value.
 
     Example:
         >>> counter = VirtualObject("Counter")
@@ -702,34 +709,10 @@ class VirtualObject(ServiceDefinition):
     service_type = ServiceType.VIRTUAL_OBJECT
 
     def __init__(
-        self,
-        name: str,
-        description: str | None = None,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str, description: str | None = None, **options: Unpack[KeyedServiceKwargs]
     ) -> None:
-        super().__init__(
-            name,
-            _service_options(
-                description=description,
-                metadata=metadata,
-                inactivity_timeout=inactivity_timeout,
-                abort_timeout=abort_timeout,
-                journal_retention=journal_retention,
-                idempotency_retention=idempotency_retention,
-                ingress_private=ingress_private,
-                invocation_retry_policy=invocation_retry_policy,
-                enable_lazy_state=enable_lazy_state,
-                invocation_context_managers=invocation_context_managers,
-            ),
-        )
+        _reject_unknown(f"VirtualObject({name!r})", options, KeyedServiceKwargs)
+        super().__init__(name, _service_options(description=description, **options))
 
     @overload
     def handler(self, name: F, /) -> F: ...
@@ -739,38 +722,14 @@ class VirtualObject(ServiceDefinition):
         self,
         name: str | None = None,
         kind: Literal["exclusive", "shared"] | None = "exclusive",
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = ...,
-        output_serde: Serde[Any] = ...,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        **options: Unpack[KeyedHandlerKwargs],
     ) -> Callable[[F], F]: ...
 
     def handler(
         self,
         name: str | F | None = None,
         kind: Literal["exclusive", "shared"] | None = "exclusive",
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        **options: Unpack[KeyedHandlerKwargs],
     ) -> F | Callable[[F], F]:
         """Register a handler; ``kind="shared"`` handlers get a read-only context.
 
@@ -778,25 +737,13 @@ class VirtualObject(ServiceDefinition):
             name: Handler name (default: the function's name).
             kind: ``"exclusive"`` (default; gets :class:`ObjectContext`) or
                 ``"shared"`` (gets :class:`ObjectSharedContext`).
-            accept: Accepted input content types.
-            content_type: Output content type.
-            input_serde: Input serde (default: from the annotation).
-            output_serde: Output serde (default: from the return annotation).
-            metadata: Free-form string map.
-            inactivity_timeout: Overrides the object's.
-            abort_timeout: Overrides the object's.
-            journal_retention: Overrides the object's.
-            idempotency_retention: Overrides the object's.
-            enable_lazy_state: Overrides the object's.
-            ingress_private: Overrides the object's.
-            invocation_retry_policy: Overrides the object's.
-            invocation_context_managers: Entered around every attempt of this handler.
+            **options: See :class:`KeyedHandlerKwargs`; each overrides the object's.
 
         Returns:
             The decorator (or, used bare, the registered function).
 
         Raises:
-            TypeError: Wrong signature or context annotation.
+            TypeError: Wrong signature or context annotation, or an unknown option.
             ValueError: Bad kind, duplicate or invalid name, invalid options.
         """
         if kind is None:
@@ -806,35 +753,7 @@ class VirtualObject(ServiceDefinition):
                 f"invalid handler kind {kind!r} for virtual object {self.name}: "
                 "use 'exclusive' or 'shared'"
             )
-        handler_kind = HandlerKind(kind)
-
-        def register(fn: F) -> F:
-            return cast(
-                F,
-                self._register(
-                    fn,
-                    name=None if callable(name) else name,
-                    kind=handler_kind,
-                    accept=accept,
-                    content_type=content_type,
-                    input_serde=input_serde,
-                    output_serde=output_serde,
-                    metadata=metadata,
-                    inactivity_timeout=inactivity_timeout,
-                    abort_timeout=abort_timeout,
-                    journal_retention=journal_retention,
-                    idempotency_retention=idempotency_retention,
-                    workflow_retention=None,
-                    enable_lazy_state=enable_lazy_state,
-                    ingress_private=ingress_private,
-                    invocation_retry_policy=invocation_retry_policy,
-                    invocation_context_managers=invocation_context_managers,
-                ),
-            )
-
-        if callable(name):
-            return register(name)
-        return register
+        return self._decorator(name, HandlerKind(kind), options, KeyedHandlerKwargs)
 
 
 class Workflow(ServiceDefinition):
@@ -843,15 +762,12 @@ class Workflow(ServiceDefinition):
     Args:
         name: Workflow name.
         description: Documentation shown by the admin API.
-        metadata: Free-form string map.
-        inactivity_timeout: See :class:`Service`.
-        abort_timeout: See :class:`Service`.
-        journal_retention: See :class:`Service`.
-        idempotency_retention: See :class:`Service` (shared handlers).
-        enable_lazy_state: Fetch state key by key instead of an eager snapshot.
-        ingress_private: See :class:`Service`.
-        invocation_retry_policy: See :class:`Service`.
-        invocation_context_managers: See :class:`Service`.
+        **options: See :class:`KeyedServiceKwargs` (``idempotency_retention``
+            applies to shared handlers).
+
+    Raises:
+        TypeError: An unknown option or an option of the wrong type.
+        ValueError: An invalid name or option value.
 
     Example:
         >>> signup = Workflow("Signup")
@@ -866,34 +782,10 @@ class Workflow(ServiceDefinition):
     service_type = ServiceType.WORKFLOW
 
     def __init__(
-        self,
-        name: str,
-        description: str | None = None,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str, description: str | None = None, **options: Unpack[KeyedServiceKwargs]
     ) -> None:
-        super().__init__(
-            name,
-            _service_options(
-                description=description,
-                metadata=metadata,
-                inactivity_timeout=inactivity_timeout,
-                abort_timeout=abort_timeout,
-                journal_retention=journal_retention,
-                idempotency_retention=idempotency_retention,
-                ingress_private=ingress_private,
-                invocation_retry_policy=invocation_retry_policy,
-                enable_lazy_state=enable_lazy_state,
-                invocation_context_managers=invocation_context_managers,
-            ),
-        )
+        _reject_unknown(f"Workflow({name!r})", options, KeyedServiceKwargs)
+        super().__init__(name, _service_options(description=description, **options))
 
     @property
     def main_handler(self) -> HandlerDefinition | None:
@@ -908,98 +800,26 @@ class Workflow(ServiceDefinition):
 
     @overload
     def main(
-        self,
-        name: str | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = ...,
-        output_serde: Serde[Any] = ...,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        workflow_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str | None = None, **options: Unpack[MainHandlerKwargs]
     ) -> Callable[[F], F]: ...
 
     def main(
-        self,
-        name: str | F | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        workflow_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        self, name: str | F | None = None, **options: Unpack[MainHandlerKwargs]
     ) -> F | Callable[[F], F]:
         """Register the workflow's main handler (gets :class:`WorkflowContext`).
 
         Args:
             name: Handler name (default: the function's name, usually ``run``).
-            accept: Accepted input content types.
-            content_type: Output content type.
-            input_serde: Input serde (default: from the annotation).
-            output_serde: Output serde (default: from the return annotation).
-            metadata: Free-form string map.
-            inactivity_timeout: Overrides the workflow's.
-            abort_timeout: Overrides the workflow's.
-            journal_retention: Overrides the workflow's.
-            workflow_retention: Keep state, promises and result this long after completion.
-            enable_lazy_state: Overrides the workflow's.
-            ingress_private: Overrides the workflow's.
-            invocation_retry_policy: Overrides the workflow's.
-            invocation_context_managers: Entered around every attempt of this handler.
+            **options: See :class:`MainHandlerKwargs`; each overrides the workflow's.
 
         Returns:
             The decorator (or, used bare, the registered function).
 
         Raises:
             ValueError: A main handler is already registered, or invalid options.
-            TypeError: Wrong signature or context annotation.
+            TypeError: Wrong signature or context annotation, or an unknown option.
         """
-
-        def register(fn: F) -> F:
-            existing = self.main_handler
-            if existing is not None:
-                raise ValueError(
-                    f"workflow {self.name} already has a main handler ({existing.name!r})"
-                )
-            return cast(
-                F,
-                self._register(
-                    fn,
-                    name=None if callable(name) else name,
-                    kind=HandlerKind.WORKFLOW,
-                    accept=accept,
-                    content_type=content_type,
-                    input_serde=input_serde,
-                    output_serde=output_serde,
-                    metadata=metadata,
-                    inactivity_timeout=inactivity_timeout,
-                    abort_timeout=abort_timeout,
-                    journal_retention=journal_retention,
-                    idempotency_retention=None,
-                    workflow_retention=workflow_retention,
-                    enable_lazy_state=enable_lazy_state,
-                    ingress_private=ingress_private,
-                    invocation_retry_policy=invocation_retry_policy,
-                    invocation_context_managers=invocation_context_managers,
-                ),
-            )
-
-        if callable(name):
-            return register(name)
-        return register
+        return self._decorator(name, HandlerKind.WORKFLOW, options, MainHandlerKwargs)
 
     @overload
     def handler(self, name: F, /) -> F: ...
@@ -1008,39 +828,17 @@ class Workflow(ServiceDefinition):
     def handler(
         self,
         name: str | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = ...,
-        output_serde: Serde[Any] = ...,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        *,
         kind: Literal["shared"] | None = "shared",
+        **options: Unpack[KeyedHandlerKwargs],
     ) -> Callable[[F], F]: ...
 
     def handler(
         self,
         name: str | F | None = None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
-        input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: list[ContextManagerFactory] | None = None,
+        *,
         kind: Literal["shared"] | None = "shared",
+        **options: Unpack[KeyedHandlerKwargs],
     ) -> F | Callable[[F], F]:
         """Register a shared handler (gets :class:`WorkflowSharedContext`).
 
@@ -1049,58 +847,19 @@ class Workflow(ServiceDefinition):
 
         Args:
             name: Handler name (default: the function's name).
-            accept: Accepted input content types.
-            content_type: Output content type.
-            input_serde: Input serde (default: from the annotation).
-            output_serde: Output serde (default: from the return annotation).
-            metadata: Free-form string map.
-            inactivity_timeout: Overrides the workflow's.
-            abort_timeout: Overrides the workflow's.
-            journal_retention: Overrides the workflow's.
-            idempotency_retention: Overrides the workflow's.
-            enable_lazy_state: Overrides the workflow's.
-            ingress_private: Overrides the workflow's.
-            invocation_retry_policy: Overrides the workflow's.
-            invocation_context_managers: Entered around every attempt of this handler.
             kind: Only ``"shared"`` is valid (use :meth:`main` for the main handler).
+            **options: See :class:`KeyedHandlerKwargs`; each overrides the workflow's.
 
         Returns:
             The decorator (or, used bare, the registered function).
 
         Raises:
             ValueError: Bad kind, duplicate or invalid name, invalid options.
-            TypeError: Wrong signature or context annotation.
+            TypeError: Wrong signature or context annotation, or an unknown option.
         """
         if kind not in (None, "shared"):
             raise ValueError(
                 f"invalid handler kind {kind!r} for workflow {self.name}: workflow handlers "
                 "are 'shared'; register the main handler with @workflow.main()"
             )
-
-        def register(fn: F) -> F:
-            return cast(
-                F,
-                self._register(
-                    fn,
-                    name=None if callable(name) else name,
-                    kind=HandlerKind.SHARED,
-                    accept=accept,
-                    content_type=content_type,
-                    input_serde=input_serde,
-                    output_serde=output_serde,
-                    metadata=metadata,
-                    inactivity_timeout=inactivity_timeout,
-                    abort_timeout=abort_timeout,
-                    journal_retention=journal_retention,
-                    idempotency_retention=idempotency_retention,
-                    workflow_retention=None,
-                    enable_lazy_state=enable_lazy_state,
-                    ingress_private=ingress_private,
-                    invocation_retry_policy=invocation_retry_policy,
-                    invocation_context_managers=invocation_context_managers,
-                ),
-            )
-
-        if callable(name):
-            return register(name)
-        return register
+        return self._decorator(name, HandlerKind.SHARED, options, KeyedHandlerKwargs)

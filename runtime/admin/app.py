@@ -65,8 +65,6 @@ from runtime.version import __version__
 if TYPE_CHECKING:
     # Type-only: the durable backend pulls in Kafka and Redis clients.
     from runtime.admin.backend import AdminBackend
-    from runtime.admin.invocations import InvocationBackend
-    from runtime.admin.subscriptions import SubscriptionsBackend
 
 __all__ = ["VERSION_MISMATCH_HEADER", "AdminApiError", "create_admin_app", "error_response"]
 
@@ -167,9 +165,7 @@ def create_admin_app(
     backend: AdminBackend,
     *,
     ingress_url: str | None = None,
-    invocations: InvocationBackend | None = None,
     routers: Sequence[APIRouter] = (),
-    subscriptions: SubscriptionsBackend | None = None,
 ) -> FastAPI:
     """Build the admin ASGI app.
 
@@ -179,11 +175,9 @@ def create_admin_app(
         backend: Reads and writes object state durably.
         ingress_url: Public URL of the ingress, advertised in ``GET /version``
             and in the ``servers`` of service OpenAPI documents when given.
-        invocations: Serves ``/invocations/{id}`` (describe, cancel, kill, purge;
-            see :mod:`runtime.admin.invocations`) when given.
-        routers: More routes (rt extensions such as ``/cron``, see ``runtime.admin.cron``).
-        subscriptions: Serves ``/subscriptions`` when given (see
-            ``runtime.admin.subscriptions``).
+        routers: The optional route groups, each from its module:
+            ``invocations_router`` (``/invocations``), ``subscriptions_router``
+            (``/subscriptions``), ``cron_router`` (``/cron``, an rt extension).
 
     Returns:
         The FastAPI app (serve it with uvicorn).
@@ -201,16 +195,8 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
-    if invocations is not None:
-        from runtime.admin.invocations import invocations_router
-
-        app.include_router(invocations_router(invocations))
     for router in routers:
         app.include_router(router)
-    if subscriptions is not None:
-        from runtime.admin.subscriptions import install_subscription_routes
-
-        install_subscription_routes(app, subscriptions)
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from runtime.admin.app import AdminApiError
 from runtime.subscriptions.model import Subscription, SubscriptionError
 
 
@@ -54,28 +54,28 @@ def _out(sub: Subscription) -> SubscriptionResponse:
     return SubscriptionResponse(id=sub.id, source=sub.source, sink=sub.sink, options=sub.options)
 
 
-def _not_found(sub_id: str) -> SubscriptionError:
-    return SubscriptionError(f"The requested subscription '{sub_id}' does not exist", 404)
+def _not_found(sub_id: str) -> AdminApiError:
+    return AdminApiError(404, f"The requested subscription '{sub_id}' does not exist")
 
 
-def install_subscription_routes(app: FastAPI, backend: SubscriptionsBackend) -> None:
-    """Add the ``/subscriptions`` endpoints to the admin app."""
+def subscriptions_router(backend: SubscriptionsBackend) -> APIRouter:
+    """The ``/subscriptions`` routes over ``backend``; its errors answer as admin errors."""
+    router = APIRouter()
 
-    @app.exception_handler(SubscriptionError)
-    async def _sub_error(request: Request, exc: SubscriptionError) -> JSONResponse:
-        return JSONResponse({"message": exc.message, "restate_code": None}, exc.status)
-
-    @app.post("/subscriptions", status_code=201)
+    @router.post("/subscriptions", status_code=201)
     async def create_subscription(body: CreateSubscriptionRequest) -> SubscriptionResponse:
         """Create a subscription: records of the topic invoke the handler."""
-        return _out(await backend.create(body.source, body.sink, body.options))
+        try:
+            return _out(await backend.create(body.source, body.sink, body.options))
+        except SubscriptionError as e:
+            raise AdminApiError(e.status, e.message) from None
 
-    @app.get("/subscriptions")
+    @router.get("/subscriptions")
     async def list_subscriptions() -> ListSubscriptionsResponse:
         """All subscriptions."""
         return ListSubscriptionsResponse(subscriptions=[_out(s) for s in await backend.all()])
 
-    @app.get("/subscriptions/{sub_id}")
+    @router.get("/subscriptions/{sub_id}")
     async def get_subscription(sub_id: str) -> SubscriptionResponse:
         """One subscription."""
         sub = await backend.get(sub_id)
@@ -83,9 +83,11 @@ def install_subscription_routes(app: FastAPI, backend: SubscriptionsBackend) -> 
             raise _not_found(sub_id)
         return _out(sub)
 
-    @app.delete("/subscriptions/{sub_id}", status_code=202)
+    @router.delete("/subscriptions/{sub_id}", status_code=202)
     async def delete_subscription(sub_id: str) -> Response:
         """Remove a subscription (drains and commits in-flight offsets first)."""
         if not await backend.delete(sub_id):
             raise _not_found(sub_id)
         return Response(status_code=202)
+
+    return router

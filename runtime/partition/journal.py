@@ -185,28 +185,17 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
         case sj.OutputCommand(result=r):
             value, failure = _split(r)
             return Output(Outcome(value=value if failure is None else None, failure=failure))
-        case sj.CallCommand():
+        case sj.CallCommand() | sj.SendCommand():
             return CallOrSend(
                 entry.service,
                 entry.handler,
                 entry.key,
                 entry.param,
                 entry.invocation_id,
-                False,
+                isinstance(entry, sj.SendCommand),
                 dict(entry.headers),
                 entry.idempotency_key,
-            )
-        case sj.SendCommand():
-            return CallOrSend(
-                entry.service,
-                entry.handler,
-                entry.key,
-                entry.param,
-                entry.invocation_id,
-                True,
-                dict(entry.headers),
-                entry.idempotency_key,
-                entry.invoke_time_ms,
+                entry.invoke_time_ms if isinstance(entry, sj.SendCommand) else None,
             )
         case sj.SleepCommand(wake_up_time_ms=t):
             return Sleep(t)

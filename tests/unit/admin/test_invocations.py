@@ -13,6 +13,7 @@ from runtime.admin.invocations import (
     InvocationCompleted,
     InvocationNotFound,
     describe_status,
+    invocations_router,
 )
 from runtime.log.records import Failure, Target
 from runtime.partition.status import InvocationStatus, Outcome, Status
@@ -101,7 +102,9 @@ def fake() -> FakeInvocations:
 
 @pytest.fixture
 async def client(fake: FakeInvocations) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_admin_app(sample_registry(), InMemoryAdminBackend(), invocations=fake)
+    app = create_admin_app(
+        sample_registry(), InMemoryAdminBackend(), routers=[invocations_router(fake)]
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://admin") as c:
         yield c

@@ -150,6 +150,20 @@ def test_bad_service_options() -> None:
         InvocationRetryPolicy(on_max_attempts="retry")  # type: ignore[arg-type]
 
 
+def test_unknown_options_fail_like_a_plain_signature() -> None:
+    """Options are typed ``**kwargs``; a misspelt or misplaced one must still fail loudly."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'enable_lazy_state'"):
+        restate.Service("S", enable_lazy_state=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'retention'"):
+        restate.VirtualObject("O", retention=timedelta(1))  # type: ignore[call-arg]
+    wf = restate.Workflow("W")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'idempotency_retention'"):
+        wf.main(idempotency_retention=timedelta(1))  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'workflow_retention'"):
+        wf.handler(workflow_retention=timedelta(1))  # type: ignore[call-overload]
+    assert wf.handlers == {}
+
+
 def test_options_are_stored_and_resolved() -> None:
     policy = InvocationRetryPolicy(initial_interval=timedelta(seconds=1), max_attempts=3)
     obj = restate.VirtualObject(
