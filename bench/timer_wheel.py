@@ -26,6 +26,7 @@ import time
 import uuid
 
 import redis
+from benchutil import drop_keys, pct
 from confluent_kafka import Consumer, TopicPartition
 
 from runtime.log import records
@@ -34,23 +35,6 @@ from runtime.node import Node
 from runtime.settings import Settings
 from runtime.state.keys import PartitionKeys
 from runtime.timers.timer import Timer, timer_encoder
-
-
-def _drop_keys(r: redis.Redis, prefix: str) -> None:
-    """Remove the run's Redis keys: the shared Redis should not grow with every run."""
-    batch: list[bytes] = []
-    for k in r.scan_iter(match=f"{prefix}:*", count=5000):
-        batch.append(k)
-        if len(batch) >= 1000:
-            r.unlink(*batch)
-            batch = []
-    if batch:
-        r.unlink(*batch)
-
-
-def _pct(values: list[int], p: float) -> int:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def _fired(bootstrap: str, topic: str) -> dict[bytes, int]:
@@ -110,7 +94,7 @@ async def run(n: int, window_s: float, lead_s: float, cap: int) -> dict[str, obj
     finally:
         await node.stop()
     fired = _fired(bootstrap, TopicNames(prefix).log)
-    _drop_keys(r, prefix)
+    drop_keys(r, prefix)
     lateness = [fired[m] - d for m, d in due.items()]
     span_s = (max(fired.values()) - min(fired.values())) / 1000
     return {
@@ -122,9 +106,9 @@ async def run(n: int, window_s: float, lead_s: float, cap: int) -> dict[str, obj
         "timer_fired_records": fired_records,
         "early": sum(1 for x in lateness if x < 0),
         "fire_lateness_ms": {
-            "p50": _pct(lateness, 50),
-            "p90": _pct(lateness, 90),
-            "p99": _pct(lateness, 99),
+            "p50": pct(lateness, 50),
+            "p90": pct(lateness, 90),
+            "p99": pct(lateness, 99),
             "max": max(lateness),
         },
         "fired_per_s": round(n / span_s, 1) if span_s else None,

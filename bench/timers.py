@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,34 +30,9 @@ from pathlib import Path
 
 import httpx
 import redis
+from benchutil import drop_keys, free_port, pct, rt_dev
 
 BENCH = Path(__file__).resolve().parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _drop_keys(r: redis.Redis, prefix: str) -> None:
-    """Remove the run's Redis keys: the shared Redis should not grow with every run."""
-    batch: list[bytes] = []
-    for k in r.scan_iter(match=f"{prefix}:*", count=5000):
-        batch.append(k)
-        if len(batch) >= 1000:
-            r.unlink(*batch)
-            batch = []
-    if batch:
-        r.unlink(*batch)
-
-
-def _pct(values: list[int], p: float) -> int:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 async def _submit(url: str, n: int, lead_s: float, window_s: float, conc: int) -> dict[str, int]:
@@ -128,7 +101,7 @@ def main() -> None:
     redis_url = os.environ["RT_REDIS_URL"]
     prefix = f"bt{uuid.uuid4().hex[:8]}"
     key = f"{prefix}:bench:started"
-    ingress, admin = _free_port(), _free_port()
+    ingress, admin = free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix="rt-bench-timers-"))
     env = {
         **os.environ,
@@ -138,53 +111,32 @@ def main() -> None:
         "RT_BENCH_KEY": key,
         "RT_TIMER_MEMORY_CAP": str(args.timer_cap),
     }
-    print(f"rt log: {state / 'rt.log'}", file=sys.stderr)
-    log = (state / "rt.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "dev", str(BENCH / "timer_services.py"),
-         "--state-dir", str(state), "--ingress-port", str(ingress), "--admin-port", str(admin)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     r = redis.Redis.from_url(redis_url)
     url = f"http://127.0.0.1:{ingress}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/restate/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"rt did not start; see {state / 'rt.log'}")
-            time.sleep(0.2)
-        t0 = time.monotonic()
-        due: dict[str, int] = {}
-        if args.via == "ingress":
-            due = asyncio.run(_submit(url, args.n, args.lead, args.window, args.concurrency))
-        else:
-            args.n = args.n // args.chunks * args.chunks
-            asyncio.run(_fan_out(url, args.n, args.lead, args.window, args.chunks))
-        submit_s = time.monotonic() - t0
-        if due and time.time() * 1000 > min(due.values()):
-            print(f"warning: submitting took {submit_s:.1f}s, past the first due time; "
-                  "raise --lead", file=sys.stderr)  # fmt: skip
-        deadline = time.monotonic() + args.lead + args.window + 300
-        while r.hlen(key) < args.n:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {r.hlen(key)} of {args.n} fired")
-            time.sleep(0.2)
-        started = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
-        if not due:  # fan-out tags carry their due time
-            due = {t: int(t.split("|")[1]) for t in started}
+        with rt_dev(BENCH / "timer_services.py", state, env, ingress, admin):
+            t0 = time.monotonic()
+            due: dict[str, int] = {}
+            if args.via == "ingress":
+                due = asyncio.run(_submit(url, args.n, args.lead, args.window, args.concurrency))
+            else:
+                args.n = args.n // args.chunks * args.chunks
+                asyncio.run(_fan_out(url, args.n, args.lead, args.window, args.chunks))
+            submit_s = time.monotonic() - t0
+            if due and time.time() * 1000 > min(due.values()):
+                print(f"warning: submitting took {submit_s:.1f}s, past the first due time; "
+                      "raise --lead", file=sys.stderr)  # fmt: skip
+            deadline = time.monotonic() + args.lead + args.window + 300
+            while r.hlen(key) < args.n:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"only {r.hlen(key)} of {args.n} fired")
+                time.sleep(0.2)
+            started = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
+            if not due:  # fan-out tags carry their due time
+                due = {t: int(t.split("|")[1]) for t in started}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         r.delete(key)
-        _drop_keys(r, prefix)
+        drop_keys(r, prefix)
 
     lateness = [started[t] - due[t] for t in due]
     span_s = (max(started.values()) - min(started.values())) / 1000
@@ -197,9 +149,9 @@ def main() -> None:
         "submit_s": round(submit_s, 1),
         "early": sum(1 for x in lateness if x < 0),
         "lateness_ms": {
-            "p50": _pct(lateness, 50),
-            "p90": _pct(lateness, 90),
-            "p99": _pct(lateness, 99),
+            "p50": pct(lateness, 50),
+            "p90": pct(lateness, 90),
+            "p99": pct(lateness, 99),
             "max": max(lateness),
         },
         "fired_per_s": round(args.n / span_s, 1) if span_s > 0 else None,
