@@ -39,6 +39,14 @@ class InvocationDescription(BaseModel):
     completion_failure_code: int | None
 
 
+class InvocationList(BaseModel):
+    """``GET /invocations``: invocations not completed yet, oldest first."""
+
+    invocations: list[InvocationDescription]
+    more: bool
+    """True when more matched than ``limit``."""
+
+
 class JournalEntryView(BaseModel):
     """One journal entry as ``GET /invocations/{id}?journal=true`` shows it."""
 

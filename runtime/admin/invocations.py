@@ -12,9 +12,12 @@ deprecated ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge``):
 - purge → ``200`` once status, result and journal are gone (for a workflow's
   run also its state and promises); ``404``; ``409`` when not completed yet.
 
-rt extension (Restate reads this with SQL over ``sys_invocation``/``sys_journal``):
+rt extensions (Restate reads these with SQL over ``sys_invocation``/``sys_journal``):
 ``GET /invocations/{id}`` → :class:`InvocationDescription`; with ``?journal=true``
-also its journal entries (:class:`InvocationWithJournal`).
+also its journal entries (:class:`InvocationWithJournal`). ``GET /invocations``
+lists the invocations that have not completed (each partition's ``active``
+set), oldest first, filtered by ``service``, ``handler``, ``key`` and ``status``
+→ :class:`InvocationList` (at most ``limit``; ``more`` says whether others matched).
 
 A malformed id is ``400``. Every operation is a record on the invocation's
 partition of ``rt.log``; the status check before it reads the applied view in
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Protocol
 
@@ -34,7 +38,11 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Response
 
 from runtime.admin.app import AdminApiError
-from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
+from runtime.admin.invocation_models import (
+    InvocationDescription,
+    InvocationList,
+    InvocationWithJournal,
+)
 from runtime.admin.journal_view import journal_view
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
@@ -42,6 +50,11 @@ from runtime.partition.status import InvocationStatus, Status, decode_status
 from runtime.settings import Settings
 from runtime.state.keys import PartitionKeys
 from sdk._ids import InvalidIdError, parse_invocation_id
+
+LIST_LIMIT_MAX = 10_000
+"""Most invocations one ``GET /invocations`` returns."""
+_LIST_CHUNK = 500
+"""Statuses read per pipelined round trip while listing."""
 
 SETTLE_TIMEOUT_S = 10.0
 """How long kill/purge wait for their record to be applied before answering ``202``."""
@@ -74,7 +87,29 @@ class InvocationCompleted(Exception):
     """The invocation already completed (cancel/kill) or is not completed yet (purge)."""
 
 
+@dataclass(frozen=True)
+class ListFilter:
+    """Which active invocations ``GET /invocations`` returns (None: any)."""
+
+    service: str | None = None
+    handler: str | None = None
+    key: str | None = None
+    status: str | None = None
+
+    def matches(self, d: InvocationDescription) -> bool:
+        return (
+            (self.service is None or d.target_service_name == self.service)
+            and (self.handler is None or d.target_handler_name == self.handler)
+            and (self.key is None or d.target_service_key == self.key)
+            and (self.status is None or d.status == self.status)
+        )
+
+
 class InvocationBackend(Protocol):
+    async def active(self, which: ListFilter) -> list[InvocationDescription]:
+        """Every matching invocation that has not completed, oldest first."""
+        ...
+
     async def describe(self, invocation_id: str) -> InvocationDescription:
         """Raises InvocationNotFound."""
         ...
@@ -165,6 +200,38 @@ class LogInvocationBackend:
         part, _ = self._where(invocation_id)
         return part
 
+    async def active(self, which: ListFilter) -> list[InvocationDescription]:
+        all_keys = [PartitionKeys(self._prefix, p) for p in range(self._partitions)]
+        pipe = self._redis.pipeline(transaction=False)
+        for keys in all_keys:
+            pipe.hkeys(keys.active)
+        per_partition: list[list[bytes | str]] = await pipe.execute()
+        ids = [
+            (keys, i.decode() if isinstance(i, bytes) else i)
+            for keys, part_ids in zip(all_keys, per_partition, strict=True)
+            for i in part_ids
+        ]
+        out: list[InvocationDescription] = []
+        for start in range(0, len(ids), _LIST_CHUNK):
+            chunk = ids[start : start + _LIST_CHUNK]
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, inv in chunk:
+                pipe.get(keys.inv(inv))
+                pipe.llen(keys.journal(inv))
+            got = await pipe.execute()
+            for n in range(len(chunk)):
+                blob, size = got[2 * n], got[2 * n + 1]
+                if blob is None:  # completed and purged since the HKEYS
+                    continue
+                st = decode_status(blob if isinstance(blob, bytes) else blob.encode())
+                if st.status is Status.COMPLETED:
+                    continue
+                d = describe_status(st, int(size))
+                if which.matches(d):
+                    out.append(d)
+        out.sort(key=lambda d: (d.created_at, d.id))
+        return out
+
     async def describe(self, invocation_id: str) -> InvocationDescription:
         _, keys = self._where(invocation_id)
         st = await self._status(invocation_id)
@@ -230,6 +297,25 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
 
     def completed(inv_id: str) -> AdminApiError:
         return AdminApiError(409, f"The invocation '{inv_id}' is already completed")
+
+    @router.get("/invocations")
+    async def list_invocations(
+        service: Annotated[str | None, Query()] = None,
+        handler: Annotated[str | None, Query()] = None,
+        key: Annotated[str | None, Query()] = None,
+        status: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 100,
+    ) -> InvocationList:
+        """Invocations that have not completed, oldest first (rt extension)."""
+        active = set(_RESTATE_STATUS.values()) - {"completed"}
+        if status is not None and status not in active:
+            raise AdminApiError(
+                400,
+                f"Invalid status {status!r}: expected one of {', '.join(sorted(active))} "
+                "(completed invocations are not listed)",
+            )
+        found = await backend.active(ListFilter(service, handler, key, status))
+        return InvocationList(invocations=found[:limit], more=len(found) > limit)
 
     @router.get("/invocations/{invocation_id}")
     async def describe_invocation(

@@ -6,12 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
+from runtime.admin.invocation_models import (
+    InvocationDescription,
+    InvocationList,
+    InvocationWithJournal,
+)
 from runtime.admin.metadata import (
     VERSION_MISMATCH_HEADER,
     ListServicesResponse,
@@ -195,6 +199,21 @@ class AdminClient:
         response = self._request("POST", f"/services/{_segment(service)}/state", body)
         mismatch: str = response.headers.get(VERSION_MISMATCH_HEADER, "")
         return mismatch.lower() != "true"
+
+    def list_invocations(self, filters: Mapping[str, str | int | None]) -> InvocationList:
+        """Invocations not completed yet (``GET /invocations``, an rt extension).
+
+        Args:
+            filters: ``service``, ``handler``, ``key``, ``status``, ``limit`` (None: unset).
+
+        Returns:
+            The matching invocations, oldest first, and whether more matched.
+
+        Raises:
+            AdminClientError: If the call fails (400 bad status or limit).
+        """
+        query = urlencode({k: v for k, v in filters.items() if v is not None})
+        return self._get(f"/invocations?{query}" if query else "/invocations", InvocationList)
 
     def describe_invocation(self, invocation_id: str) -> InvocationDescription:
         """One invocation (``GET /invocations/{id}``, an rt extension).

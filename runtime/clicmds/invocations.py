@@ -1,4 +1,4 @@
-"""``rt invocations``: describe, cancel, kill and purge one invocation by id.
+"""``rt invocations``: list running ones; describe, cancel, kill and purge one by id.
 
 Like Restate's CLI, the destructive commands show what they will act on and
 ask ``Are you sure?`` unless ``--yes`` is given (with stdin not a terminal and
@@ -8,6 +8,7 @@ malformed admin URL).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -26,7 +27,7 @@ from runtime.clicmds._common import (
 )
 
 invocations_app = typer.Typer(
-    help="Describe, cancel, kill and purge invocations.", no_args_is_help=True
+    help="List, describe, cancel, kill and purge invocations.", no_args_is_help=True
 )
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Invocation id (inv_...).")]
@@ -141,6 +142,63 @@ def journal_table(d: InvocationWithJournal) -> Table:
         cmd = "" if e.command_index is None else str(e.command_index)
         table.add_row(str(e.index), Text(e.entry_type, style=style), cmd, Text(e.name or ""))
     return table
+
+
+def _age(created_at: str, now: datetime) -> str:
+    seconds = max(0, int((now - datetime.fromisoformat(created_at)).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _list_table(found: list[InvocationDescription]) -> Table:
+    """One row per invocation; full ids (to paste into describe/cancel), compact otherwise."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("ID", no_wrap=True, min_width=max(len(d.id) for d in found))
+    table.add_column("TARGET", overflow="fold")
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("AGE", justify="right", no_wrap=True)
+    table.add_column("ATTEMPT", justify="right", no_wrap=True)
+    now = datetime.now(UTC)
+    for d in found:
+        status = Text(d.status, style=_STATUS_STYLE.get(d.status, ""))
+        if d.cancel_requested:
+            status.append(" (cancelling)", style="yellow")
+        if d.last_failure_error_code is not None:
+            status.append(f" [{d.last_failure_error_code}]", style="red")
+        table.add_row(Text(d.id), Text(d.target), status, _age(d.created_at, now), str(d.attempt))
+    return table
+
+
+@invocations_app.command("ls")
+def invocations_ls(
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    handler: Annotated[str | None, typer.Option(help="Only this handler.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this object/workflow key.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this status: running, suspended, backing-off, paused, pending, scheduled."
+        ),  # fmt: skip
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+) -> None:
+    """List the invocations that have not completed yet, oldest first."""
+    filters = {"service": service, "handler": handler, "key": key, "status": status}
+    with connect(admin_url) as admin:
+        try:
+            found = admin.list_invocations({**filters, "limit": limit})
+        except AdminClientError as e:
+            fail(e.message)
+    out = stdout()
+    if not found.invocations:
+        out.print("No invocations in flight" + (" match" if any(filters.values()) else ""))
+        return
+    out.print(_list_table(found.invocations))
+    if found.more:
+        out.print(f"(showing the oldest {limit}; more match: raise --limit or filter)")
 
 
 @invocations_app.command("describe")

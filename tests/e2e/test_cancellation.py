@@ -325,3 +325,61 @@ def test_cli_describe_cancel_kill_purge(
     assert out.returncode == 1 and "cannot reach the rt admin API" in out.stderr
     out = rt_cli("invocations", "describe", inv_id, "--admin-url", "ftp://x")
     assert out.returncode == 2 and "invalid admin URL" in out.stderr
+
+
+def test_list_in_flight_invocations_filters_and_bad_input(
+    node: RtNode, redis_client: redis.Redis, prefix: str
+) -> None:
+    """``GET /invocations`` / ``rt invocations ls``: what has not completed, oldest first."""
+    listing = f"{node.admin_url}/invocations"
+    assert httpx.get(listing, timeout=30).json() == {"invocations": [], "more": False}
+    naps = [httpx.post(f"{node.url}/Sleeper/nap/send", json=600_000, timeout=30) for _ in range(3)]
+    nap_ids = [r.json()["invocationId"] for r in naps]
+    with ThreadPoolExecutor(4) as pool:
+        held = call_async(pool, f"{node.url}/Locker/k1/hold", '"h1"')
+        hold_id = rget(redis_client, f"{prefix}:id:h1:hold")
+        queued = call_async(pool, f"{node.url}/Locker/k1/quick", "")
+
+        def listed(**query: object) -> list[dict[str, Any]]:
+            r = httpx.get(listing, params=query, timeout=30)
+            assert r.status_code == 200, r.text
+            return list(r.json()["invocations"])
+
+        seen: list[list[dict[str, Any]]] = [[]]
+
+        def five() -> list[dict[str, Any]] | None:
+            seen[0] = listed()
+            return seen[0] if len(seen[0]) == 5 else None
+
+        everything = wait_for(five, 90, desc="5 listed")
+        assert everything, seen
+        created = [d["created_at"] for d in everything]
+        assert created == sorted(created)
+        assert {d["id"] for d in everything} >= {hold_id, *nap_ids}
+        assert {d["target"] for d in listed(service="Sleeper")} == {"Sleeper/nap"}
+        assert len(listed(service="Sleeper")) == 3
+        assert [d["id"] for d in listed(service="Locker", handler="hold", key="k1")] == [hold_id]
+        pending = wait_for(lambda: listed(status="pending"), desc="the queued call pending")
+        assert [d["target"] for d in pending] == ["Locker/k1/quick"]
+        assert listed(key="nope") == []
+        page = httpx.get(listing, params={"limit": 2}, timeout=30).json()
+        assert len(page["invocations"]) == 2 and page["more"] is True
+        for bad in ({"status": "completed"}, {"status": "nope"}, {"limit": 0}, {"limit": "x"}):
+            r = httpx.get(listing, params=bad, timeout=30)
+            assert r.status_code == 400, (bad, r.text)
+            assert "message" in r.json()
+
+        shown = rt_cli("invocations", "ls", "--service", "Locker", "--admin-url", node.admin_url)
+        assert shown.returncode == 0, shown.stderr
+        assert hold_id in shown.stdout and "Locker/k1/quick" in shown.stdout
+        assert nap_ids[0] not in shown.stdout
+        none = rt_cli("invocations", "ls", "--key", "nope", "--admin-url", node.admin_url)
+        assert none.returncode == 0 and "No invocations in flight match" in none.stdout
+        bad = rt_cli("invocations", "ls", "--status", "done", "--admin-url", node.admin_url)
+        assert bad.returncode == 1 and "Invalid status 'done'" in bad.stderr
+
+        for inv in [hold_id, *nap_ids]:
+            r = httpx.patch(f"{node.admin_url}/invocations/{inv}/kill", timeout=30)
+            assert r.status_code == 200, r.text
+        assert held.result(60).status_code == 409 and queued.result(60).status_code == 200
+    wait_for(lambda: listed() == [], desc="nothing in flight")
