@@ -353,10 +353,13 @@ class PartitionProcessor:
     async def _prefetch(self, recs: Any) -> dict[str, InvocationStatus | None]:
         wanted: list[str] = []
         promise_keys: set[tuple[str, str]] = set()
+        purging: set[str] = set()
         for rec in recs:
             inv_id = getattr(rec, "invocation_id", None)
             if isinstance(rec, records.TimerFired):
                 inv_id = _retention_target(rec.timer_id)
+            if isinstance(rec, (records.Purge, records.TimerFired)) and inv_id:
+                purging.add(inv_id)
             if (
                 isinstance(
                     rec,
@@ -380,14 +383,20 @@ class PartitionProcessor:
                     promise_keys.add(ok)
                 if st is not None and ok is not None and self._lazy(st):
                     await self.object_state(ok)  # lazy reads are answered from the cache
-        for ok in promise_keys:
-            raw = await self.deps.store.hgetall(self.keys.promise(*ok))
-            self.promise_cache[ok] = {k.decode(): v for k, v in raw.items()}
         out: dict[str, InvocationStatus | None] = {}
         if wanted:
             blobs = await self.deps.store.mget([self.keys.inv(i) for i in wanted])
             for inv_id, blob in zip(wanted, blobs, strict=True):
                 out[inv_id] = decode_status(blob) if blob is not None else None
+        # A workflow purge keeps the promises' waiters, so it needs to know them.
+        for inv_id in purging:
+            st = out.get(inv_id)
+            ok = st.object_key if st is not None and st.target.kind == "workflow" else None
+            if ok is not None and ok not in self.promise_cache:
+                promise_keys.add(ok)
+        for ok in promise_keys:
+            raw = await self.deps.store.hgetall(self.keys.promise(*ok))
+            self.promise_cache[ok] = {k.decode(): v for k, v in raw.items()}
         return out
 
     def _lazy(self, st: InvocationStatus) -> bool:
@@ -952,7 +961,14 @@ class PartitionProcessor:
         b.ops.append(Delete(self.keys.state(*ok)))
         b.ops.append(Delete(self.keys.promise(*ok)))
         self.state_cache.pop(ok, None)
-        self.promise_cache.pop(ok, None)
+        # Values go; handlers still waiting on a promise stay registered, so they get
+        # the value if the promise is completed later (by a new run or a shared handler).
+        waiting = {
+            k: v for k, v in self.promise_cache.pop(ok, {}).items() if k.startswith(_WAITERS)
+        }
+        for wkey, blob in waiting.items():
+            b.ops.append(HSet(self.keys.promise(*ok), wkey, blob))
+        self.promise_cache[ok] = waiting
 
     def _on_attach_invocation(
         self,

@@ -393,6 +393,29 @@ def test_workflow_retention_purges_state_promises_and_output(
     assert redis_client.get(f"{prefix}:runs:b1") == b"2"
 
 
+def test_promise_waiter_survives_the_purge_of_the_run(wf_node: RtNode) -> None:
+    """Retention purges promise values, not the handlers waiting on a promise: they get
+    the value when it is completed later (before the fix they waited forever)."""
+    url = wf_node.url
+    assert _post(f"{url}/Brief/b2/run", '"first"').status_code == 200
+    waiting = _post(f"{url}/Brief/b2/brief_wait/send")
+    assert waiting.status_code == 202, waiting.text
+    inv_id = waiting.json()["invocationId"]
+
+    def attached_status() -> int:
+        r = httpx.get(f"{url}/restate/invocation/{inv_id}/output", timeout=30)
+        return r.status_code
+
+    _wait_for(
+        lambda: httpx.get(f"{url}/restate/workflow/Brief/b2/output", timeout=30).status_code == 404,
+        timeout=30,
+    )
+    assert attached_status() == 470  # still waiting, after the purge
+    assert _post(f"{url}/Brief/b2/brief_resolve", '"late"').json() == "resolved"
+    r = httpx.get(f"{url}/restate/invocation/{inv_id}/attach", timeout=60)
+    assert (r.status_code, r.json()) == (200, "late")
+
+
 def test_promise_value_survives_kill9(
     infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
 ) -> None:

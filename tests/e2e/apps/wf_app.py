@@ -123,6 +123,18 @@ async def brief_state(ctx: WorkflowSharedContext) -> list[Any]:
     return [await ctx.get("name", type_hint=str), seen]
 
 
+@brief.handler()
+async def brief_wait(ctx: WorkflowSharedContext) -> str:
+    """Waits for the ``later`` promise, also across the purge of the run."""
+    return await ctx.promise("later", type_hint=str).value()
+
+
+@brief.handler()
+async def brief_resolve(ctx: WorkflowSharedContext, value: str) -> str:
+    await ctx.promise("later", type_hint=str).resolve(value)
+    return "resolved"
+
+
 # -- awakeables and attach ----------------------------------------------------------------------
 
 awk = restate.Service("Awk", inactivity_timeout=REPLAY)
