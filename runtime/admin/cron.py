@@ -1,11 +1,13 @@
 """Cron jobs in the admin API — an rt extension, Restate has no equivalent.
 
 - ``POST /cron`` with ``{"id"?, "schedule": "*/5 * * * *" | "every": "30s",
-  "target": "Svc/handler" | "Obj/key/handler", "body"?: <JSON>}`` → ``201`` and
-  the job. Without ``id`` one is drawn. Posting an existing id replaces the
-  job (its ticks restart from now). A bad schedule, an unknown service or
-  handler, a missing key, or a workflow target → ``400``/``404``, and nothing
-  is created.
+  "target": "Svc/handler" | "Obj/key/handler" | "Wf/key/handler", "body"?: <JSON>}``
+  → ``201`` and the job. Without ``id`` one is drawn. Posting an existing id
+  replaces the job (its ticks restart from now). ``{tick}`` in a key becomes the
+  tick's UTC time (``20261122T100000Z``); a workflow's main handler needs it (a
+  workflow runs once per id), its shared handlers don't. A bad schedule, an
+  unknown service or handler, a missing key → ``400``/``404``, and nothing is
+  created.
 - ``GET /cron`` → ``{"jobs": [job, ...]}``; ``GET /cron/{id}`` → the job or ``404``.
 - ``DELETE /cron/{id}`` → ``200`` and the deleted job (no tick after it), ``404``
   if there is no such job.
@@ -37,7 +39,14 @@ from runtime.log.producer import LogProducer, partition_of_key
 from runtime.log.routing import target_kind
 from runtime.registry import Registry, ServiceType
 from runtime.state.keys import PartitionKeys
-from runtime.timers.cron import JOB_ID, CronError, CronState, decode_state, validate_schedule
+from runtime.timers.cron import (
+    JOB_ID,
+    TICK_PLACEHOLDER,
+    CronError,
+    CronState,
+    decode_state,
+    validate_schedule,
+)
 
 APPLY_WAIT_S = 5.0
 """How long a write waits to see itself applied before answering anyway."""
@@ -146,14 +155,21 @@ def _parse_target(registry: Registry, text: str) -> records.Target:
         raise AdminApiError(
             404, f"The requested handler '{parts[-1]}' on service '{parts[0]}' does not exist"
         )
-    if service.ty is ServiceType.WORKFLOW:
-        raise AdminApiError(400, "cron jobs cannot target workflows (one run per workflow id)")
+    kind = target_kind(service.ty, handler.kind)
     if service.ty.keyed and len(parts) != 3:
-        raise AdminApiError(400, f"'{service.name}' is a virtual object: target 'Obj/key/handler'")
+        what = "a workflow" if service.ty is ServiceType.WORKFLOW else "a virtual object"
+        raise AdminApiError(400, f"'{service.name}' is {what}: target '{service.name}/key/handler'")
+    if kind == "workflow" and TICK_PLACEHOLDER not in parts[1]:
+        raise AdminApiError(
+            400,
+            f"a workflow runs once per id: put {TICK_PLACEHOLDER} in the key so that every tick "
+            f"starts a run of its own, e.g. '{service.name}/{parts[1]}-{TICK_PLACEHOLDER}/"
+            f"{handler.name}'",
+        )
     if not service.ty.keyed and len(parts) != 2:
         raise AdminApiError(400, f"'{service.name}' is a service: target 'Service/handler'")
     key = parts[1] if len(parts) == 3 else None
-    return records.Target(service.name, handler.name, key, target_kind(service.ty, handler.kind))
+    return records.Target(service.name, handler.name, key, kind)
 
 
 def cron_router(registry: Registry, backend: CronBackend) -> APIRouter:

@@ -56,7 +56,13 @@ def _parse(model: type[_M], raw: bytes) -> _M:
 
 @cron_app.command("add")
 def cron_add(
-    target: Annotated[str, typer.Argument(help="Service/handler or Object/key/handler.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Service/handler, Object/key/handler or Workflow/key-{tick}/handler "
+            "({tick}: the tick's UTC time)."
+        ),
+    ],
     schedule: Annotated[
         str | None,
         typer.Option("--schedule", "-s", help="Cron expression in UTC, e.g. '*/5 * * * *'."),

@@ -31,7 +31,7 @@ from runtime.log import records
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import HDel, HSet, Op, PartitionStore
 from runtime.timers.timer import Timer, timer_encoder
-from sdk._ids import cron_invocation_id
+from sdk._ids import cron_invocation_id, workflow_invocation_id
 
 MIN_EVERY_MS = 1000
 """Shortest interval of an ``every`` job."""
@@ -115,6 +115,19 @@ def latest_tick(job: records.CronJob, at_ms: int) -> int:
     return int(round(_cron(job.schedule, at_ms + 1).get_prev(float) * 1000))
 
 
+TICK_PLACEHOLDER = "{tick}"
+"""In a job's key, replaced by the tick's UTC time (``20261122T100000Z``): a workflow
+runs once per id, so a job that starts a workflow run per tick names each run by it."""
+
+
+def tick_target(target: records.Target, tick_ms: int) -> records.Target:
+    """The job's target for one tick, its key's ``{tick}`` filled in. NEVER CHANGE the format."""
+    if target.key is None or TICK_PLACEHOLDER not in target.key:
+        return target
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(tick_ms // 1000))
+    return msgspec.structs.replace(target, key=target.key.replace(TICK_PLACEHOLDER, stamp))
+
+
 def tick_timer(job_id: str, tick_ms: int, generation: int) -> Timer:
     return Timer("cron", job_id, tick_ms, generation)
 
@@ -174,10 +187,14 @@ class CronJobs:
             return out  # deleted or redefined since this tick was armed
         job = state.job
         tick = max(timer.index, latest_tick(job, now_ms))
-        inv_id = cron_invocation_id(job.id, tick, job.target.service, job.target.key)
+        target = tick_target(job.target, tick)
+        if target.kind == "workflow" and target.key is not None:
+            inv_id = workflow_invocation_id(target.service, target.key)  # its key names the tick
+        else:
+            inv_id = cron_invocation_id(job.id, tick, target.service, target.key)
         out.invoke = records.Invoke(
             invocation_id=inv_id,
-            target=job.target,
+            target=target,
             input=job.input,
             headers={**job.headers, CRON_JOB_HEADER: job.id, CRON_TICK_HEADER: str(tick)},
             source="cron",

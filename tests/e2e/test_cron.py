@@ -5,6 +5,7 @@ stop on delete; bad input is refused by the admin API and the CLI.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,6 +82,39 @@ def test_interval_job_ticks_and_stops_when_removed(
         assert admin.get("/cron").json()["jobs"] == []
 
 
+def test_workflow_targets_a_run_per_tick_and_shared_handlers(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+) -> None:
+    """``{tick}`` in the key names each tick's workflow run; shared handlers need none."""
+    node = RtNode(infra, prefix, APP, tmp_path)
+    nodes.append(node.start())
+    with httpx.Client(base_url=node.admin_url, timeout=30) as admin:
+        made = admin.post(
+            "/cron", json={"id": "rep", "every": "1s", "target": "Report/d-{tick}/run"}
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["target"] == "Report/d-{tick}/run"
+        pinged = admin.post("/cron", json={"id": "png", "every": "1s", "target": "Report/one/ping"})
+        assert pinged.status_code == 201, pinged.text
+        deadline = time.monotonic() + 60
+        while (
+            redis_client.llen(f"{prefix}:reports") < 3
+            or redis_client.llen(f"{prefix}:pings:one") < 3
+        ):
+            assert time.monotonic() < deadline, "cron did not start 3 runs and 3 pings"
+            time.sleep(0.1)
+        assert admin.delete("/cron/rep").status_code == 200
+        assert admin.delete("/cron/png").status_code == 200
+    keys = [k.decode() for k in redis_client.lrange(f"{prefix}:reports", 0, -1)]
+    assert len(keys) == len(set(keys)), "a workflow id ran twice"
+    for key in keys:
+        assert re.fullmatch(r"d-\d{8}T\d{6}Z", key), key
+        out = httpx.get(f"{node.url}/restate/workflow/Report/{key}/output", timeout=30)
+        assert (out.status_code, out.json()) == (200, key)
+    pings = redis_client.lrange(f"{prefix}:pings:one", 0, -1)
+    assert len(pings) == len(set(pings))
+
+
 def test_cron_expression_with_seconds_ticks_on_its_marks(
     infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
 ) -> None:
@@ -150,6 +184,8 @@ def test_bad_cron_requests_are_refused_and_create_nothing(
         ({"every": "5s", "target": "Stamp/hit"}, 400, "needs an input"),
         ({"every": "5s", "target": "Stamp/tick", "id": "bad id!"}, 400, "job id"),
         ({"every": "5s", "target": "Stamp/tick", "color": "red"}, 400, "color"),
+        ({"every": "5s", "target": "Report/daily/run"}, 400, "{tick}"),
+        ({"every": "5s", "target": "Report/run"}, 400, "workflow"),
     ]
     with httpx.Client(base_url=node.admin_url, timeout=30) as admin:
         for body, status, needle in bad:

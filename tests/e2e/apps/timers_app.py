@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 import sdk as restate
-from sdk import Context, ObjectContext
+from sdk import Context, ObjectContext, WorkflowContext, WorkflowSharedContext
 
 _URL = os.environ.get("RT_TEST_REDIS")
 _r = redis.Redis.from_url(_URL) if _URL else None
@@ -94,4 +94,21 @@ async def poke(ctx: ObjectContext) -> str:
     return "poked"
 
 
-app = restate.app([stamp, sleeper, locker])
+report = restate.Workflow("Report")
+
+
+@report.main()
+async def run(ctx: WorkflowContext) -> str:
+    """A cron-started workflow run per tick: records its workflow id (the key)."""
+    assert _r is not None
+    _r.rpush(f"{NS}:reports", ctx.key())
+    return ctx.key()
+
+
+@report.handler()
+async def ping(ctx: WorkflowSharedContext) -> None:
+    assert _r is not None
+    _r.rpush(f"{NS}:pings:{ctx.key()}", ctx.request().id)
+
+
+app = restate.app([stamp, sleeper, locker, report])

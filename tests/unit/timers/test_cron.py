@@ -13,6 +13,7 @@ from runtime.timers.cron import (
     decode_state,
     latest_tick,
     next_tick,
+    tick_target,
     tick_timer,
     validate_schedule,
 )
@@ -116,3 +117,13 @@ def test_redefinition_disarms_the_old_tick_and_delete_stops_it() -> None:
     assert gone.ops == [HDel("rt:{p0}:cron", "j1")]
     assert jobs.tick(tick_timer("j1", T0 + 15_000, 2), now_ms=T0 + 20_000).invoke is None
     assert jobs.delete("j1").ops == []
+
+
+def test_tick_placeholder_names_each_ticks_key_pinned() -> None:
+    """The format is part of workflow ids users see and attach to: never change it."""
+    wf = records.Target("Report", "run", "daily-{tick}", "workflow")
+    got = tick_target(wf, 1_795_860_000_123)  # 2026-11-28T10:00:00.123Z
+    assert got == records.Target("Report", "run", "daily-20261128T100000Z", "workflow")
+    plain = records.Target("Counter", "add", "k1", "exclusive")
+    assert tick_target(plain, 1_795_860_000_000) is plain
+    assert tick_target(records.Target("Svc", "h"), 0).key is None
