@@ -31,6 +31,14 @@ invocations_app = typer.Typer(
 )
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Invocation id (inv_...).")]
+QueryArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID|TARGET",
+        help="Invocation id (inv_...), or a target: every in-flight invocation of "
+        "Service, Service/handler, Object/key or Object/key/handler.",
+    ),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
 
 _STATUS_STYLE = {
@@ -104,6 +112,9 @@ def _confirm(yes: bool, what: str) -> None:
 
 
 def _terminate(admin_url: str, invocation_id: str, action: str, yes: bool) -> None:
+    if not invocation_id.startswith("inv_"):
+        _terminate_matching(admin_url, invocation_id, action, yes)
+        return
     out = stdout()
     with connect(admin_url) as admin:
         d = _describe(admin, invocation_id)
@@ -123,6 +134,41 @@ def _terminate(admin_url: str, invocation_id: str, action: str, yes: bool) -> No
         out.print(f"Accepted: {action} of 1 invocation is still in progress")
     else:
         out.print(f"{'Killed' if action == 'kill' else 'Purged'} 1 invocation")
+
+
+def _terminate_matching(admin_url: str, query: str, action: str, yes: bool) -> None:
+    """Cancel or kill every in-flight invocation whose target is ``query`` or under it
+    (``Service``, ``Service/handler``, ``Object/key``, ``Object/key/handler``), as
+    Restate's CLI does."""
+    if action == "purge":
+        fail(f"purge takes an invocation id (inv_...), not a target: {query!r}")
+    if not query or query.startswith("/") or query.endswith("/"):
+        fail(f"invalid invocation id or target {query!r}: expected inv_... or Service[/...]")
+    out = stdout()
+    with connect(admin_url) as admin:
+        try:
+            found = admin.list_invocations({"service": query.split("/")[0], "limit": 10_000})
+        except AdminClientError as e:
+            fail(e.message)
+        matching = [
+            d for d in found.invocations if d.target == query or d.target.startswith(query + "/")
+        ]
+        if not matching:
+            fail(f"no invocation in flight matches {query!r}")
+        out.print(_list_table(matching))
+        if found.more:
+            out.print("(only the oldest 10,000 of the service are considered)")
+        _confirm(yes, f"{action} {len(matching)} invocation(s)")
+        done = 0
+        for d in matching:
+            try:
+                admin.terminate_invocation(d.id, action)
+                done += 1
+            except AdminClientError as e:
+                if e.status != 409:  # 409: it completed on its own meanwhile
+                    fail(f"{d.id}: {e.message} ({done} done before)")
+    verb = "Cancelled" if action == "cancel" else "Killed"
+    out.print(f"{verb} {done} invocation{'s' if done != 1 else ''}")
 
 
 def journal_table(d: InvocationWithJournal) -> Table:
@@ -234,7 +280,7 @@ def invocations_get(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_UR
 
 @invocations_app.command("cancel")
 def invocations_cancel(
-    invocation_id: IdArg,
+    invocation_id: QueryArg,
     kill: Annotated[bool, typer.Option("--kill", help="Kill instead of cancelling.")] = False,
     yes: YesOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
@@ -245,7 +291,7 @@ def invocations_cancel(
 
 @invocations_app.command("kill")
 def invocations_kill(
-    invocation_id: IdArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+    invocation_id: QueryArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
 ) -> None:
     """Kill: end at once with 409 killed, no compensation; its callees are killed too."""
     _terminate(admin_url, invocation_id, "kill", yes)

@@ -378,8 +378,20 @@ def test_list_in_flight_invocations_filters_and_bad_input(
         bad = rt_cli("invocations", "ls", "--status", "done", "--admin-url", node.admin_url)
         assert bad.returncode == 1 and "Invalid status 'done'" in bad.stderr
 
-        for inv in [hold_id, *nap_ids]:
-            r = httpx.patch(f"{node.admin_url}/invocations/{inv}/kill", timeout=30)
-            assert r.status_code == 200, r.text
+        # Restate's CLI form: a target (prefix) instead of an id acts on every match.
+        admin = ["--admin-url", node.admin_url]
+        none = rt_cli("invocations", "cancel", "Nope/x", "--yes", *admin)
+        assert none.returncode == 1 and "no invocation in flight matches" in none.stderr
+        unconfirmed = rt_cli("invocations", "kill", "Sleeper/nap", *admin)
+        assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
+        assert len(listed(service="Sleeper")) == 3
+        killed = rt_cli("invocations", "kill", "Sleeper/nap", "--yes", *admin)
+        assert killed.returncode == 0, killed.stderr
+        assert "Killed 3 invocations" in killed.stdout
+        assert listed(service="Sleeper") == []
+        purge = rt_cli("invocations", "purge", "Locker", "--yes", *admin)
+        assert purge.returncode == 1 and "purge takes an invocation id" in purge.stderr
+        r = httpx.patch(f"{node.admin_url}/invocations/{hold_id}/kill", timeout=30)
+        assert r.status_code == 200, r.text
         assert held.result(60).status_code == 409 and queued.result(60).status_code == 200
     wait_for(lambda: listed() == [], desc="nothing in flight")
