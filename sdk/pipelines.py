@@ -144,7 +144,8 @@ class Windows:
 
         The first record of a window arms its close timer: a delayed send of the
         :class:`Window` to ``on_close`` (a handler of this object), due at the
-        window's end plus grace, in wall-clock time.
+        window's end plus grace, in wall-clock time (at once if that has passed).
+        A record is late, and not counted, only if its window has closed already.
 
         Returns:
             The windows the value was added to (empty when all of them are closed).
@@ -155,8 +156,13 @@ class Windows:
         grace_ms = int(self.grace.total_seconds() * 1000)
         added = []
         for w in self.windows_for(at):
-            if w.end_ms <= closed_until or w.end_ms + grace_ms < now:
-                continue  # late: the window has closed (or would close at once)
+            # Late only once the window's close ran: its result went out without this
+            # record. Comparing the window's end with the clock instead drops records
+            # whose time was taken just before the end (a second time sample, a slow
+            # journal ack) although their window is still open; a window that ended
+            # but was never opened opens now and closes at once.
+            if w.end_ms <= closed_until:
+                continue
             acc = await ctx.get(w.state_key, type_hint=type_hint)
             if acc is None:
                 delay = timedelta(milliseconds=max(0, w.end_ms + grace_ms - now))

@@ -12,7 +12,7 @@ import pytest
 import sdk as restate
 from sdk import ObjectContext
 from sdk.engine import Done, SendCommand
-from sdk.pipelines import Enrichment, StateTTL, Window, Windows, update
+from sdk.pipelines import Enrichment, StateTTL, Window, Windows, now_ms, update
 from tests.unit.sdk.fake_runtime import FakeRuntime, output_json
 
 MINUTE = Windows(size=timedelta(minutes=1))
@@ -37,6 +37,15 @@ obj = restate.VirtualObject("Pipe")
 async def add(ctx: ObjectContext, amount: int) -> list[int]:
     windows = await MINUTE.add(ctx, amount, reduce=lambda a, x: (a or 0) + x, on_close=close)
     await update(ctx, "count", lambda c: (c or 0) + 1, int)
+    return [w.start_ms for w in windows]
+
+
+@obj.handler()
+async def add_sampled(ctx: ObjectContext, amount: int) -> list[int]:
+    """As examples/order_totals.py: the time taken first, then passed to ``add``."""
+    at = await now_ms(ctx)
+    windows = await MINUTE.add(ctx, amount, reduce=lambda a, x: (a or 0) + x, on_close=close,
+                               at_ms=at)  # fmt: skip
     return [w.start_ms for w in windows]
 
 
@@ -79,13 +88,19 @@ class Object:
         self.state: dict[str, bytes] = {}
         self.sends: list[SendCommand] = []
 
-    async def call(self, handler: str, arg: Any, at_s: float) -> Any:
+    async def call(self, handler: str, arg: Any, at_s: float | list[float]) -> Any:
+        """``at_s``: the clock, or its successive readings (the last one repeats)."""
+        readings = [at_s] if isinstance(at_s, float) else list(at_s)
+
+        def clock() -> float:
+            return readings.pop(0) if len(readings) > 1 else readings[0]
+
         rt = FakeRuntime(
             obj.handlers[handler],
             input=msgspec.json.encode(arg),
             key="u1",
             state=self.state,
-            clock=lambda: at_s,
+            clock=clock,
         )
         status = await rt.run()
         assert isinstance(status, Done) and status.failure is None, status
@@ -121,6 +136,20 @@ async def test_first_record_of_a_window_arms_one_wall_clock_timer() -> None:
     assert await o.call("close", {"start_ms": 120_000, "end_ms": 180_000}, at_s=180.0) == 12
     assert await o.call("close", {"start_ms": 120_000, "end_ms": 180_000}, at_s=181.0) is None
     assert json.loads(o.state["count"]) == 3
+
+
+async def test_a_record_timed_just_before_the_end_counts_in_its_open_window() -> None:
+    """Regression (the order-totals lost order): the record's time is taken at 179.999 s,
+    the clock reads 180.001 s when it is added. Its window has not closed, so it counts
+    (it used to be dropped as late: one order missing from the window results)."""
+    o = Object()
+    assert await o.call("add_sampled", 5, at_s=[179.999, 180.001]) == [120_000]
+    assert len(o.sends) == 1 and o.sends[0].invoke_time_ms == 180_001  # closes at once
+    assert await o.call("add_sampled", 2, at_s=[179.9995, 180.002]) == [120_000]
+    assert await o.call("close", {"start_ms": 120_000, "end_ms": 180_000}, at_s=180.003) == 7
+    # Now it has closed: a record timed inside it is late and not counted.
+    assert await o.call("add_sampled", 1, at_s=[179.9999, 180.004]) == []
+    assert len(o.sends) == 1
 
 
 async def test_hopping_windows_and_late_records() -> None:
