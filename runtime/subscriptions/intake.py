@@ -40,16 +40,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from connectors.serde import RecordDecodeError, RecordDecoder
-from runtime.log import records
 from runtime.log.topics import TopicNames
 from runtime.subscriptions.dlq import decode_failure_headers
-from runtime.subscriptions.mapping import (
-    IdMaker,
-    KeyError_,
-    SinkTarget,
-    SourceRecord,
-    build_invoke,
-)
+from runtime.subscriptions.fastpath import InvokeEncoder
+from runtime.subscriptions.mapping import KeyError_, SinkTarget, SourceRecord
 from runtime.subscriptions.model import Subscription
 
 log = logging.getLogger("rt.subscriptions")
@@ -112,7 +106,8 @@ class IntakeRunner:
         self._node_id = node_id
         self._topic = sub.topic
         self._dlq = sub.dlq
-        self._ids = IdMaker(sub.id, sub.topic, sink.service, partitions)
+        self._invokes = InvokeEncoder(sub.id, sub.topic, sink, partitions, sub.dlq)
+        self._log = topics.log
         self._producers: dict[int, Producer] = {}
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"rt-intake-{sub.id}")
@@ -225,7 +220,7 @@ class IntakeRunner:
             dead = 0
             now = int(time.time() * 1000)
             for m in msgs:  # Step 2.
-                dead += self._append(prod, source_record(m), now)
+                dead += self._append(prod, m, now)
             last = msgs[-1].offset() or 0
             offsets = [TopicPartition(self._topic, p, last + 1)]
             prod.send_offsets_to_transaction(offsets, meta, TXN_TIMEOUT_S)  # Step 3.
@@ -256,20 +251,12 @@ class IntakeRunner:
             except KafkaException:
                 log.exception("subscription %s: producer for %d failed", self.sub.id, p)
 
-    def _append(self, prod: Producer, rec: SourceRecord, now: int) -> int:
+    def _append(self, prod: Producer, m: Message, now: int) -> int:
         try:
-            body = self._decoder.decode(rec.value, rec.topic)
-            part, key, invoke = build_invoke(
-                self.sub.id,
-                self._sink,
-                rec,
-                body,
-                partitions=self._partitions,
-                dlq=self._dlq,
-                now_ms=now,
-                ids=self._ids,
-            )
+            body = self._decoder.decode(m.value(), self._topic)
+            part, key, value = self._invokes.encode(m, body, now)
         except (RecordDecodeError, KeyError_) as e:
+            rec = source_record(m)
             if self._dlq is None:
                 log.warning(
                     "subscription %s: skipping %s[%d]@%d: %s",
@@ -279,8 +266,12 @@ class IntakeRunner:
                 headers = decode_failure_headers(self.sub.id, rec, str(e))
                 _produce(prod, self._dlq, rec.value, rec.key, None, headers)
             return 1
-        _produce(prod, self._topics.log, records.encode(invoke), key, part, None)
-        return 0
+        while True:
+            try:
+                prod.produce(self._log, value, key, part)
+                return 0
+            except BufferError:
+                prod.poll(0.01)
 
     # ------------------------------------------------------------------ producers per partition
 
