@@ -123,8 +123,15 @@ class SubscriptionManager:
         sub = self._subs.get(sub_id)
         if sub is None:
             return False
-        await self._write(sub.registry_key(), None)
+        # Taken before the write: the registry follower may apply the removal while the
+        # write is awaited, and would then stop the runner without this answer waiting.
         runner = self._runners.pop(sub_id, None)
+        try:
+            await self._write(sub.registry_key(), None)
+        except BaseException:
+            if runner is not None:
+                self._runners[sub_id] = runner
+            raise
         self._on_change(sub_id, None)
         if runner is not None:
             await asyncio.to_thread(runner.stop)  # answered once drained and committed

@@ -39,6 +39,9 @@ from runtime.subscriptions.model import Subscription
 log = logging.getLogger("rt.subscriptions")
 
 RESTART_PAUSE_S = 2.0
+ROUND_ENV = "RT_INTAKE_ROUND_RECORDS"
+"""Records per intake transaction at most (default ``intake.MAX_ROUND``); smaller rounds
+commit more often (tests use it to land a kill between commits)."""
 STOP_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
@@ -146,7 +149,7 @@ class IntakeProcess:
 def run_child(raw: str) -> int:
     """The child's main: run the subscription's IntakeRunner until SIGTERM."""
     from connectors.serde import decoder_for
-    from runtime.subscriptions.intake import IntakeRunner
+    from runtime.subscriptions.intake import MAX_ROUND, IntakeRunner
 
     d = json.loads(raw)
     sub = Subscription(**d["subscription"])
@@ -164,6 +167,7 @@ def run_child(raw: str) -> int:
         TopicNames(d["prefix"]),
         int(d["partitions"]),
         d["node_id"],
+        max_round=int(os.environ.get(ROUND_ENV) or MAX_ROUND),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
