@@ -13,7 +13,8 @@ the same Kafka/Redis, subscribe ``Counter/add`` with exactly-once intake, and ti
 - end to end: until the counters add up to ``records`` (every invocation ran).
 
 Both clocks start when the consumer subscribes / the subscription is created,
-so both include the consumer-group join. Prints one JSON line with the rates
+so both include the consumer-group join (and intake the start of its own
+process, which the node spawns per subscription). Prints one JSON line with the rates
 and the ratio intake / bare.
 """
 
@@ -147,13 +148,17 @@ def main() -> None:
         )
         r.raise_for_status()
         group = f"{prefix}.sub.{r.json()['id']}"
-        intake_s = e2e_s = None
+        intake_s = e2e_s = first_s = None
         red = redis.Redis.from_url(redis_url)
         while time.monotonic() - start < args.timeout:
             now = time.monotonic() - start
             done = committed(bootstrap, group, topic, args.partitions)
+            if first_s is None and done > 0:
+                first_s = now
+                print(f"first commit after {now:.2f}s", file=sys.stderr, flush=True)
             if intake_s is None and done >= args.records:
                 intake_s = now
+                print(f"intake done: {args.records / now:.0f} rec/s", file=sys.stderr, flush=True)
             if intake_s is not None:
                 total = sum(
                     int(red.hget(k, "count") or 0)
@@ -183,6 +188,9 @@ def main() -> None:
                 "intake_exactly_once_rps": round(intake),
                 "end_to_end_rps": round(args.records / e2e_s),
                 "intake_over_bare": round(intake / bare, 3),
+                "intake_first_commit_s": round(first_s or 0, 2),
+                "intake_s": round(intake_s, 2),
+                "loadavg_1m": round(os.getloadavg()[0], 1),
             }
         )
     )

@@ -9,9 +9,10 @@ takes the partition next (after a rebalance or a kill -9) calls
 transaction and fences it (and ``send_offsets_to_transaction`` with the
 consumer's group metadata fences a stale group generation, KIP-447).
 
-The commit protocol, per round and source partition (``_commit``):
+The commit protocol, per round and source partition (``_take`` while consuming,
+then ``_commit`` for all the round's partitions in parallel):
 
-Step 1. ``begin_transaction``.
+Step 1. ``begin_transaction`` (at the partition's first record of the round).
 Step 2. Produce one Invoke per record, in offset order, with an id derived from
         (subscription, topic, partition, offset) — a re-appended record is
         deduplicated by the partition processor; records of one key keep their
@@ -24,9 +25,15 @@ Step 4. ``commit_transaction``. On any failure: abort (if possible) and seek the
         partition back to the round's first offset, so nothing is lost and a
         retried record gets the same invocation id.
 
-Rounds are short (at most ``MAX_ROUND`` records, one poll), because an open
-transaction holds back the last stable offset for read_committed readers of
-the log (the partition processors).
+A round streams: records are produced as they are consumed, so librdkafka
+ships them while the next batch is decoded, and the commit waits only for the
+tail. Rounds end at ``MAX_ROUND`` records, after ``ROUND_S`` or as soon as the
+consumer has nothing more (caught up), because an open transaction holds back
+the last stable offset for read_committed readers of the log (the partition
+processors); a commit costs a few broker round trips whatever its size, so
+large rounds under backlog are what makes intake fast. A partition revoked
+mid-round has its transaction aborted (its next owner re-reads from the
+committed offset).
 """
 
 from __future__ import annotations
@@ -35,27 +42,26 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from connectors.serde import RecordDecodeError, RecordDecoder
-from runtime.log import records
 from runtime.log.topics import TopicNames
 from runtime.subscriptions.dlq import decode_failure_headers
-from runtime.subscriptions.mapping import (
-    IdMaker,
-    KeyError_,
-    SinkTarget,
-    SourceRecord,
-    build_invoke,
-)
+from runtime.subscriptions.fastpath import InvokeEncoder
+from runtime.subscriptions.mapping import KeyError_, SinkTarget, SourceRecord
 from runtime.subscriptions.model import Subscription
 
 log = logging.getLogger("rt.subscriptions")
 
-MAX_ROUND = 5_000
-"""Records consumed per round (all partitions); bounds a transaction's size and duration."""
+MAX_ROUND = 50_000
+"""Records per round (all partitions); bounds a transaction's size."""
+ROUND_S = 0.5
+"""Longest a round consumes before committing; bounds how long a transaction holds back
+the last stable offset of rt.log for the partition processors."""
+CONSUME_BATCH = 5_000
 TXN_TIMEOUT_S = 30.0
 MAX_POLL_INTERVAL_MS = 300_000
 RESTART_PAUSE_S = 2.0
@@ -90,6 +96,21 @@ def source_record(m: Message) -> SourceRecord:
     )
 
 
+@dataclass
+class _Txn:
+    """One source partition's transaction in the current round."""
+
+    partition: int
+    prod: Producer
+    first: int
+    """Offset of the round's first record: where a failed round restarts."""
+    last: int = -1
+    count: int = 0
+    dead: int = 0
+    error: KafkaException | None = None
+    revoked: bool = False
+
+
 class IntakeRunner:
     """Runs one subscription's intake on this node (a consumer thread + per-partition producers)."""
 
@@ -102,8 +123,10 @@ class IntakeRunner:
         topics: TopicNames,
         partitions: int,
         node_id: str,
+        max_round: int = MAX_ROUND,
     ) -> None:
         self.sub = sub
+        self._max_round = max_round
         self._sink = sink
         self._decoder = decoder
         self._kafka_config = kafka_config
@@ -112,8 +135,11 @@ class IntakeRunner:
         self._node_id = node_id
         self._topic = sub.topic
         self._dlq = sub.dlq
-        self._ids = IdMaker(sub.id, sub.topic, sink.service, partitions)
+        self._invokes = InvokeEncoder(sub.id, sub.topic, sink, partitions, sub.dlq)
+        self._log = topics.log
         self._producers: dict[int, Producer] = {}
+        self._open: dict[int, _Txn] = {}
+        """The round's open transactions (consumer thread and its rebalance callbacks only)."""
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"rt-intake-{sub.id}")
         self._thread = threading.Thread(target=self._run, name=f"rt-intake-{sub.id}", daemon=True)
@@ -175,10 +201,8 @@ class IntakeRunner:
             )
             while not self._stop.is_set():
                 first = consumer.poll(0.2)
-                if first is None:
-                    continue
-                msgs = [first, *consumer.consume(num_messages=MAX_ROUND - 1, timeout=0.01)]
-                self._round(consumer, msgs)
+                if first is not None:
+                    self._round(consumer, first)
         finally:
             try:
                 consumer.close()  # revokes (closing producers) and leaves the group
@@ -187,55 +211,84 @@ class IntakeRunner:
             for p in list(self._producers):
                 self._close_producer(p)
 
-    def _round(self, consumer: Consumer, msgs: list[Message]) -> None:
-        by_partition: dict[int, list[Message]] = {}
-        for m in msgs:
-            err = m.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("subscription %s: consumer error: %s", self.sub.id, err)
-                continue
-            p = m.partition()
-            if p is not None and p in self._producers:
-                by_partition.setdefault(p, []).append(m)
-        if not by_partition:
+    def _round(self, consumer: Consumer, first: Message) -> None:
+        """Steps 1-2 while consuming (up to ``max_round`` records or ``ROUND_S``), then
+        steps 3-4 for every partition of the round at once."""
+        txns: dict[int, _Txn] = {}
+        self._open = txns
+        deadline = time.monotonic() + ROUND_S
+        now = int(time.time() * 1000)
+        batch = [first]
+        n = 0
+        while True:
+            for m in batch:
+                self._take(m, txns, now)
+            n += len(batch)
+            if n >= self._max_round or self._stop.is_set() or time.monotonic() >= deadline:
+                break
+            batch = consumer.consume(
+                num_messages=min(CONSUME_BATCH, self._max_round - n), timeout=0.05
+            )
+            if not batch:
+                break  # caught up: commit now rather than hold the transaction open
+        self._open = {}
+        live = [t for t in txns.values() if not t.revoked]
+        if not live:
             return
         meta = consumer.consumer_group_metadata()
-        parts = list(by_partition)
-        results = list(self._pool.map(lambda p: self._commit(p, by_partition[p], meta), parts))
-        for p, ok in zip(parts, results, strict=True):
+        for t, ok in zip(live, self._pool.map(lambda t: self._commit(t, meta), live), strict=True):
             if not ok:
-                first = by_partition[p][0].offset() or 0
                 try:
-                    consumer.seek(TopicPartition(self._topic, p, first))
+                    consumer.seek(TopicPartition(self._topic, t.partition, t.first))
                 except KafkaException as e:
                     log.warning(
-                        "subscription %s: seek of partition %d failed: %s", self.sub.id, p, e
-                    )
+                        "subscription %s: seek of partition %d failed: %s",
+                        self.sub.id, t.partition, e,
+                    )  # fmt: skip
+
+    def _take(self, m: Message, txns: dict[int, _Txn], now: int) -> None:
+        err = m.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("subscription %s: consumer error: %s", self.sub.id, err)
+            return
+        p = m.partition() or 0
+        t = txns.get(p)
+        if t is None:
+            prod = self._producers.get(p)
+            if prod is None:
+                return  # not (or no longer) ours
+            t = txns[p] = _Txn(p, prod, m.offset() or 0)
+            try:
+                prod.begin_transaction()  # Step 1.
+            except KafkaException as e:
+                t.error = e
+        if t.error is not None or t.revoked:
+            return  # the partition is re-read from t.first (failed) or by its next owner
+        try:
+            t.dead += self._append(t.prod, m, now)  # Step 2.
+        except KafkaException as e:
+            t.error = e
+            return
+        t.last = m.offset() or 0
+        t.count += 1
 
     # ------------------------------------------------------------------ one transaction
 
-    def _commit(self, p: int, msgs: list[Message], meta: Any) -> bool:
-        """Steps 1-4 of the module docstring for one source partition's records."""
-        prod = self._producers.get(p)
-        if prod is None:
-            return True  # revoked meanwhile: the next owner re-reads from the committed offset
+    def _commit(self, t: _Txn, meta: Any) -> bool:
+        """Steps 3-4 of the module docstring for one source partition's round."""
         try:
-            prod.begin_transaction()  # Step 1.
-            dead = 0
-            now = int(time.time() * 1000)
-            for m in msgs:  # Step 2.
-                dead += self._append(prod, source_record(m), now)
-            last = msgs[-1].offset() or 0
-            offsets = [TopicPartition(self._topic, p, last + 1)]
-            prod.send_offsets_to_transaction(offsets, meta, TXN_TIMEOUT_S)  # Step 3.
-            prod.commit_transaction(TXN_TIMEOUT_S)  # Step 4.
+            if t.error is not None:
+                raise t.error
+            offsets = [TopicPartition(self._topic, t.partition, t.last + 1)]
+            t.prod.send_offsets_to_transaction(offsets, meta, TXN_TIMEOUT_S)  # Step 3.
+            t.prod.commit_transaction(TXN_TIMEOUT_S)  # Step 4.
         except KafkaException as e:
-            self._failed(p, prod, e)
+            self._failed(t.partition, t.prod, e)
             return False
         with self._stats_lock:  # partitions commit on several pool threads
-            self.appended += len(msgs)
-            self.dead += dead
+            self.appended += t.count
+            self.dead += t.dead
         return True
 
     def _failed(self, p: int, prod: Producer, e: KafkaException) -> None:
@@ -256,20 +309,12 @@ class IntakeRunner:
             except KafkaException:
                 log.exception("subscription %s: producer for %d failed", self.sub.id, p)
 
-    def _append(self, prod: Producer, rec: SourceRecord, now: int) -> int:
+    def _append(self, prod: Producer, m: Message, now: int) -> int:
         try:
-            body = self._decoder.decode(rec.value, rec.topic)
-            part, key, invoke = build_invoke(
-                self.sub.id,
-                self._sink,
-                rec,
-                body,
-                partitions=self._partitions,
-                dlq=self._dlq,
-                now_ms=now,
-                ids=self._ids,
-            )
+            body = self._decoder.decode(m.value(), self._topic)
+            part, key, value = self._invokes.encode(m, body, now)
         except (RecordDecodeError, KeyError_) as e:
+            rec = source_record(m)
             if self._dlq is None:
                 log.warning(
                     "subscription %s: skipping %s[%d]@%d: %s",
@@ -279,8 +324,12 @@ class IntakeRunner:
                 headers = decode_failure_headers(self.sub.id, rec, str(e))
                 _produce(prod, self._dlq, rec.value, rec.key, None, headers)
             return 1
-        _produce(prod, self._topics.log, records.encode(invoke), key, part, None)
-        return 0
+        while True:
+            try:
+                prod.produce(self._log, value, key, part)
+                return 0
+            except BufferError:
+                prod.poll(0.01)
 
     # ------------------------------------------------------------------ producers per partition
 
@@ -293,7 +342,8 @@ class IntakeRunner:
                 "transaction.timeout.ms": 60_000,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 5,
+                "linger.ms": 20,
+                "delivery.report.only.error": True,
                 "queue.buffering.max.messages": 200_000,
                 "log_level": 2,
             }
@@ -309,6 +359,10 @@ class IntakeRunner:
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # init_transactions before the first fetch: it aborts a killed owner's open
         # transaction, so the committed offset read next is stable.
+        for tp in partitions:  # revoked and re-assigned mid-round: a fresh transaction
+            t = self._open.get(tp.partition)
+            if t is not None and t.revoked:
+                del self._open[tp.partition]
         new = [tp.partition for tp in partitions if tp.partition not in self._producers]
         for p, prod in zip(new, self._pool.map(self._new_producer, new), strict=True):
             self._producers[p] = prod
@@ -316,6 +370,16 @@ class IntakeRunner:
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
+            t = self._open.get(tp.partition)
+            if t is not None and not t.revoked:
+                # Mid-round: nothing of it commits; the next owner re-reads from the
+                # committed offset (and its init_transactions would abort it anyway).
+                t.revoked = True
+                if t.error is None:
+                    try:
+                        t.prod.abort_transaction(TXN_TIMEOUT_S)
+                    except KafkaException:
+                        log.warning("subscription %s: abort failed", self.sub.id, exc_info=True)
             self._close_producer(tp.partition)
         log.info(
             "subscription %s: revoked %s", self.sub.id, sorted(tp.partition for tp in partitions)

@@ -21,7 +21,6 @@ from runtime.log.routing import target_kind
 from runtime.log.topics import TopicNames
 from runtime.registry import Registry
 from runtime.subscriptions import registry as reg
-from runtime.subscriptions.intake import IntakeRunner
 from runtime.subscriptions.mapping import SinkTarget
 from runtime.subscriptions.model import (
     Subscription,
@@ -31,6 +30,7 @@ from runtime.subscriptions.model import (
     parse_source,
     validate_options,
 )
+from runtime.subscriptions.worker import IntakeProcess
 
 log = logging.getLogger("rt.subscriptions")
 
@@ -54,7 +54,7 @@ class SubscriptionManager:
         self._partitions = partitions
         self._node_id = node_id
         self._subs: dict[str, Subscription] = {}
-        self._runners: dict[str, IntakeRunner] = {}
+        self._runners: dict[str, IntakeProcess] = {}
         self._removed: set[str] = set()
         self._follower: reg.RegistryFollower | None = None
         self._producer: Producer | None = None
@@ -87,7 +87,7 @@ class SubscriptionManager:
             await asyncio.to_thread(self._follower.caught_up.wait, timeout)
 
     @property
-    def runners(self) -> dict[str, IntakeRunner]:
+    def runners(self) -> dict[str, IntakeProcess]:
         return dict(self._runners)
 
     # ------------------------------------------------------------------ admin operations
@@ -123,8 +123,15 @@ class SubscriptionManager:
         sub = self._subs.get(sub_id)
         if sub is None:
             return False
-        await self._write(sub.registry_key(), None)
+        # Taken before the write: the registry follower may apply the removal while the
+        # write is awaited, and would then stop the runner without this answer waiting.
         runner = self._runners.pop(sub_id, None)
+        try:
+            await self._write(sub.registry_key(), None)
+        except BaseException:
+            if runner is not None:
+                self._runners[sub_id] = runner
+            raise
         self._on_change(sub_id, None)
         if runner is not None:
             await asyncio.to_thread(runner.stop)  # answered once drained and committed
@@ -186,7 +193,7 @@ class SubscriptionManager:
         self._subs[sub_id] = sub
         try:
             target = self._sink_target(sub.service, sub.handler)
-            decoder = decoder_for(
+            decoder_for(  # validated here so a bad one is reported by the node
                 sub.format,
                 avro_schema=sub.options.get("avro.schema"),
                 avro_schema_file=sub.options.get("avro.schema.file"),
@@ -195,10 +202,9 @@ class SubscriptionManager:
         except (SubscriptionError, ValueError) as e:
             log.error("subscription %s cannot run on this node: %s", sub_id, e)
             return
-        runner = IntakeRunner(
+        runner = IntakeProcess(
             sub,
             target,
-            decoder,
             self._kafka_config,
             self._topics,
             self._partitions,

@@ -25,6 +25,9 @@ from tests.e2e.conftest import APPS, RtNode
 
 APP = APPS / "subs_app.py"
 KEYS = 50
+SMALL_ROUNDS = {"RT_INTAKE_ROUND_RECORDS": "500"}
+"""Intake commits every 500 records, so a kill lands between commits (a whole 20k
+topic would otherwise be one transaction)."""
 
 
 def create_topic(infra: Infra, name: str, partitions: int) -> None:
@@ -135,7 +138,7 @@ def test_kill9_during_intake_loses_and_duplicates_nothing(
     topic = f"{prefix}.orders"
     create_topic(infra, topic, 8)
     expected = fill_keyed(infra, topic, 20_000)
-    node = RtNode(infra, prefix, APP, tmp_path)
+    node = RtNode(infra, prefix, APP, tmp_path, **SMALL_ROUNDS)
     nodes.append(node.start())
     sub = subscribe(node, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
     kill_mid_intake(infra, node, f"{prefix}.sub.{sub['id']}", topic, 20_000)
@@ -185,8 +188,8 @@ def test_two_nodes_split_source_partitions_and_survive_a_kill9(
 ) -> None:
     topic = f"{prefix}.orders"
     create_topic(infra, topic, 8)
-    a = RtNode(infra, prefix, APP, tmp_path)
-    b = RtNode(infra, prefix, APP, tmp_path)
+    a = RtNode(infra, prefix, APP, tmp_path, **SMALL_ROUNDS)
+    b = RtNode(infra, prefix, APP, tmp_path, **SMALL_ROUNDS)
     nodes.append(a.start())
     nodes.append(b.start())
     sub = subscribe(a, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
