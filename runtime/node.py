@@ -73,7 +73,12 @@ class Node:
         )
         self.dlq = DlqOutbox(self.kafka_config, self.redis)
         self.subscriptions = SubscriptionManager(
-            self.registry, self.kafka_config, self.topics, self.settings.partitions, self.worker_id
+            self.registry,
+            self.kafka_config,
+            self.topics,
+            self.settings.partitions,
+            self.worker_id,
+            cluster_name=self.settings.kafka_cluster_name,
         )
         self._deps_args: dict[str, Any] = dict(
             prefix=self.settings.topic_prefix,

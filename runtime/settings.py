@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     topic_prefix: str = "rt"
     """Prefix of every rt topic, so several rt clusters can share one Kafka."""
     replication_factor: int = Field(default=1, ge=1)
+    kafka_cluster_name: str = "default"
+    """The name of rt's Kafka in subscription sources (``kafka://<name>/<topic>``): rt
+    consumes only from its own Kafka, so a source naming another cluster is refused."""
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8080, ge=0, le=65535)

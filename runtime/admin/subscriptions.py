@@ -9,7 +9,8 @@
 - ``DELETE /subscriptions/{id}`` → ``202`` once the intake stopped on this node
   with its in-flight offsets committed (other nodes stop when they read it).
 
-The cluster part of the source is free text: rt consumes from its own Kafka.
+The cluster part of the source must be rt's own Kafka's name (setting
+``kafka_cluster_name``, default ``default``): rt consumes only from its own Kafka.
 """
 
 from __future__ import annotations

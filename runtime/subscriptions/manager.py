@@ -47,8 +47,10 @@ class SubscriptionManager:
         topics: TopicNames,
         partitions: int,
         node_id: str,
+        cluster_name: str = "default",
     ) -> None:
         self._registry = registry
+        self._cluster_name = cluster_name
         self._kafka_config = kafka_config
         self._topics = topics
         self._partitions = partitions
@@ -107,7 +109,12 @@ class SubscriptionManager:
             SubscriptionError: Bad source/sink/options, unknown service, handler or topic
                 (nothing is created).
         """
-        _, topic = parse_source(source)
+        cluster, topic = parse_source(source)
+        if cluster != self._cluster_name:
+            raise SubscriptionError(
+                f"unknown Kafka cluster '{cluster}' in {source!r}: rt consumes from its own "
+                f"Kafka, named '{self._cluster_name}' (setting kafka_cluster_name)"
+            )
         service, handler = parse_sink(sink)
         opts = validate_options(options)
         self._sink_target(service, handler)

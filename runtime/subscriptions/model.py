@@ -59,7 +59,7 @@ def parse_source(source: str) -> tuple[str, str]:
     if not sep or scheme != "kafka":
         raise SubscriptionError(
             f"bad source {source!r}: expected kafka://<cluster>/<topic> "
-            "(the cluster name is free, e.g. kafka://default/orders)"
+            "(e.g. kafka://default/orders)"
         )
     cluster, sep, topic = rest.partition("/")
     if not cluster or not sep or not valid_topic_name(topic):

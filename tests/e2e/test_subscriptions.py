@@ -373,6 +373,11 @@ def test_cli_subscribe_ls_rm_and_restart(
         json={"source": f"http://x/{topic}", "sink": "service://SeqCounter/add"},
     )
     assert bad_scheme.status_code == 400 and "kafka://" in bad_scheme.json()["message"]
+    other = httpx.post(
+        f"{node.admin_url}/subscriptions",
+        json={"source": f"kafka://prod/{topic}", "sink": "service://SeqCounter/add"},
+    )
+    assert other.status_code == 400 and "unknown Kafka cluster 'prod'" in other.json()["message"]
 
     made = rt(node, "subscribe", "--topic", topic, "--to", "SeqCounter/add", "--from", "earliest",
               "--dlq", f"{prefix}.orders.dlq")  # fmt: skip
