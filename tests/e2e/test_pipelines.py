@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from confluent_kafka import Consumer, Producer
 
 from tests.conftest import Infra
@@ -32,11 +31,6 @@ def _read_until_orders(reader: Consumer, orders: int, timeout: float) -> list[di
     return got
 
 
-@pytest.mark.xfail(
-    reason="known bug (CHANGELOG, ADR 0009): on a loaded machine one order can be missing "
-    "from the window results (the lifetime total has it); root cause not found yet",
-    strict=False,
-)
 def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
     infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
 ) -> None:
@@ -99,11 +93,6 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
     assert time.time() - last_order_at >= 4
 
 
-@pytest.mark.xfail(
-    reason="known bug (CHANGELOG, ADR 0009): on a loaded machine one order can be missing "
-    "from the window results (the lifetime total has it); root cause not found yet",
-    strict=False,
-)
 def test_order_totals_fed_by_a_subscription_from_topic_to_topic(
     infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
 ) -> None:
