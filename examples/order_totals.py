@@ -62,7 +62,7 @@ totals = restate.VirtualObject("OrderTotals")
 async def add(ctx: ObjectContext, order: Order) -> None:
     """One order of user ``ctx.key()``: into its window and the lifetime total."""
     now = await now_ms(ctx)
-    await WINDOWS.add(ctx, order, reduce=_fold, on_close=close, at_ms=now, type_hint=Totals)
+    await WINDOWS.add(ctx, order, reduce=_fold, on_close=close, now=now, type_hint=Totals)
     lifetime = await ctx.get("lifetime", type_hint=Totals)
     ctx.set("lifetime", _fold(lifetime, order))
     await LIFETIME.touch(ctx, on_expire=expire, at_ms=now)

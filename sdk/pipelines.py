@@ -42,7 +42,15 @@ import msgspec
 
 from sdk.context import HandlerType, ObjectContext
 
-__all__ = ["Enrichment", "StateTTL", "Window", "Windows", "now_ms", "update"]
+__all__ = [
+    "Enrichment",
+    "StateTTL",
+    "Window",
+    "Windows",
+    "late_assignment",
+    "now_ms",
+    "update",
+]
 
 A = TypeVar("A")
 S = TypeVar("S")
@@ -84,7 +92,18 @@ class Window(msgspec.Struct, frozen=True):
 
 
 _CLOSED = "window:closed_until"
-"""Windows ending at or before this time (ms) are closed: late records are not counted."""
+"""Windows ending at or before this time (ms) are closed: late records go to a later window."""
+
+
+def late_assignment(at_ms: int, now_ms: int, closed_until_ms: int, grace_ms: int) -> int:
+    """The time a record counts at: ``at_ms``, or the earliest still-open instant if later.
+
+    A window ``[s, e)`` is open while ``e > closed_until_ms`` (its close handler has
+    not run) and ``e + grace_ms > now_ms`` (its timer is not yet due). Every
+    window containing ``max(at_ms, closed_until_ms, now_ms - grace_ms)`` ends after
+    that instant, so it is open: a late record moves forward instead of vanishing.
+    """
+    return max(at_ms, closed_until_ms, now_ms - grace_ms)
 
 
 @dataclass(frozen=True)
@@ -138,37 +157,43 @@ class Windows:
         reduce: Callable[[A | None, V], A],
         on_close: HandlerType[Window, Any],
         at_ms: int | None = None,
+        now: int | None = None,
         type_hint: type[A] | None = None,
     ) -> list[Window]:
         """Fold ``value`` into every window containing ``at_ms`` (default: now).
 
         The first record of a window arms its close timer: a delayed send of the
         :class:`Window` to ``on_close`` (a handler of this object), due at the
-        window's end plus grace, in wall-clock time (at once if that has passed).
-        A record is late, and not counted, only if its window has closed already.
+        window's end plus grace, in wall-clock time.
+
+        A record is never dropped. If its windows have closed already (their end is
+        at or before the last closed window's end, or their end plus grace is not
+        after now), it counts as arriving at the earliest instant whose windows are
+        still open, ``max(at_ms, closed_until, now - grace)``: with tumbling windows
+        that is the current (not yet emitted) window. Each record therefore lands in
+        exactly one emitted result per window it is assigned to.
+
+        Args:
+            at_ms: The record's time (event time); default ``now``.
+            now: A journaled wall-clock time (ms) the handler already read; default
+                reads ``ctx.time()``. Pass it rather than reading the clock twice: two
+                reads can straddle a window end.
 
         Returns:
-            The windows the value was added to (empty when all of them are closed).
+            The windows the value was added to (never empty).
         """
-        now = await now_ms(ctx)
-        at = now if at_ms is None else at_ms
+        if now is None:
+            now = await now_ms(ctx)
         closed_until = await ctx.get(_CLOSED, type_hint=int) or 0
         grace_ms = int(self.grace.total_seconds() * 1000)
-        added = []
-        for w in self.windows_for(at):
-            # Late only once the window's close ran: its result went out without this
-            # record. Comparing the window's end with the clock instead drops records
-            # whose time was taken just before the end (a second time sample, a slow
-            # journal ack) although their window is still open; a window that ended
-            # but was never opened opens now and closes at once.
-            if w.end_ms <= closed_until:
-                continue
+        at = late_assignment(now if at_ms is None else at_ms, now, closed_until, grace_ms)
+        added = self.windows_for(at)
+        for w in added:
             acc = await ctx.get(w.state_key, type_hint=type_hint)
             if acc is None:
                 delay = timedelta(milliseconds=max(0, w.end_ms + grace_ms - now))
                 ctx.object_send(on_close, ctx.key(), w, send_delay=delay)
             ctx.set(w.state_key, reduce(acc, value))
-            added.append(w)
         return added
 
     async def close(

@@ -16,6 +16,7 @@ from tests.e2e.test_egress import _post_all
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WINDOW_S = 3
+TTL_S = 6
 
 
 def _read_until_orders(reader: Consumer, orders: int, timeout: float) -> list[dict[str, object]]:
@@ -38,7 +39,7 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
     create_topic(infra, topic)
     node = RtNode(
         infra, prefix, EXAMPLES / "order_totals.py", tmp_path,
-        ORDER_TOTALS_TOPIC=topic, WINDOW_SECONDS=str(WINDOW_S), LIFETIME_TTL_SECONDS="4",
+        ORDER_TOTALS_TOPIC=topic, WINDOW_SECONDS=str(WINDOW_S), LIFETIME_TTL_SECONDS=str(TTL_S),
     )  # fmt: skip
     nodes.append(node.start())
     users = [f"u{i}" for i in range(8)]
@@ -47,10 +48,8 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
     try:
         sent_at = time.time()
         results = []
-        u0_sent_at = 0.0  # u0's TTL runs from its last order (sent before u0_sent_at)
-        for u in users:
-            if u == "u0":
-                u0_sent_at = time.time()
+        for u in users:  # the last user's TTL counts from when its orders start (load-proof)
+            last_user_sent_at = time.time()
             results += _post_all(
                 node.url,
                 f"/OrderTotals/{u}/add",
@@ -58,9 +57,9 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
             )
         assert [r.status_code for r in results] == [200] * len(orders), results[0].text
         last_order_at = time.time()
-        with httpx.Client(timeout=30) as c:  # the last user: its 4 s TTL began last
-            life = c.get(f"{node.url}/OrderTotals/{users[-1]}/lifetime")
-        assert life.json() == {"orders": 10, "total": 60.0}, life.text
+        with httpx.Client(timeout=30) as c:
+            life = c.get(f"{node.url}/OrderTotals/{users[-1]}/lifetime").json()
+        assert life == {"orders": 10, "total": 60.0}
         # No further input from here on: every window must still close and come out.
         got = _read_until_orders(reader, len(orders), timeout=60)
     finally:
@@ -81,17 +80,17 @@ def test_order_totals_windows_close_without_further_input_and_ttl_clears_state(
     }
     assert first_result_delay < 60
 
-    # TTL: the lifetime total goes after 4 s without orders (and not before).
+    # TTL: the lifetime total goes after TTL_S without orders (and not before).
     deadline = time.monotonic() + 60
     with httpx.Client(timeout=30) as c:
         while True:
-            r = c.get(f"{node.url}/OrderTotals/u0/lifetime")
+            r = c.get(f"{node.url}/OrderTotals/{users[-1]}/lifetime")
             assert r.status_code == 200, r.text
             if r.content in (b"", b"null"):  # a None result has an empty body
                 break
             assert time.monotonic() < deadline, "lifetime state never expired"
             time.sleep(0.5)
-    assert time.time() - u0_sent_at >= 4
+    assert time.time() - last_user_sent_at >= TTL_S
 
 
 def test_order_totals_fed_by_a_subscription_from_topic_to_topic(
@@ -134,3 +133,39 @@ def test_order_totals_fed_by_a_subscription_from_topic_to_topic(
     assert {u: (int(v[0]), round(v[1], 2)) for u, v in by_user.items()} == {
         u: (20, 210.0) for u in users
     }
+
+
+def test_a_record_stamped_in_an_already_closed_window_is_emitted_with_the_current_one(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]
+) -> None:
+    """Regression (ADR 0010): a record whose window's close timer already ran used to be
+    dropped silently; it now lands in the current window, and every window comes out once."""
+    topic = f"{prefix}.windows"
+    create_topic(infra, topic)
+    node = RtNode(
+        infra, prefix, Path(__file__).parent / "apps" / "late_windows_app.py", tmp_path,
+        WINDOW_TOPIC=topic, WINDOW_SECONDS="2",
+    )  # fmt: skip
+    nodes.append(node.start())
+    reader = committed_reader(infra, topic)
+    try:
+        with httpx.Client(timeout=60) as c:
+            first_at = int(time.time() * 1000)
+            r = c.post(
+                f"{node.url}/EventTotals/k1/add", json={"id": "a", "amount": 1, "at_ms": first_at}
+            )
+            assert r.status_code == 200, r.text
+            [first_start] = r.json()
+            [closed] = read_json(reader, 1, timeout=60, settle=0)
+            assert (closed["start_ms"], closed["ids"]) == (first_start, ["a"])
+            # Late: stamped inside the window that has just been emitted.
+            r = c.post(
+                f"{node.url}/EventTotals/k1/add", json={"id": "b", "amount": 2, "at_ms": first_at}
+            )
+            assert r.status_code == 200, r.text
+            [late_start] = r.json()
+            assert late_start > first_start
+        got = read_json(reader, 1, timeout=60, settle=4)
+    finally:
+        reader.close()
+    assert [(g["start_ms"], g["ids"], g["total"]) for g in got] == [(late_start, ["b"], 2.0)]

@@ -72,6 +72,7 @@ def test_public_names_are_pinned() -> None:
         "StateTTL",
         "Window",
         "Windows",
+        "late_assignment",
         "now_ms",
         "update",
     ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,7 +14,7 @@ import pytest
 import sdk as restate
 from sdk import ObjectContext
 from sdk.engine import Done, SendCommand
-from sdk.pipelines import Enrichment, StateTTL, Window, Windows, now_ms, update
+from sdk.pipelines import Enrichment, StateTTL, Window, Windows, late_assignment, update
 from tests.unit.sdk.fake_runtime import FakeRuntime, output_json
 
 MINUTE = Windows(size=timedelta(minutes=1))
@@ -37,15 +39,6 @@ obj = restate.VirtualObject("Pipe")
 async def add(ctx: ObjectContext, amount: int) -> list[int]:
     windows = await MINUTE.add(ctx, amount, reduce=lambda a, x: (a or 0) + x, on_close=close)
     await update(ctx, "count", lambda c: (c or 0) + 1, int)
-    return [w.start_ms for w in windows]
-
-
-@obj.handler()
-async def add_sampled(ctx: ObjectContext, amount: int) -> list[int]:
-    """As examples/order_totals.py: the time taken first, then passed to ``add``."""
-    at = await now_ms(ctx)
-    windows = await MINUTE.add(ctx, amount, reduce=lambda a, x: (a or 0) + x, on_close=close,
-                               at_ms=at)  # fmt: skip
     return [w.start_ms for w in windows]
 
 
@@ -88,19 +81,13 @@ class Object:
         self.state: dict[str, bytes] = {}
         self.sends: list[SendCommand] = []
 
-    async def call(self, handler: str, arg: Any, at_s: float | list[float]) -> Any:
-        """``at_s``: the clock, or its successive readings (the last one repeats)."""
-        readings = [at_s] if isinstance(at_s, float) else list(at_s)
-
-        def clock() -> float:
-            return readings.pop(0) if len(readings) > 1 else readings[0]
-
+    async def call(self, handler: str, arg: Any, at_s: float) -> Any:
         rt = FakeRuntime(
             obj.handlers[handler],
             input=msgspec.json.encode(arg),
             key="u1",
             state=self.state,
-            clock=clock,
+            clock=lambda: at_s,
         )
         status = await rt.run()
         assert isinstance(status, Done) and status.failure is None, status
@@ -138,27 +125,69 @@ async def test_first_record_of_a_window_arms_one_wall_clock_timer() -> None:
     assert json.loads(o.state["count"]) == 3
 
 
-async def test_a_record_timed_just_before_the_end_counts_in_its_open_window() -> None:
-    """Regression (the order-totals lost order): the record's time is taken at 179.999 s,
-    the clock reads 180.001 s when it is added. Its window has not closed, so it counts
-    (it used to be dropped as late: one order missing from the window results)."""
-    o = Object()
-    assert await o.call("add_sampled", 5, at_s=[179.999, 180.001]) == [120_000]
-    assert len(o.sends) == 1 and o.sends[0].invoke_time_ms == 180_001  # closes at once
-    assert await o.call("add_sampled", 2, at_s=[179.9995, 180.002]) == [120_000]
-    assert await o.call("close", {"start_ms": 120_000, "end_ms": 180_000}, at_s=180.003) == 7
-    # Now it has closed: a record timed inside it is late and not counted.
-    assert await o.call("add_sampled", 1, at_s=[179.9999, 180.004]) == []
-    assert len(o.sends) == 1
-
-
 async def test_hopping_windows_and_late_records() -> None:
     o = Object()
     assert await o.call("hop", 1, at_s=125.0) == 3
     assert len(o.sends) == 3
     o.state["window:closed_until"] = b"180000"  # as if those windows had closed
-    assert await o.call("hop", 1, at_s=125.0) == 0  # late: nothing counted, no new timer
-    assert len(o.sends) == 3
+    # Late: counted at 180 s instead (three open windows, new timers), never dropped.
+    assert await o.call("hop", 1, at_s=125.0) == 3
+    assert [json.loads(s.param)["start_ms"] for s in o.sends[3:]] == [140_000, 160_000, 180_000]
+
+
+def test_late_assignment_moves_a_late_record_to_the_earliest_open_instant() -> None:
+    assert late_assignment(125_000, 125_000, 0, 0) == 125_000  # on time
+    assert late_assignment(125_000, 130_000, 180_000, 0) == 180_000  # its window was closed
+    assert late_assignment(100_000, 190_000, 120_000, 5_000) == 185_000  # past end + grace
+    for at, now, closed, grace in [(59_999, 60_001, 0, 0), (1, 120_000, 60_000, 0)]:
+        t = late_assignment(at, now, closed, grace)
+        assert all(w.end_ms > closed and w.end_ms + grace > now for w in HOPPING.windows_for(t))
+
+
+async def test_a_record_arriving_after_its_window_closed_lands_in_the_current_window() -> None:
+    """Regression (ADR 0010): the close handler ran (closed_until = 180 s) and then a record
+    stamped inside the closed window arrives: it must be emitted with the next window."""
+    o = Object()
+    assert await o.call("add", 5, at_s=179.0) == [120_000]
+    assert await o.call("close", {"start_ms": 120_000, "end_ms": 180_000}, at_s=180.0) == 5
+    o.state["window:closed_until"] = b"180000"
+    # The record's own clock (e.g. another node's, or a replayed journaled time) says 179.9 s.
+    assert await o.call("add", 7, at_s=179.9) == [180_000]
+    assert await o.call("close", {"start_ms": 180_000, "end_ms": 240_000}, at_s=240.0) == 7
+
+
+def _order_totals() -> Any:
+    path = Path(__file__).resolve().parents[3] / "examples" / "order_totals.py"
+    spec = importlib.util.spec_from_file_location("order_totals_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_order_totals_counts_an_order_whose_clock_reads_straddle_a_window_end() -> None:
+    """Regression (ADR 0010): ``add`` read the journaled clock twice (its own ``now``, then
+    ``Windows.add``'s); under load the two reads straddled the window end, the window counted
+    as already closed and the order was dropped from every window (lifetime had it)."""
+    ex = _order_totals()
+    ticks = iter([59.999, 60.001, 60.002, 60.003])
+    rt = FakeRuntime(
+        ex.totals.handlers["add"],
+        input=b'{"id": "o1", "amount": 5}',
+        key="u1",
+        state={},
+        clock=lambda: next(ticks),
+    )
+    status = await rt.run()
+    assert isinstance(status, Done) and status.failure is None, status
+    assert json.loads(rt.state["lifetime"]) == {"orders": 1, "total": 5.0}
+    window_state = {k: json.loads(v) for k, v in rt.state.items() if k.startswith("window:")}
+    assert list(window_state.values()) == [{"orders": 1, "total": 5.0}]
+    closes = [e for e in rt.journal if isinstance(e, SendCommand) and e.handler == "close"]
+    assert len(closes) == 1
+    w = json.loads(closes[0].param)
+    assert f"window:{w['start_ms']}-{w['end_ms']}" in window_state
+    assert closes[0].invoke_time_ms is not None and closes[0].invoke_time_ms >= w["end_ms"]
 
 
 async def test_ttl_clears_state_only_after_a_full_idle_period() -> None:
