@@ -175,6 +175,7 @@ class IntakeRunner:
                 "heartbeat.interval.ms": 2_000,
                 "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
                 "fetch.wait.max.ms": 100,
+                **self.sub.consumer_options,  # validated: never one rt controls
                 "log_level": 2,
             }
         )

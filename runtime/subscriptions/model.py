@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaException
+
 from connectors.serde import FORMATS, decoder_for
 
 REGISTRY_KEY_PREFIX = "subscription/"
@@ -29,7 +31,36 @@ OPTIONS: dict[str, str] = {
     "dlq": "dead-letter topic for undecodable records and terminally failed invocations, "
     "or 'skip' (default: skip)",
 }
-"""Every option a subscription accepts, with its meaning (unknown ones are refused)."""
+"""rt's own subscription options, with their meaning. Any other option must be a
+librdkafka consumer property (passed to the source consumer, as Restate does), except
+those rt sets itself (:data:`RT_CONTROLLED`)."""
+
+RT_CONTROLLED = frozenset({
+    "bootstrap.servers", "client.id", "group.id", "group.instance.id", "group.protocol",
+    "enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof",
+    "isolation.level", "partition.assignment.strategy", "max.poll.interval.ms",
+    "security.protocol", "log_level",
+})  # fmt: skip
+"""Consumer properties exactly-once intake depends on (or that carry rt's Kafka access)."""
+_RT_CONTROLLED_PREFIXES = ("sasl.", "ssl.")
+
+
+def check_consumer_property(name: str, value: str) -> None:
+    """Raise SubscriptionError unless librdkafka's consumer accepts ``name=value``."""
+    if name in RT_CONTROLLED or name.startswith(_RT_CONTROLLED_PREFIXES):
+        raise SubscriptionError(
+            f"option {name!r} is set by rt: exactly-once intake and rt's Kafka access depend on it"
+        )
+    try:
+        Consumer({"group.id": "rt-option-check", name: value}).close()
+    except (KafkaException, ValueError, TypeError) as e:
+        reason = e.args[0].str() if isinstance(e, KafkaException) else str(e)
+        known = ", ".join(sorted(OPTIONS))
+        raise SubscriptionError(
+            f"subscription option {name!r}={value!r} is neither an rt option ({known}) "
+            f"nor accepted by librdkafka's consumer: {reason}"
+        ) from None
+
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TOPIC_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -82,12 +113,11 @@ def validate_options(options: dict[str, Any]) -> dict[str, str]:
     """Check the options (names, values, Avro schema) and return them as strings."""
     out: dict[str, str] = {}
     for k, v in options.items():
-        if k not in OPTIONS:
-            known = ", ".join(sorted(OPTIONS))
-            raise SubscriptionError(f"unknown subscription option {k!r} (known: {known})")
         if not isinstance(v, str | int | float | bool):
             raise SubscriptionError(f"option {k!r} must be a string")
         out[k] = v if isinstance(v, str) else json.dumps(v)
+        if k not in OPTIONS:
+            check_consumer_property(k, out[k])
     reset = out.get("auto.offset.reset", "latest")
     if reset not in ("earliest", "latest"):
         raise SubscriptionError(f"auto.offset.reset must be earliest or latest, got {reset!r}")
@@ -155,6 +185,11 @@ class Subscription:
     @property
     def format(self) -> str:
         return self.options.get("format", "json")
+
+    @property
+    def consumer_options(self) -> dict[str, str]:
+        """The librdkafka properties given for the source consumer."""
+        return {k: v for k, v in self.options.items() if k not in OPTIONS}
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "sink": self.sink, "options": self.options}

@@ -126,8 +126,10 @@ def test_20k_keyed_records_counted_exactly_in_order(
     expected = fill_keyed(infra, topic, 20_000)
     node = RtNode(infra, prefix, APP, tmp_path)
     nodes.append(node.start())
-    sub = subscribe(node, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
-    assert sub["id"].startswith("sub_")
+    # A librdkafka consumer property passes through to the source consumer.
+    sub = subscribe(node, topic, "SeqCounter/add",
+                    **{"auto.offset.reset": "earliest", "fetch.min.bytes": "1024"})  # fmt: skip
+    assert sub["id"].startswith("sub_") and sub["options"]["fetch.min.bytes"] == "1024"
     states = wait_counts(node, expected, timeout=300)
     assert_exact(states, expected)
 

@@ -173,12 +173,21 @@ def test_options_valid() -> None:
     assert validate_options({"dlq": "skip"}) == {"dlq": "skip"}
     schema = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
     assert validate_options({"format": "avro", "avro.schema": schema})["format"] == "avro"
+    # Any other librdkafka consumer property passes through to the source consumer.
+    passed = validate_options({"fetch.min.bytes": 1024, "session.timeout.ms": "30000"})
+    assert passed == {"fetch.min.bytes": "1024", "session.timeout.ms": "30000"}
+    sub = Subscription("sub_1", "kafka://default/t", "service://S/h", {"dlq": "d", **passed})
+    assert sub.consumer_options == passed
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"group.id": "x"}, "unknown subscription option 'group.id'"),
+        ({"group.id": "x"}, "option 'group.id' is set by rt"),
+        ({"isolation.level": "read_uncommitted"}, "set by rt"),
+        ({"sasl.password": "x"}, "set by rt"),
+        ({"nope.prop": "1"}, "No such configuration property"),
+        ({"fetch.min.bytes": "lots"}, "Invalid value"),
         ({"auto.offset.reset": "middle"}, "earliest or latest"),
         ({"format": "xml"}, "format must be one of"),
         ({"format": "avro"}, "format=avro needs"),
