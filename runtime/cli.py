@@ -85,7 +85,7 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
         _fail(str(e), 2)
 
 
-def _loop_factory() -> Any:
+def loop_factory() -> Any:
     """uvloop when installed (it is, with uvicorn[standard]): a faster event loop."""
     try:
         import uvloop
@@ -115,6 +115,15 @@ def dev(
         bool, typer.Option("--fresh", help="Wipe local Kafka/Redis data first.")
     ] = False,
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+    ingress_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Serve the ingress from N processes of its own (default 0: "
+            "in the node's process).",
+        ),
+    ] = None,
 ) -> None:
     """Start a complete local rt: Kafka, Redis, processors, ingress, admin."""
     from runtime.dev import DevRuntime
@@ -126,6 +135,7 @@ def dev(
         admin_port=admin_port,
         partitions=partitions,
         state_dir=state_dir,
+        ingress_processes=ingress_processes,
     )
     for f in app_files or []:
         if not f.is_file():
@@ -155,7 +165,7 @@ def dev(
             table.add_row("info", str(info_path))
             out.print(Panel(table, title=f"rt dev {__version__}", subtitle="Ctrl-C to stop"))
 
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(runtime.serve(on_ready=ready))
     except KeyboardInterrupt:
         pass

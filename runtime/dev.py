@@ -25,9 +25,12 @@ from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
 from runtime.settings import Settings
 
+INGRESS_READY_TIMEOUT_S = 60.0
+
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to ``rt dev`` (it runs two servers)."""
+    """A uvicorn server that leaves signal handling to its caller (``rt dev`` runs two
+    servers; an ingress process stops on its own SIGTERM handler)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -126,6 +129,9 @@ class DevRuntime:
     async def _serve_http(self, node: Node, on_ready: Any) -> None:
         s = self.settings
         self.check_ports()
+        if s.ingress_processes > 0:
+            await self._serve_with_ingress_processes(node, on_ready)
+            return
         ingress = _Server(
             uvicorn.Config(
                 node.ingress_app(),
@@ -167,6 +173,57 @@ class DevRuntime:
         stop_wait.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+    async def _serve_with_ingress_processes(self, node: Node, on_ready: Any) -> None:
+        """The admin API here; the ingress in ``ingress_processes`` supervised children."""
+        from runtime.ingress.process import ingress_children
+
+        s = self.settings
+        assert self.stack is not None and self.stack.kafka_bootstrap and self.stack.redis_url
+        children = ingress_children(
+            s.ingress_processes, s, self.stack.kafka_bootstrap, self.stack.redis_url,
+            [p.resolve() for p in self.app_files],
+        )  # fmt: skip
+        admin = _Server(
+            uvicorn.Config(
+                node.admin_app(),
+                host=s.admin_host,
+                port=s.admin_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        for child in children:
+            child.start()
+        task = asyncio.create_task(admin.serve())
+        try:
+            deadline = loop.time() + INGRESS_READY_TIMEOUT_S
+            while not (admin.started and all(c.ready.is_set() for c in children)):
+                if task.done():
+                    raise RuntimeError(
+                        f"admin API failed to start (is port {s.admin_port} in use?)"
+                    )
+                if loop.time() > deadline:
+                    raise RuntimeError(
+                        f"ingress processes not serving on port {s.ingress_port} after "
+                        f"{INGRESS_READY_TIMEOUT_S:g}s (see the log above)"
+                    )
+                await asyncio.sleep(0.05)
+            if on_ready is not None:
+                on_ready()
+            stop_wait = asyncio.create_task(self._stop.wait())
+            await asyncio.wait([stop_wait, task], return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+        finally:
+            admin.should_exit = True
+            await asyncio.gather(*(asyncio.to_thread(c.stop, 30) for c in children))
+            await asyncio.gather(task, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
     def shutdown(self) -> None:
         if self.stack is not None:

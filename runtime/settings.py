@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8080, ge=0, le=65535)
+    ingress_processes: int = Field(default=0, ge=0, le=64)
+    """HTTP ingress processes ``rt dev`` runs besides the node (sharing the ingress port);
+    0 serves the ingress in the node's own process."""
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=9070, ge=0, le=65535)
 

@@ -9,9 +9,9 @@ transactional ids, offsets in the transaction, fencing) is the same.
 Lifecycle:
 
 - :class:`IntakeProcess` (in the node) spawns ``python -m runtime.subscriptions.worker``
-  from its supervisor thread, with the spec on stdin and ``PR_SET_PDEATHSIG``
-  = SIGKILL: a node that dies (even by kill -9) takes its intake with it; the
-  next owner's ``init_transactions`` aborts whatever the child left open.
+  as a :class:`runtime.childproc.SupervisedChild` (spec on stdin,
+  ``PR_SET_PDEATHSIG``): a node that dies (even by kill -9) takes its intake with
+  it; the next owner's ``init_transactions`` aborts whatever the child left open.
 - A child that exits unexpectedly is restarted after a pause (same transactional
   ids, so it fences its own predecessor).
 - ``stop`` sends SIGTERM: the child finishes the round in flight (its offsets
@@ -20,36 +20,25 @@ Lifecycle:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from dataclasses import asdict
 from typing import Any
 
+from runtime.childproc import SupervisedChild
 from runtime.log.topics import TopicNames
 from runtime.subscriptions.mapping import SinkTarget
 from runtime.subscriptions.model import Subscription
 
 log = logging.getLogger("rt.subscriptions")
 
-RESTART_PAUSE_S = 2.0
 ROUND_ENV = "RT_INTAKE_ROUND_RECORDS"
 """Records per intake transaction at most (default ``intake.MAX_ROUND``); smaller rounds
 commit more often (tests use it to land a kill between commits)."""
-STOP_TIMEOUT_S = 60.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel SIGKILLs it when the spawning thread dies."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def spec(
@@ -71,7 +60,7 @@ def spec(
     }
 
 
-class IntakeProcess:
+class IntakeProcess(SupervisedChild):
     """The node-side handle of one subscription's intake child (same API as IntakeRunner)."""
 
     def __init__(
@@ -84,66 +73,11 @@ class IntakeProcess:
         node_id: str,
     ) -> None:
         self.sub = sub
-        self._spec = json.dumps(spec(sub, sink, kafka_config, topics, partitions, node_id))
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(
-            target=self._supervise, name=f"rt-intake-{sub.id}", daemon=True
+        super().__init__(
+            f"intake of subscription {sub.id}",
+            "runtime.subscriptions.worker",
+            json.dumps(spec(sub, sink, kafka_config, topics, partitions, node_id)),
         )
-        self.starts = 0
-        """How many children were spawned (1 + restarts)."""
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM the child (it drains and commits the round in flight) and wait for it."""
-        with self._lock:
-            self._stop.set()
-            proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        self._thread.join(timeout)
-        if proc is not None and proc.poll() is None:
-            log.warning("subscription %s: intake did not stop in time, killing", self.sub.id)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(10)
-
-    def _supervise(self) -> None:
-        # The child is spawned from this thread, which lives as long as the child:
-        # PR_SET_PDEATHSIG fires when the spawning *thread* exits.
-        while not self._stop.is_set():
-            with self._lock:
-                if self._stop.is_set():
-                    return
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "runtime.subscriptions.worker"],
-                    stdin=subprocess.PIPE,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
-                    close_fds=True,
-                )
-                self.starts += 1
-            proc = self._proc
-            assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.write(self._spec.encode())
-                proc.stdin.close()
-            code = proc.wait()
-            if self._stop.is_set():
-                return
-            log.error(
-                "subscription %s: intake process %d exited with %s, restarting",
-                self.sub.id, proc.pid, code,
-            )  # fmt: skip
-            self._stop.wait(RESTART_PAUSE_S)
 
 
 def run_child(raw: str) -> int:

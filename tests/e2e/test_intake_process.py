@@ -16,6 +16,7 @@ import httpx
 
 from tests.conftest import Infra
 from tests.e2e.conftest import RtNode
+from tests.e2e.procs import alive, child_pids
 from tests.e2e.test_subscriptions import (
     APP,
     SMALL_ROUNDS,
@@ -32,30 +33,7 @@ WORKER = b"runtime.subscriptions.worker"
 
 def intake_pids(node_pid: int) -> set[int]:
     """Live intake processes whose parent is ``node_pid``."""
-    out: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        if fields[0] != b"Z" and int(fields[1]) == node_pid and WORKER in cmd:
-            out.add(int(entry))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+    return child_pids(node_pid, WORKER)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:

@@ -1,0 +1,130 @@
+"""HTTP ingress processes: the ingress served outside the node's event loop.
+
+Why: one Python process runs the node's partition processors, invoker and
+handlers; serving HTTP there too saturates its core while the host has others
+idle (docs/benchmarks.md). The ingress is stateless — it reaches the worker
+only through Kafka (``Invoke`` records) and Redis (answers on its own pub/sub
+channel) — so any number of processes can serve it. ``rt dev`` with
+``ingress_processes = N`` starts N of them as supervised children
+(:class:`runtime.childproc.SupervisedChild`), each listening on the ingress
+port with ``SO_REUSEPORT`` so the kernel spreads connections over them.
+
+The child gets its spec (settings, Kafka, Redis, app files) as JSON on stdin,
+loads the app files for the service registry, prints ``ready`` once it serves
+and drains on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from runtime.childproc import SupervisedChild
+
+log = logging.getLogger("rt.ingress.process")
+
+MODULE = "runtime.ingress.process"
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other ingress processes can bind to as well."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def ingress_children(
+    count: int, settings: Any, kafka_bootstrap: str, redis_url: str, app_files: list[Path]
+) -> list[SupervisedChild]:
+    """``count`` supervised ingress processes (not started yet)."""
+    spec = json.dumps(
+        {
+            "settings": settings.model_dump(mode="json"),
+            "kafka_bootstrap": kafka_bootstrap,
+            "redis_url": redis_url,
+            "app_files": [str(p) for p in app_files],
+        }
+    )
+    return [SupervisedChild(f"ingress process {i}", MODULE, spec) for i in range(count)]
+
+
+async def serve(spec: dict[str, Any]) -> None:
+    """The child: the ingress app on a reuse-port socket until SIGTERM."""
+    from runtime.ingress.app import create_ingress_app
+    from runtime.ingress.log_backend import LogIngressBackend
+    from runtime.invoker.loader import load_services
+    from runtime.invoker.services import registry_from_sdk
+    from runtime.log.producer import LogProducer
+    from runtime.log.topics import TopicNames
+    from runtime.node import redis_client
+    from runtime.responses import ResponseListener
+    from runtime.settings import Settings
+
+    settings = Settings(**spec["settings"])
+    registry = registry_from_sdk(load_services([Path(p) for p in spec["app_files"]]))
+    redis = redis_client(settings, spec["redis_url"])
+    producer = LogProducer(
+        settings.kafka_config(spec["kafka_bootstrap"]),
+        TopicNames(settings.topic_prefix),
+        settings.partitions,
+        client_id=f"rt-ingress-{uuid.uuid4().hex[:8]}",
+    )
+    listener = ResponseListener(redis, settings.topic_prefix)
+    backend = LogIngressBackend(registry, producer, redis, listener, settings.topic_prefix)
+    await listener.start()
+    from runtime.dev import _Server
+
+    server = _Server(
+        uvicorn.Config(create_ingress_app(registry, backend), log_level="warning", lifespan="off")
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    sock = reuseport_socket(settings.ingress_host, settings.ingress_port)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        print("ready", flush=True)
+    parent = os.getppid()
+    while not task.done():
+        await asyncio.wait([task], timeout=1.0)
+        if os.getppid() != parent:  # belt and braces next to PDEATHSIG
+            server.should_exit = True
+    try:
+        await task
+    finally:
+        await listener.close()
+        await asyncio.to_thread(producer.close)
+        await redis.aclose(close_connection_pool=True)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("RT_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s [ingress %(process)d] %(message)s",
+        stream=sys.stderr,
+    )
+    from runtime.cli import loop_factory
+
+    spec = json.loads(sys.stdin.read())
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve(spec))
+
+
+if __name__ == "__main__":
+    main()
