@@ -4,9 +4,11 @@ rt moves work out of the node's event loop into processes of its own (a
 subscription's intake, HTTP ingress processes). They share one lifecycle:
 
 - spawned as ``python -m <module>`` from a supervisor thread, with a JSON spec
-  on stdin (so no secret shows in ``ps``) and ``PR_SET_PDEATHSIG`` = SIGKILL:
-  when the thread that spawned it dies — the whole node, even by kill -9 — the
-  kernel kills the child;
+  on stdin (so no secret shows in ``ps``); the child's first act is
+  :func:`die_with_parent` (``PR_SET_PDEATHSIG`` = SIGKILL): when the thread that
+  spawned it dies — the whole node, even by kill -9 — the kernel kills the child.
+  The child sets it itself rather than in a ``preexec_fn``: Python code between
+  fork and exec of a process with many threads (librdkafka's) can deadlock;
 - restarted after a pause when it exits on its own;
 - ``stop`` sends SIGTERM (the child finishes what is in flight and exits) and
   waits, then kills what is left.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -30,13 +33,20 @@ log = logging.getLogger("rt.childproc")
 RESTART_PAUSE_S = 2.0
 STOP_TIMEOUT_S = 60.0
 READY_LINE = b"ready"
+PARENT_ENV = "RT_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """Runs in the child before exec: the kernel SIGKILLs it when the spawning thread dies."""
+    """Call first thing in a child: the kernel SIGKILLs it when the spawning thread dies.
+
+    If the parent is gone already (it died before this ran), exit at once.
+    """
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    expected = os.environ.get(PARENT_ENV)
+    if expected is not None and os.getppid() != int(expected):
+        os._exit(1)
 
 
 class SupervisedChild:
@@ -89,7 +99,7 @@ class SupervisedChild:
                     [sys.executable, "-m", self._module],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    preexec_fn=die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                    env={**os.environ, PARENT_ENV: str(os.getpid())},
                     close_fds=True,
                 )
                 self.starts += 1

@@ -29,7 +29,7 @@ from typing import Any
 
 import uvicorn
 
-from runtime.childproc import SupervisedChild
+from runtime.childproc import SupervisedChild, die_with_parent
 
 log = logging.getLogger("rt.ingress.process")
 
@@ -114,6 +114,7 @@ async def serve(spec: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    die_with_parent()
     logging.basicConfig(
         level=os.environ.get("RT_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s [ingress %(process)d] %(message)s",

@@ -29,7 +29,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from runtime.childproc import SupervisedChild
+from runtime.childproc import SupervisedChild, die_with_parent
 from runtime.log.topics import TopicNames
 from runtime.subscriptions.mapping import SinkTarget
 from runtime.subscriptions.model import Subscription
@@ -107,6 +107,7 @@ def run_child(raw: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     parent = os.getppid()
+    log.info("subscription %s: intake process %d started", sub.id, os.getpid())
     runner.start()
     while not stop.wait(1.0):
         if os.getppid() != parent:  # belt and braces next to PDEATHSIG
@@ -116,6 +117,7 @@ def run_child(raw: str) -> int:
 
 
 def main() -> None:
+    die_with_parent()
     logging.basicConfig(
         level=os.environ.get("RT_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s [intake %(process)d] %(message)s",
