@@ -141,15 +141,7 @@ class DevRuntime:
                 lifespan="off",
             )
         )
-        admin = _Server(
-            uvicorn.Config(
-                node.admin_app(),
-                host=s.admin_host,
-                port=s.admin_port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
+        admin = self._admin_server(node)
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -184,15 +176,7 @@ class DevRuntime:
             s.ingress_processes, s, self.stack.kafka_bootstrap, self.stack.redis_url,
             [p.resolve() for p in self.app_files],
         )  # fmt: skip
-        admin = _Server(
-            uvicorn.Config(
-                node.admin_app(),
-                host=s.admin_host,
-                port=s.admin_port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
+        admin = self._admin_server(node)
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,6 +208,14 @@ class DevRuntime:
             await asyncio.gather(task, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    def _admin_server(self, node: Node) -> _Server:
+        s = self.settings
+        config = uvicorn.Config(
+            node.admin_app(), host=s.admin_host, port=s.admin_port, log_level="warning",
+            lifespan="off",
+        )  # fmt: skip
+        return _Server(config)
 
     def shutdown(self) -> None:
         if self.stack is not None:
