@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from runtime.egress.outbox import EgressItem, EgressOutbox
 from runtime.log import records
+from runtime.log.transactions import init_transactions
 
 log = logging.getLogger("rt.egress")
 
@@ -182,7 +183,7 @@ class EgressSender:
     def _init(self) -> None:
         producer = Producer(self._config)
         try:
-            producer.init_transactions(TXN_TIMEOUT_MS / 1000)
+            init_transactions(producer, TXN_TIMEOUT_MS / 1000)
         except KafkaException as e:
             _raise_fenced(e)
             raise

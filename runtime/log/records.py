@@ -204,6 +204,37 @@ class EgressDone(msgspec.Struct, frozen=True, tag="egress", array_like=True):
     token: str = ""
 
 
+class SourceEntry(msgspec.Struct, frozen=True, array_like=True):
+    """One source record of a :class:`SubscriptionBatch`: what its Invoke is made of."""
+
+    offset: int
+    input: bytes
+    """The handler input, already decoded by the subscription's format."""
+    key: bytes | None = None
+    timestamp_ms: int | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+class SubscriptionBatch(msgspec.Struct, frozen=True, tag="subbatch", array_like=True):
+    """Consecutive records of one source partition whose Invokes belong to this log partition.
+
+    Exactly-once intake appends these instead of one Invoke per record (one produce
+    and about 30 bytes per record instead of 230). The processor expands each entry
+    into the Invoke that :func:`runtime.subscriptions.mapping.build_invoke` makes, so
+    ids, headers and routing are those of the one contract; entries apply in order,
+    as the Invokes would.
+    """
+
+    subscription_id: str
+    topic: str
+    partition: int
+    target: Target
+    """Service, handler and kind of the sink (``key`` unused: each entry's key is its own)."""
+    created_at_ms: int
+    dlq: str | None
+    entries: list[SourceEntry]
+
+
 Record = (
     AnnounceLeader
     | Invoke
@@ -221,6 +252,7 @@ Record = (
     | CronDelete
     | AttachInvocation
     | EgressDone
+    | SubscriptionBatch
 )
 
 _encoder = msgspec.msgpack.Encoder()

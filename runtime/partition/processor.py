@@ -38,6 +38,7 @@ from runtime.partition.status import (
 )
 from runtime.registry import Registry
 from runtime.responses import Publisher, Response, channel, encode_response
+from runtime.state.batchload import BatchLoader
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import (
     Delete,
@@ -52,6 +53,7 @@ from runtime.state.store import (
     ZAdd,
     ZRem,
 )
+from runtime.subscriptions.mapping import KeyError_, invokes_of
 from runtime.timers.cron import CronChanges, CronJobs
 from runtime.timers.timer import Timer
 from runtime.timers.timer import timer_decoder as _timer_dec
@@ -164,6 +166,9 @@ class PartitionProcessor:
         self.inboxes: dict[tuple[str, str], deque[str]] = {}
         self.inbox_seq = 0
         self.state_cache: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
+        self._state_loads: BatchLoader[tuple[str, str], dict[bytes, bytes]] = BatchLoader(
+            lambda oks: deps.store.hgetall_many([self.keys.state(*ok) for ok in oks])
+        )
         self.promise_cache: dict[tuple[str, str], dict[str, bytes]] = {}
         self.answered: dict[str, int] = {}
         """How many ingress sinks the invoker answered on the fast path (not persisted)."""
@@ -326,9 +331,39 @@ class PartitionProcessor:
                 )
                 decoded.append((offset, records.Purge("")))
                 continue
+            if isinstance(rec, records.SubscriptionBatch):
+                decoded.extend((offset, inv) for inv in self._subscription_invokes(offset, rec))
+                if len(decoded) >= MAX_BATCH:  # bound one apply (a batch record holds many)
+                    await self._apply_decoded(decoded)
+                    decoded = []
+                continue
             decoded.append((offset, rec))
-        if not decoded:
-            return
+        if decoded:
+            await self._apply_decoded(decoded)
+
+    def _subscription_invokes(
+        self, offset: int, batch: records.SubscriptionBatch
+    ) -> list[records.Invoke]:
+        try:
+            expanded = invokes_of(batch, self.deps.partitions)
+        except KeyError_ as e:  # intake dead-letters such records: never in a batch
+            log.error(
+                "partition %d offset %d: bad subscription batch: %s", self.partition, offset, e
+            )
+            return []
+        out: list[records.Invoke] = []
+        for part, inv in expanded:
+            if part != self.partition:  # would be owned by the wrong partition: never run it
+                log.error(
+                    "partition %d offset %d: %s belongs to partition %d, skipped",
+                    self.partition, offset, inv.invocation_id, part,
+                )  # fmt: skip
+                continue
+            out.append(inv)
+        return out
+
+    async def _apply_decoded(self, decoded: list[tuple[int, records.Record]]) -> None:
+        """Steps 2-5 for decoded records (in log order; several may share an offset)."""
         completed = await self._prefetch(rec for _, rec in decoded)  # Step 2.
         await self.wheel.prefetch(
             [rec.timer_id for _, rec in decoded if isinstance(rec, records.TimerFired)]
@@ -337,8 +372,10 @@ class PartitionProcessor:
         # Invoke in the same batch still finds them.
         self._batch_completed = completed
         batch = _Batch()
+        self._offset = -1
         for offset, rec in decoded:  # Step 3.
-            self._offset, self._emits = offset, 0
+            if offset != self._offset:  # a batch record's Invokes number their emits on
+                self._offset, self._emits = offset, 0
             self._apply_record(rec, batch, completed)
         last = decoded[-1][0]
         result = await self.deps.store.apply(self.partition, self.epoch, last, batch.ops)  # Step 4.
@@ -1246,7 +1283,7 @@ class PartitionProcessor:
         if cached is not None:
             self.state_cache.move_to_end(ok)
             return cached
-        raw = await self.deps.store.hgetall(self.keys.state(*ok))
+        raw = await self._state_loads.get(ok)
         state = {k.decode(): v for k, v in raw.items()}
         if ok in self.state_cache:  # applied meanwhile: the cache is newer
             return self.state_cache[ok]

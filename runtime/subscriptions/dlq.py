@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.log import records
@@ -44,7 +43,9 @@ from runtime.subscriptions.mapping import (
 )
 from sdk import _journal as sj
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # redis stays out of the intake child's imports (its start-up time)
+    import redis.asyncio as aioredis
+
     from runtime.partition.processor import PartitionProcessor
     from runtime.partition.status import InvocationStatus
 

@@ -13,12 +13,15 @@ The commit protocol, per round and source partition (``_take`` while consuming,
 then ``_commit`` for all the round's partitions in parallel):
 
 Step 1. ``begin_transaction`` (at the partition's first record of the round).
-Step 2. Produce one Invoke per record, in offset order, with an id derived from
-        (subscription, topic, partition, offset) — a re-appended record is
-        deduplicated by the partition processor; records of one key keep their
-        order because one partition's records are appended in order, one
-        transaction after the other. Undecodable records go to the DLQ topic in
-        the same transaction (or are skipped with ``dlq=skip``).
+Step 2. Append the records, in offset order, as entries of
+        :class:`records.SubscriptionBatch` records (one per rt.log partition and
+        up to ``BATCH_ENTRIES`` records or ``BATCH_BYTES``): the processor turns
+        each entry into one Invoke with an id derived from (subscription, topic,
+        partition, offset) — a re-appended record is deduplicated by the partition
+        processor; records of one key keep their order because one partition's
+        records are appended in order, one transaction after the other.
+        Undecodable records (and records too large for rt.log) go to the DLQ topic
+        in the same transaction (or are skipped with ``dlq=skip``).
 Step 3. ``send_offsets_to_transaction(last offset + 1, group metadata)``: the
         source offset commits if and only if the Invokes do.
 Step 4. ``commit_transaction``. On any failure: abort (if possible) and seek the
@@ -42,15 +45,16 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from connectors.serde import RecordDecodeError, RecordDecoder
 from runtime.log.topics import TopicNames
+from runtime.log.transactions import init_transactions
 from runtime.subscriptions.dlq import decode_failure_headers
-from runtime.subscriptions.fastpath import InvokeEncoder
+from runtime.subscriptions.fastpath import BatchEncoder, Entry, Router, entry
 from runtime.subscriptions.mapping import KeyError_, SinkTarget, SourceRecord
 from runtime.subscriptions.model import Subscription
 
@@ -62,6 +66,11 @@ ROUND_S = 0.5
 """Longest a round consumes before committing; bounds how long a transaction holds back
 the last stable offset of rt.log for the partition processors."""
 CONSUME_BATCH = 5_000
+BATCH_ENTRIES = 500
+"""Records per SubscriptionBatch: bounds what one processor apply takes from a record."""
+BATCH_BYTES = 256 * 1024
+MAX_ENTRY_BYTES = 900 * 1024
+"""A larger record cannot be appended to rt.log (Kafka's 1 MB message limit): dead letter."""
 TXN_TIMEOUT_S = 30.0
 MAX_POLL_INTERVAL_MS = 300_000
 RESTART_PAUSE_S = 2.0
@@ -104,11 +113,16 @@ class _Txn:
     prod: Producer
     first: int
     """Offset of the round's first record: where a failed round restarts."""
+    now_ms: int
+    """The round's clock reading: the Invokes' ``created_at_ms``."""
     last: int = -1
     count: int = 0
     dead: int = 0
     error: KafkaException | None = None
     revoked: bool = False
+    pending: dict[int, list[Entry]] = field(default_factory=dict)
+    """Entries not yet produced, per rt.log partition."""
+    pending_bytes: dict[int, int] = field(default_factory=dict)
 
 
 class IntakeRunner:
@@ -135,7 +149,8 @@ class IntakeRunner:
         self._node_id = node_id
         self._topic = sub.topic
         self._dlq = sub.dlq
-        self._invokes = InvokeEncoder(sub.id, sub.topic, sink, partitions, sub.dlq)
+        self._router = Router(sub.id, sub.topic, sink, partitions)
+        self._batches = BatchEncoder(sub.id, sub.topic, sink, sub.dlq)
         self._log = topics.log
         self._producers: dict[int, Producer] = {}
         self._open: dict[int, _Txn] = {}
@@ -222,8 +237,7 @@ class IntakeRunner:
         batch = [first]
         n = 0
         while True:
-            for m in batch:
-                self._take(m, txns, now)
+            self._take(batch, txns, now)
             n += len(batch)
             if n >= self._max_round or self._stop.is_set() or time.monotonic() >= deadline:
                 break
@@ -247,32 +261,73 @@ class IntakeRunner:
                         self.sub.id, t.partition, e,
                     )  # fmt: skip
 
-    def _take(self, m: Message, txns: dict[int, _Txn], now: int) -> None:
-        err = m.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                log.warning("subscription %s: consumer error: %s", self.sub.id, err)
-            return
-        p = m.partition() or 0
-        t = txns.get(p)
-        if t is None:
-            prod = self._producers.get(p)
-            if prod is None:
-                return  # not (or no longer) ours
-            t = txns[p] = _Txn(p, prod, m.offset() or 0)
+    def _take(self, msgs: list[Message], txns: dict[int, _Txn], now: int) -> None:
+        """Steps 1-2 for consumed messages: the per-record hot loop, kept flat."""
+        decode = self._decoder.decode
+        topic = self._topic
+        route = self._router.partition
+        cached = self._router.cached
+        for m in msgs:
+            if m.error() is not None:
+                self._consumer_error(m)
+                continue
+            p = m.partition() or 0
+            t = txns.get(p)
+            if t is None:
+                t = self._begin(txns, p, m, now)
+                if t is None:
+                    continue  # not (or no longer) ours
+            if t.error is not None or t.revoked:
+                continue  # the partition is re-read from t.first (failed) or by its next owner
             try:
-                prod.begin_transaction()  # Step 1.
-            except KafkaException as e:
-                t.error = e
-        if t.error is not None or t.revoked:
-            return  # the partition is re-read from t.first (failed) or by its next owner
+                try:
+                    e, size = entry(m, decode(m.value(), topic))
+                    part = cached.get(e[2], -1) if cached is not None else -1
+                    if part < 0:
+                        part = route(p, e[0], e[2])
+                    if size > MAX_ENTRY_BYTES:
+                        raise RecordDecodeError(
+                            f"record too large for rt.log: about {size} bytes, "
+                            f"at most {MAX_ENTRY_BYTES}"
+                        )
+                except (RecordDecodeError, KeyError_) as err:
+                    self._dead_letter(t, m, str(err))
+                else:
+                    batch = t.pending.get(part)
+                    if batch is None:
+                        batch = t.pending[part] = []
+                        t.pending_bytes[part] = size
+                    elif t.pending_bytes[part] + size > BATCH_BYTES:
+                        self._flush(t, part)
+                        batch = t.pending[part] = []
+                        t.pending_bytes[part] = size
+                    else:
+                        t.pending_bytes[part] += size
+                    batch.append(e)
+                    if len(batch) >= BATCH_ENTRIES:
+                        self._flush(t, part)
+            except KafkaException as err:
+                t.error = err
+                continue
+            t.last = m.offset() or 0
+            t.count += 1
+
+    def _consumer_error(self, m: Message) -> None:
+        err = m.error()
+        if err is not None and err.code() != KafkaError._PARTITION_EOF:
+            log.warning("subscription %s: consumer error: %s", self.sub.id, err)
+
+    def _begin(self, txns: dict[int, _Txn], p: int, m: Message, now: int) -> _Txn | None:
+        """Step 1: the partition's transaction of this round, begun at its first record."""
+        prod = self._producers.get(p)
+        if prod is None:
+            return None
+        t = txns[p] = _Txn(p, prod, m.offset() or 0, now)
         try:
-            t.dead += self._append(t.prod, m, now)  # Step 2.
+            prod.begin_transaction()
         except KafkaException as e:
             t.error = e
-            return
-        t.last = m.offset() or 0
-        t.count += 1
+        return t
 
     # ------------------------------------------------------------------ one transaction
 
@@ -281,6 +336,8 @@ class IntakeRunner:
         try:
             if t.error is not None:
                 raise t.error
+            for part in list(t.pending):
+                self._flush(t, part)
             offsets = [TopicPartition(self._topic, t.partition, t.last + 1)]
             t.prod.send_offsets_to_transaction(offsets, meta, TXN_TIMEOUT_S)  # Step 3.
             t.prod.commit_transaction(TXN_TIMEOUT_S)  # Step 4.
@@ -310,27 +367,26 @@ class IntakeRunner:
             except KafkaException:
                 log.exception("subscription %s: producer for %d failed", self.sub.id, p)
 
-    def _append(self, prod: Producer, m: Message, now: int) -> int:
-        try:
-            body = self._decoder.decode(m.value(), self._topic)
-            part, key, value = self._invokes.encode(m, body, now)
-        except (RecordDecodeError, KeyError_) as e:
-            rec = source_record(m)
-            if self._dlq is None:
-                log.warning(
-                    "subscription %s: skipping %s[%d]@%d: %s",
-                    self.sub.id, rec.topic, rec.partition, rec.offset, e,
-                )  # fmt: skip
-            else:
-                headers = decode_failure_headers(self.sub.id, rec, str(e))
-                _produce(prod, self._dlq, rec.value, rec.key, None, headers)
-            return 1
-        while True:
-            try:
-                prod.produce(self._log, value, key, part)
-                return 0
-            except BufferError:
-                prod.poll(0.01)
+    def _flush(self, t: _Txn, part: int) -> None:
+        """Produce a log partition's pending entries as one SubscriptionBatch."""
+        entries = t.pending.pop(part, None)
+        t.pending_bytes.pop(part, None)
+        if not entries:
+            return
+        value = self._batches.encode(t.partition, t.now_ms, entries)
+        _produce(t.prod, self._log, value, None, part, None)
+
+    def _dead_letter(self, t: _Txn, m: Message, error: str) -> None:
+        rec = source_record(m)
+        t.dead += 1
+        if self._dlq is None:
+            log.warning(
+                "subscription %s: skipping %s[%d]@%d: %s",
+                self.sub.id, rec.topic, rec.partition, rec.offset, error,
+            )  # fmt: skip
+            return
+        headers = decode_failure_headers(self.sub.id, rec, error)
+        _produce(t.prod, self._dlq, rec.value, rec.key, None, headers)
 
     # ------------------------------------------------------------------ producers per partition
 
@@ -349,7 +405,7 @@ class IntakeRunner:
                 "log_level": 2,
             }
         )
-        prod.init_transactions(TXN_TIMEOUT_S)
+        init_transactions(prod, TXN_TIMEOUT_S)
         return prod
 
     def _close_producer(self, p: int) -> None:

@@ -175,3 +175,48 @@ def build_invoke(
         dlq=dlq,
     )
     return log_partition, routing_key, invoke
+
+
+_ID_MAKERS: dict[tuple[str, str, str, int], IdMaker] = {}
+
+
+def _id_maker(sub_id: str, topic: str, service: str, partitions: int) -> IdMaker:
+    key = (sub_id, topic, service, partitions)
+    ids = _ID_MAKERS.get(key)
+    if ids is None:
+        if len(_ID_MAKERS) >= 1_000:
+            _ID_MAKERS.clear()
+        ids = _ID_MAKERS[key] = IdMaker(sub_id, topic, service, partitions)
+    return ids
+
+
+def invokes_of(
+    batch: records.SubscriptionBatch, partitions: int
+) -> list[tuple[int, records.Invoke]]:
+    """The Invokes a :class:`records.SubscriptionBatch` stands for, in order, each with
+    its rt.log partition (that of the batch, unless intake routed it wrongly).
+
+    Raises:
+        KeyError_: An entry's key cannot be an object key (intake dead-letters those,
+            so a batch never holds one).
+    """
+    t = batch.target
+    sink = SinkTarget(t.service, t.handler, t.kind)
+    ids = _id_maker(batch.subscription_id, batch.topic, t.service, partitions)
+    out: list[tuple[int, records.Invoke]] = []
+    for e in batch.entries:
+        rec = SourceRecord(
+            batch.topic, batch.partition, e.offset, e.key, e.input, e.timestamp_ms, e.headers
+        )
+        part, _, invoke = build_invoke(
+            batch.subscription_id,
+            sink,
+            rec,
+            e.input,
+            partitions=partitions,
+            dlq=batch.dlq,
+            now_ms=batch.created_at_ms,
+            ids=ids,
+        )
+        out.append((part, invoke))
+    return out

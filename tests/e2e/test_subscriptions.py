@@ -240,7 +240,10 @@ def test_poison_records_go_to_the_dlq_and_the_partition_flows(
     create_topic(infra, jtopic, 1)
     subscribe(node, jtopic, "SeqCounter/fail_some", dlq=jdlq, **{"auto.offset.reset": "earliest"})
     prod = Producer(infra.kafka_config())
-    values = [b'{"seq": 1}', b'{"seq": 2, oops', b'{"seq": 3, "fail": true}', b'{"seq": 4}']
+    # Record 5 is valid JSON but too large for an rt.log record (about 950 KB).
+    big = b'{"seq": 5, "pad": "' + b"x" * 950_000 + b'"}'
+    values = [b'{"seq": 1}', b'{"seq": 2, oops', b'{"seq": 3, "fail": true}', b'{"seq": 4}',
+              big, b'{"seq": 6}']  # fmt: skip
     for v in values:
         prod.produce(jtopic, key=b"j", value=v, headers=[("trace", b"t-1")])
     # Avro: a bad body between good ones.
@@ -263,13 +266,15 @@ def test_poison_records_go_to_the_dlq_and_the_partition_flows(
         prod.produce(atopic, key=b"a", value=v)
     assert prod.flush(30) == 0
 
-    states = wait_counts(node, {"j": 2, "a": 2}, timeout=120)
-    assert states["j"] == {"count": 2, "last": 4}
+    states = wait_counts(node, {"j": 3, "a": 2}, timeout=120)
+    assert states["j"] == {"count": 3, "last": 6}
     assert states["a"] == {"count": 2, "last": 2}
 
-    jdead = read_all(infra, jdlq, 2)
-    assert len(jdead) == 2
-    by_reason = {dict(m.headers())["rt.dlq.reason"]: m for m in jdead}
+    jdead = read_all(infra, jdlq, 3)
+    assert len(jdead) == 3
+    by_reason = {dict(m.headers())["rt.dlq.reason"]: m for m in jdead if m.value() != big}
+    (large,) = [m for m in jdead if m.value() == big]
+    assert b"too large for rt.log" in dict(large.headers())["rt.dlq.error"]
     bad = by_reason[b"decode"]
     assert bad.value() == values[1] and bad.key() == b"j"
     h = dict(bad.headers())

@@ -45,10 +45,34 @@ def test_invoke_encoding_is_pinned() -> None:
         records.TimerFired(2, b"t"),
         records.Attach("inv_x", records.IngressSink("i", "r")),
         records.SetObjectState("Counter", "k", {"count": b"1"}),
+        records.SubscriptionBatch(
+            "s1",
+            "orders",
+            3,
+            records.Target("Counter", "add", None, "exclusive"),
+            7,
+            "orders.dlq",
+            [
+                records.SourceEntry(5, b"1"),
+                records.SourceEntry(6, b"2", b"k", 99, (("h", b"v"), ("n", None))),
+            ],
+        ),
     ],
 )
 def test_every_record_round_trips(rec: records.Record) -> None:
     assert records.decode(records.encode(rec)) == rec
+
+
+def test_subscription_batch_encoding_is_pinned() -> None:
+    rec = records.SubscriptionBatch(
+        "s1", "orders", 3, records.Target("C", "add", None, "exclusive"), 7, None,
+        [records.SourceEntry(5, b"1", b"k", 99, (("h", b"v"),))],
+    )  # fmt: skip
+    raw = msgspec.msgpack.decode(records.encode(rec))
+    assert raw == [
+        "subbatch", "s1", "orders", 3, ["C", "add", None, "exclusive"], 7, None,
+        [[5, b"1", b"k", 99, [["h", b"v"]]]],
+    ]  # fmt: skip
 
 
 def test_garbage_is_a_decode_error() -> None:
