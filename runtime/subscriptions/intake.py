@@ -60,7 +60,7 @@ from runtime.subscriptions.model import Subscription
 
 log = logging.getLogger("rt.subscriptions")
 
-MAX_ROUND = 50_000
+MAX_ROUND = 200_000
 """Records per round (all partitions); bounds a transaction's size."""
 ROUND_S = 0.5
 """Longest a round consumes before committing; bounds how long a transaction holds back
