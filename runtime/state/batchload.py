@@ -23,6 +23,7 @@ class BatchLoader(Generic[K, V]):
         self._load_many = load_many
         self._pending: dict[K, asyncio.Future[V]] = {}
         self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, key: K) -> V:
         fut = self._pending.get(key)
@@ -40,7 +41,9 @@ class BatchLoader(Generic[K, V]):
         pending, self._pending = self._pending, {}
         items = list(pending.items())
         for i in range(0, len(items), MAX_BATCH):
-            asyncio.get_running_loop().create_task(self._load(items[i : i + MAX_BATCH]))
+            task = asyncio.get_running_loop().create_task(self._load(items[i : i + MAX_BATCH]))
+            self._tasks.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(self._tasks.discard)
 
     async def _load(self, items: list[tuple[K, asyncio.Future[V]]]) -> None:
         try:

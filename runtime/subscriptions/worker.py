@@ -41,25 +41,6 @@ ROUND_ENV = "RT_INTAKE_ROUND_RECORDS"
 commit more often (tests use it to land a kill between commits)."""
 
 
-def spec(
-    sub: Subscription,
-    sink: SinkTarget,
-    kafka_config: dict[str, Any],
-    topics: TopicNames,
-    partitions: int,
-    node_id: str,
-) -> dict[str, Any]:
-    """What the child needs, as JSON (passed on stdin, so no secret shows in ``ps``)."""
-    return {
-        "subscription": sub.to_json(),
-        "sink": asdict(sink),
-        "kafka_config": kafka_config,
-        "prefix": topics.prefix,
-        "partitions": partitions,
-        "node_id": node_id,
-    }
-
-
 class IntakeProcess(SupervisedChild):
     """The node-side handle of one subscription's intake child (same API as IntakeRunner)."""
 
@@ -73,10 +54,16 @@ class IntakeProcess(SupervisedChild):
         node_id: str,
     ) -> None:
         self.sub = sub
+        spec = {  # JSON on stdin, so no secret shows in ``ps``
+            "subscription": sub.to_json(),
+            "sink": asdict(sink),
+            "kafka_config": kafka_config,
+            "prefix": topics.prefix,
+            "partitions": partitions,
+            "node_id": node_id,
+        }
         super().__init__(
-            f"intake of subscription {sub.id}",
-            "runtime.subscriptions.worker",
-            json.dumps(spec(sub, sink, kafka_config, topics, partitions, node_id)),
+            f"intake of subscription {sub.id}", "runtime.subscriptions.worker", json.dumps(spec)
         )
 
 
