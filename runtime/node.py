@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from runtime.admin.app import create_admin_app
 from runtime.egress.topics import TopicCatalog
-from runtime.ingress.app import create_ingress_app
+from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
 from runtime.invoker.inprocess import InProcessInvoker
 from runtime.invoker.services import registry_from_sdk
@@ -97,7 +97,7 @@ class Node:
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
 
-    def ingress_app(self) -> FastAPI:
+    def ingress_app(self) -> IngressApp:
         return create_ingress_app(self.registry, self.backend)
 
     def admin_app(self) -> FastAPI:

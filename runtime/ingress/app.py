@@ -1,14 +1,14 @@
-"""The HTTP ingress: Restate's ingress API (both path families) as a FastAPI app.
+"""The HTTP ingress: Restate's ingress API (both path families) as a bare ASGI app.
 
 Stateless — any number of ingress processes may run side by side. The app
 holds only what :func:`create_ingress_app` is given (the service registry and
 the durable backend); everything durable happens behind
 :class:`~runtime.ingress.backend.IngressBackend`.
 
-One catch-all route hands every request to a single dispatcher, because the
-legacy paths cannot be routed by shape alone: ``/A/b/send`` is a send to
-service ``A``'s handler ``b`` or a call of object ``A``'s handler ``send`` on
-key ``b``, depending on what ``A`` is. So, as in Restate, the path is parsed
+Every request goes to a single dispatcher, because the legacy paths cannot be
+routed by shape alone: ``/A/b/send`` is a send to service ``A``'s handler ``b``
+or a call of object ``A``'s handler ``send`` on key ``b``, depending on what
+``A`` is. So, as in Restate, the path is parsed
 first (:mod:`runtime.ingress.paths`, which looks the service up), then the
 method is checked for what the path turned out to be. Request handling order
 for invocations, also as in Restate: service → handler → public →
@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from runtime.ingress.backend import (
     DuplicateWorkflowRun,
@@ -38,9 +39,10 @@ from runtime.ingress.backend import (
 )
 from runtime.ingress.durations import DurationError, parse_duration_ms
 from runtime.ingress.errors import (
+    METHOD_NOT_ALLOWED_MESSAGE,
     WORKFLOW_ALREADY_INVOKED_MESSAGE,
     IngressError,
-    install_exception_handlers,
+    ingress_error_response,
     invocation_failure_response,
 )
 from runtime.ingress.headers import (
@@ -95,7 +97,7 @@ def create_ingress_app(
     backend: IngressBackend,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-) -> FastAPI:
+) -> IngressApp:
     """Build the ingress ASGI app.
 
     Args:
@@ -107,8 +109,8 @@ def create_ingress_app(
             answered 413, whether announced by Content-Length or streamed.
 
     Returns:
-        The app, with no docs/OpenAPI routes: ``/openapi`` is reserved by
-        Restate's ingress and every path belongs to the ingress API.
+        The app. Every path belongs to the ingress API (``/openapi`` is
+        reserved by Restate's ingress), so there are no docs routes.
 
     Raises:
         ValueError: ``max_body_bytes`` is negative.
@@ -119,17 +121,52 @@ def create_ingress_app(
     """
     if max_body_bytes < 0:
         raise ValueError("max_body_bytes must not be negative")
-    ingress = _Ingress(registry, backend, max_body_bytes)
-    app = FastAPI(title="rt ingress", docs_url=None, redoc_url=None, openapi_url=None)
-    install_exception_handlers(app)
-    app.add_api_route(
-        "/{path:path}",
-        ingress.dispatch,
-        methods=list(ROUTED_METHODS),
-        include_in_schema=False,
-        response_class=Response,
-    )
-    return app
+    return IngressApp(_Ingress(registry, backend, max_body_bytes))
+
+
+class IngressApp:
+    """The ingress as a bare ASGI callable: every HTTP request goes to one dispatcher.
+
+    No web framework: the dispatcher parses the raw path and headers itself, so
+    FastAPI's routing, dependency solving and middleware stack would only add
+    cost — about 60 µs of CPU per request, a quarter of the node's loop at
+    high concurrency (docs/benchmarks.md). Every error, including a method no
+    route knows and an unexpected exception, is answered in the ingress shape
+    ``{"code","message"}`` here.
+    """
+
+    def __init__(self, ingress: _Ingress) -> None:
+        self._ingress = ingress
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not part of the ingress API
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        try:
+            if scope["method"] not in ROUTED_METHODS:
+                response = ingress_error_response(
+                    405, METHOD_NOT_ALLOWED_MESSAGE, {"Allow": ", ".join(ROUTED_METHODS)}
+                )
+            else:
+                response = await self._ingress.dispatch(Request(scope, receive))
+        except Exception:
+            log.exception("ingress: unexpected error on %s %s", scope["method"], scope["path"])
+            response = ingress_error_response(500, "internal error")
+        await response(scope, receive, send)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: acknowledge the server's lifespan events."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def _raw_path(scope: Mapping[str, Any]) -> str:

@@ -16,14 +16,10 @@ verbatim.
 
 from __future__ import annotations
 
-import http
 from enum import StrEnum
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
 
 from runtime.ingress.backend import Failure
 
@@ -328,51 +324,3 @@ def invocation_failure_response(failure: Failure, invocation_id: str | None) -> 
     if invocation_id is not None:
         headers[X_RESTATE_ID] = invocation_id
     return JSONResponse(body, status_code=failure_http_status(failure.code), headers=headers)
-
-
-def install_exception_handlers(app: FastAPI) -> None:
-    """Make every error FastAPI/Starlette would answer itself use the ingress shape.
-
-    Clients of a Restate ingress parse error bodies as
-    ``{"code","message"}``; FastAPI's defaults (``{"detail": ...}``) would
-    break them. Covered: router 404/405 and any ``HTTPException``, request
-    validation errors (FastAPI's 422, answered 400 like every other malformed
-    request here) and unexpected exceptions (500, without leaking internals).
-
-    Args:
-        app: The app to configure.
-    """
-
-    async def on_http_exception(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            message = NOT_FOUND_MESSAGE
-        elif exc.status_code == 405:
-            message = METHOD_NOT_ALLOWED_MESSAGE
-        elif isinstance(exc.detail, str) and exc.detail:
-            message = exc.detail
-        else:
-            message = _phrase(exc.status_code)
-        return ingress_error_response(exc.status_code, message, dict(exc.headers or {}))
-
-    async def on_validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err.get('loc', ()))}: {err.get('msg', '')}"
-            for err in exc.errors()
-        )
-        return ingress_error_response(400, f"bad request: {problems}")
-
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        return ingress_error_response(500, "internal error")
-
-    app.add_exception_handler(StarletteHTTPException, on_http_exception)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_unexpected)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase.lower()
-    except ValueError:
-        return "error"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from runtime.ingress.backend import InvocationOutcome, SendResult
 from runtime.ingress.errors import X_RESTATE_ID, invocation_failure_response

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from runtime.ingress.app import create_ingress_app
+from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.backend import (
     InvocationOutcome,
     InvocationRequest,
@@ -142,17 +141,17 @@ def backend() -> RecordingBackend:
 
 
 @pytest.fixture
-def app(registry: Registry, backend: RecordingBackend) -> FastAPI:
+def app(registry: Registry, backend: RecordingBackend) -> IngressApp:
     return create_ingress_app(registry, backend, max_body_bytes=MAX_BODY)
 
 
-def client_for(app: FastAPI, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+def client_for(app: IngressApp, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     return httpx.AsyncClient(transport=transport, base_url="http://ingress")
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: IngressApp) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app) as c:
         yield c
 

@@ -8,12 +8,12 @@ attach and output in ``test_results.py``; awakeable ids in ``test_awakeables.py`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
 
-from runtime.ingress.app import create_ingress_app
+from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.registry import Registry
 from sdk._ids import awakeable_id
 
@@ -187,7 +187,7 @@ async def test_body_too_large_by_content_length(
     assert not backend.calls and not backend.resolved
 
 
-async def test_declared_length_is_refused_before_reading(app: FastAPI) -> None:
+async def test_declared_length_is_refused_before_reading(app: IngressApp) -> None:
     """A lying Content-Length over the limit is refused without touching the body."""
     pulled = 0
 
@@ -204,7 +204,7 @@ async def test_declared_length_is_refused_before_reading(app: FastAPI) -> None:
     assert pulled == 0
 
 
-async def test_body_too_large_while_streaming(app: FastAPI, backend: RecordingBackend) -> None:
+async def test_body_too_large_while_streaming(app: IngressApp, backend: RecordingBackend) -> None:
     """Chunked, no Content-Length, and endless: refused as soon as the limit is passed."""
     pulled = 0
 
@@ -222,7 +222,7 @@ async def test_body_too_large_while_streaming(app: FastAPI, backend: RecordingBa
     assert not backend.calls
 
 
-async def test_chunked_body_within_limit(app: FastAPI, backend: RecordingBackend) -> None:
+async def test_chunked_body_within_limit(app: IngressApp, backend: RecordingBackend) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(MAX_BODY // 128):
             yield b"y" * 128
@@ -301,47 +301,35 @@ async def test_awakeable_backend_failure_is_503(
     )
 
 
-# --- FastAPI's own errors come out in the ingress shape too
+# --- unexpected errors and the ASGI protocol
 
 
-async def test_framework_errors_use_the_ingress_shape(app: FastAPI) -> None:
-    """404, 422 (answered 400) and HTTPException from any route added to the app."""
-
-    async def typed(n: int) -> dict[str, int]:
-        return {"n": n}
-
-    async def teapot() -> None:
-        raise HTTPException(status_code=418, detail="short and stout")
-
-    async def gone() -> None:
-        raise HTTPException(status_code=404)
-
-    for path, endpoint in (("/_t/typed", typed), ("/_t/teapot", teapot), ("/_t/gone", gone)):
-        app.add_api_route(path, endpoint, methods=["GET"])
-        app.router.routes.insert(0, app.router.routes.pop())  # ahead of the catch-all
-
-    async with client_for(app) as client:
-        invalid = await client.get("/_t/typed", params={"n": "x"})
-        teapot_response = await client.get("/_t/teapot")
-        gone_response = await client.get("/_t/gone")
-
-    assert invalid.status_code == 400
-    assert invalid.json()["source"] == "ingress"
-    assert invalid.json()["message"].startswith("bad request: query.n: ")
-    assert "detail" not in invalid.json()
-    assert_ingress_error(teapot_response, 418, "short and stout")
-    assert_ingress_error(gone_response, 404, "not found")
-
-
-async def test_unexpected_exception_is_a_500_without_internals(backend: RecordingBackend) -> None:
+async def test_unexpected_exception_is_a_500_without_internals(
+    backend: RecordingBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = make_registry()
-    app = create_ingress_app(registry, backend)
 
-    async def broken() -> None:
+    def broken(name: str) -> None:
         raise RuntimeError("secret internals")
 
-    app.add_api_route("/_t/broken", broken, methods=["GET"])
-    app.router.routes.insert(0, app.router.routes.pop())
+    registry.get = broken  # type: ignore[method-assign]
+    app = create_ingress_app(registry, backend)
     async with client_for(app, raise_app_exceptions=False) as client:
-        response = await client.get("/_t/broken")
+        response = await client.post("/Greeter/greet", json="x")
     assert_ingress_error(response, 500, "internal error")
+    assert "secret" not in response.text
+    assert "secret internals" in caplog.text  # logged for the operator
+
+
+async def test_lifespan_events_are_acknowledged(app: IngressApp) -> None:
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
