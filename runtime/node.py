@@ -68,6 +68,8 @@ class Node:
         )
         self.invoker = InProcessInvoker(self.services, self.settings)
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
+        publisher = Publisher(self.redis)
+        publisher.add_local(self.listener)  # this process's callers skip the Redis hop
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
@@ -88,7 +90,7 @@ class Node:
             registry=self.registry,
             worker_id=self.worker_id,
             invoker=self.invoker,
-            publisher=Publisher(self.redis),
+            publisher=publisher,
             timer_cap=self.settings.timer_memory_cap,
             timer_window_ms=self.settings.timer_horizon_ms,
             kafka_config=self.kafka_config,

@@ -74,14 +74,7 @@ class ResponseListener:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
                         continue
-                    try:
-                        resp = _dec.decode(msg["data"])
-                    except msgspec.DecodeError:
-                        log.warning("undecodable response on %s", self._channel)
-                        continue
-                    fut = self._waiting.get(resp.request_id)
-                    if fut is not None and not fut.done():
-                        fut.set_result(resp)
+                    self.deliver(msg["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - reconnect; waiters fall back to status checks
@@ -93,6 +86,21 @@ class ResponseListener:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    @property
+    def channel(self) -> str:
+        return self._channel
+
+    def deliver(self, payload: bytes) -> None:
+        """Complete the waiting future a response names (from pub/sub, or in-process)."""
+        try:
+            resp = _dec.decode(payload)
+        except msgspec.DecodeError:
+            log.warning("undecodable response on %s", self._channel)
+            return
+        fut = self._waiting.get(resp.request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(resp)
 
     def expect(self) -> tuple[str, asyncio.Future[Response]]:
         """Register a new request id and the future its response will complete."""
@@ -123,8 +131,21 @@ class Publisher:
         self._client = client
         self._pending: list[tuple[str, bytes]] = []
         self._scheduled = False
+        self._local: dict[str, ResponseListener] = {}
+
+    def add_local(self, listener: ResponseListener) -> None:
+        """Answer ``listener``'s callers directly: it waits in this process, on this loop.
+
+        Saves a PUBLISH, a pub/sub read and about 0.9 ms per call (the Redis hop).
+        Callers of other ingress processes or nodes still get theirs through Redis.
+        """
+        self._local[listener.channel] = listener
 
     def publish(self, chan: str, payload: bytes) -> None:
+        local = self._local.get(chan)
+        if local is not None:
+            local.deliver(payload)  # the waiter resumes on a later loop turn, as with pub/sub
+            return
         self._pending.append((chan, payload))
         if not self._scheduled:
             self._scheduled = True
