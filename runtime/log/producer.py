@@ -9,6 +9,7 @@ idempotence on). librdkafka batches records per partition by itself
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -59,12 +60,33 @@ class LogProducer:
             }
         )
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._ready: dict[asyncio.AbstractEventLoop, list[_Delivered]] = {}
+        """Delivery reports served by the last ``poll()``, not yet handed to their loops."""
         self._thread = threading.Thread(target=self._poll, name="rt-log-producer", daemon=True)
         self._thread.start()
 
     def _poll(self) -> None:
         while not self._closed.is_set():
-            self._producer.poll(0.05)
+            if self._producer.poll(0.05):
+                self._hand_over()
+
+    def _delivered(self, loop: asyncio.AbstractEventLoop, item: _Delivered) -> None:
+        with self._lock:
+            batch = self._ready.get(loop)
+            if batch is None:
+                self._ready[loop] = [item]
+            else:
+                batch.append(item)
+
+    def _hand_over(self) -> None:
+        """All reports of one ``poll()`` go to their loop in one wake-up (a self-pipe write
+        and a GIL hand-off each), not one per record."""
+        with self._lock:
+            ready, self._ready = self._ready, {}
+        for loop, items in ready.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, items)
 
     def append(self, partition: int, key: bytes, record: records.Record) -> asyncio.Future[int]:
         """Produce ``record``; the future resolves to its offset once durable."""
@@ -74,9 +96,9 @@ class LogProducer:
         def done(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 exc = LogWriteError(f"append to {self.topics.log}[{partition}] failed: {err}")
-                loop.call_soon_threadsafe(_set_exc, fut, exc)
+                self._delivered(loop, (fut, 0, exc))
             else:
-                loop.call_soon_threadsafe(_set_result, fut, msg.offset() or 0)
+                self._delivered(loop, (fut, msg.offset() or 0, None))
 
         value = records.encode(record)
         self._produce(partition, key, value, done)
@@ -91,9 +113,12 @@ class LogProducer:
                 return
             except BufferError:
                 self._producer.poll(0.01)
+                self._hand_over()
 
     def flush(self, timeout: float = 30.0) -> int:
-        return int(self._producer.flush(timeout))
+        left = int(self._producer.flush(timeout))
+        self._hand_over()
+        return left
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)
@@ -101,11 +126,15 @@ class LogProducer:
         self._thread.join(timeout=5)
 
 
-def _set_result(fut: asyncio.Future[int], value: int) -> None:
-    if not fut.done():
-        fut.set_result(value)
+_Delivered = tuple[asyncio.Future[int], int, BaseException | None]
+"""A delivery report: the append's future, its offset, or the failure."""
 
 
-def _set_exc(fut: asyncio.Future[int], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+def _resolve(items: list[_Delivered]) -> None:
+    for fut, offset, exc in items:
+        if fut.done():
+            continue
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(offset)
