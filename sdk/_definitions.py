@@ -293,9 +293,10 @@ class HandlerDefinition:
         """True when invocations of this handler hold the key's lock (single writer)."""
         return self.kind in (HandlerKind.EXCLUSIVE, HandlerKind.WORKFLOW)
 
-    @property
+    @functools.cached_property
     def effective(self) -> EffectiveOptions:
-        """Options with handler values overriding service values."""
+        """Options with handler values overriding service values (computed once: both are
+        frozen, and the runtime asks on every invocation)."""
         h, s = self.options, self.service_options
         return EffectiveOptions(
             inactivity_timeout=_first(h.inactivity_timeout, s.inactivity_timeout),

@@ -30,8 +30,8 @@ import tenacity
 
 from sdk._definitions import HandlerDefinition
 from sdk._journal import (
+    NOTIFICATION_TYPES,
     CancelInvocationCommand,
-    CancelSignal,
     Command,
     Completion,
     Failure,
@@ -424,7 +424,7 @@ class InvocationDriver:
         if durable:
             self._machine.ack()
         for n in notifications:
-            if not isinstance(n, Completion | CancelSignal):
+            if not isinstance(n, NOTIFICATION_TYPES):
                 raise TypeError(f"advance() takes notifications, got {type(n).__name__}")
             self._machine.append_notification(n)
         new_from = len(self._machine.journal)

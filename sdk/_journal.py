@@ -339,9 +339,13 @@ Notification: TypeAlias = Completion | CancelSignal
 JournalEntry: TypeAlias = Command | Notification
 
 
+NOTIFICATION_TYPES = (Completion, CancelSignal)
+"""For ``isinstance`` on hot paths (a ``A | B`` union is built anew on every evaluation)."""
+
+
 def is_command(entry: JournalEntry) -> bool:
     """True for commands, False for notifications."""
-    return not isinstance(entry, Completion | CancelSignal)
+    return not isinstance(entry, NOTIFICATION_TYPES)
 
 
 # ---------------------------------------------------------------------------

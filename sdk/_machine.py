@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sdk._journal import (
+    NOTIFICATION_TYPES,
     CancelSignal,
     Command,
     Completion,
@@ -121,7 +122,7 @@ class JournalMachine:
     def command(self, index: int) -> Command:
         """The command with ``index``."""
         entry = self.journal[self.command_positions[index]]
-        assert not isinstance(entry, Completion | CancelSignal)
+        assert not isinstance(entry, NOTIFICATION_TYPES)
         return entry
 
     def next_journaled_command(self) -> Command | None:
@@ -150,7 +151,7 @@ class JournalMachine:
         if index < len(self.command_positions):
             pos = self.command_positions[index]
             expected = self.journal[pos]
-            assert not isinstance(expected, Completion | CancelSignal)
+            assert not isinstance(expected, NOTIFICATION_TYPES)
             if expected.identity() != cmd.identity():
                 raise JournalMismatch(
                     f"Non-deterministic journal at command {index}: expected "
@@ -211,7 +212,7 @@ class JournalMachine:
         if self.cursor >= len(self.journal):
             return Step.END
         entry = self.journal[self.cursor]
-        if isinstance(entry, Completion | CancelSignal):
+        if isinstance(entry, NOTIFICATION_TYPES):
             self._reveal(self.cursor, entry)
             self.cursor += 1
             return Step.NOTIFICATION

@@ -106,7 +106,7 @@ class _Runner:
     def notify(self, entries: list[bytes]) -> None:
         for blob in entries:
             entry = sj.decode_entry(blob)
-            if isinstance(entry, sj.Completion | sj.CancelSignal):
+            if isinstance(entry, sj.NOTIFICATION_TYPES):
                 self.inbox.append(entry)
         self.wakeup.set()
 

@@ -92,7 +92,13 @@ def escape(part: str) -> str:
         >>> escape("a/b{1}")
         'a%2Fb%7B1%7D'
     """
+    if _PLAIN.fullmatch(part):  # ids and most names: nothing to escape (a hot path)
+        return part
     return quote(part, safe="", errors="surrogatepass")
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+"""What ``quote(..., safe="")`` leaves unchanged."""
 
 
 def unescape(part: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -172,3 +174,9 @@ def test_value_semantics() -> None:
     assert PartitionKeys("rt", 1) != PartitionKeys("rt", 2)
     assert len({PartitionKeys("rt", 1), PartitionKeys("rt", 1)}) == 1
     assert repr(PartitionKeys("rt", 1)) == "PartitionKeys('rt', 1)"
+
+
+@given(st.text())
+def test_escape_equals_quote_with_nothing_safe(part: str) -> None:
+    """The fast path for plain parts must not change a single key (stored data)."""
+    assert escape(part) == quote(part, safe="", errors="surrogatepass")
