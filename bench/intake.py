@@ -78,13 +78,10 @@ def bare_consumer(bootstrap: str, topic: str, records: int) -> float:
     return elapsed
 
 
-def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in tps)
-    finally:
-        c.close()
+def committed(c: Consumer, topic: str, partitions: int) -> int:
+    """Records of ``topic`` the consumer's group has committed (a reader, never a member)."""
+    tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+    return sum(max(tp.offset, 0) for tp in tps)
 
 
 def wait(
@@ -98,10 +95,25 @@ def wait(
 ) -> tuple[float, float | None, float]:
     """Seconds from ``start`` until intake committed everything (and, with ``--e2e``, until
     every invocation ran), and until the first commit."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        return _wait(args, reader, topic, red, prefix, start)
+    finally:
+        reader.close()
+
+
+def _wait(
+    args: argparse.Namespace,
+    reader: Consumer,
+    topic: str,
+    red: redis.Redis,
+    prefix: str,
+    start: float,
+) -> tuple[float, float | None, float]:
     intake_s = e2e_s = first_s = None
     while time.monotonic() - start < args.timeout:
+        done = committed(reader, topic, args.partitions)
         now = time.monotonic() - start
-        done = committed(bootstrap, group, topic, args.partitions)
         if first_s is None and done > 0:
             first_s = now
             print(f"first commit after {now:.2f}s", file=sys.stderr, flush=True)
@@ -118,7 +130,7 @@ def wait(
             if total >= args.records:
                 e2e_s = time.monotonic() - start
                 break
-        time.sleep(0.2)
+        time.sleep(0.05 if intake_s is None else 0.2)
     if intake_s is None or first_s is None or (args.e2e and e2e_s is None):
         raise SystemExit(f"timed out (intake {intake_s}, e2e {e2e_s})")
     return intake_s, e2e_s, first_s
