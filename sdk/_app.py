@@ -130,13 +130,8 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await acknowledge_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         path: str = scope.get("path", "/")
@@ -301,3 +296,14 @@ def app(
         >>> application = app([greeter, counter])  # doctest: +SKIP
     """
     return App(services, protocol=protocol, identity_keys=identity_keys)
+
+
+async def acknowledge_lifespan(receive: Receive, send: Send) -> None:
+    """ASGI lifespan for an app with nothing to start or stop: acknowledge both events."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -70,6 +70,7 @@ from runtime.ingress.targets import (
     validated_awakeable_id,
 )
 from runtime.registry import HandlerKind, Registry
+from sdk._app import acknowledge_lifespan
 from sdk._ids import workflow_invocation_id
 
 log = logging.getLogger("rt.ingress")
@@ -140,7 +141,7 @@ class IngressApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await acknowledge_lifespan(receive, send)
             return
         if scope["type"] != "http":  # websockets: not part of the ingress API
             await send({"type": "websocket.close", "code": 1003})
@@ -156,17 +157,6 @@ class IngressApp:
             log.exception("ingress: unexpected error on %s %s", scope["method"], scope["path"])
             response = ingress_error_response(500, "internal error")
         await response(scope, receive, send)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: acknowledge the server's lifespan events."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def _raw_path(scope: Mapping[str, Any]) -> str:
