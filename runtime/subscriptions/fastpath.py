@@ -9,41 +9,35 @@ the processor refuses a misrouted entry). What is constant is computed once:
 
 - keyed sinks (objects, workflows): routing key → partition per record key
   (bounded cache), which also checks that the key is UTF-8;
-- service sinks: the id digest's prefix per source partition, copied per record
-  (the partition comes from the invocation id's hash).
+- service sinks: the id digest (``IdMaker.uuid_part``), whose hash gives the partition.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import msgspec
 from confluent_kafka import Message
 
-from runtime.subscriptions.mapping import KeyError_, SinkTarget
-from sdk._ids import keyed_routing_key, routing_hash
+from runtime.subscriptions.mapping import IdMaker, KeyError_, SinkTarget
+from sdk._ids import routing_hash
 
 _KEY_CACHE = 100_000
 ENTRY_OVERHEAD = 24
 """Bytes an entry adds to a batch beyond its input, key and headers (msgpack framing)."""
 
 
-def _part(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 class Router:
-    """One subscription's records → their Invokes' rt.log partitions (as build_invoke's)."""
+    """One subscription's records → their Invokes' rt.log partitions (as build_invoke's).
+
+    The id digest and key routing are :class:`mapping.IdMaker`'s (one definition of
+    the contract); this adds only a record-key → partition cache for keyed sinks.
+    """
 
     def __init__(self, sub_id: str, topic: str, sink: SinkTarget, partitions: int) -> None:
-        self._service = sink.service
+        self._ids = IdMaker(sub_id, topic, sink.service, partitions)
         self._partitions = partitions
         self._keyed = sink.kind != "service"
-        self._prefix = hashlib.sha256(
-            _part(b"sub") + _part(sub_id.encode()) + _part(topic.encode())
-        )
-        self._by_partition: dict[int, Any] = {}
         self._keys: dict[bytes | None, int] = {}
         self.cached: dict[bytes | None, int] | None = self._keys if self._keyed else None
         """Keyed sinks: record key → partition for keys seen (the hot loop reads it inline)."""
@@ -59,13 +53,7 @@ class Router:
             if part is None:
                 part = self._keyed_partition(key)
             return part
-        base = self._by_partition.get(source_partition)
-        if base is None:
-            base = self._by_partition[source_partition] = self._prefix.copy()
-            base.update(_part(str(source_partition).encode()))
-        h = base.copy()
-        h.update(_part(str(offset).encode()))
-        return routing_hash(h.digest()[:16]) % self._partitions
+        return routing_hash(self._ids.uuid_part(source_partition, offset)) % self._partitions
 
     def _keyed_partition(self, key: bytes | None) -> int:
         try:
@@ -74,9 +62,7 @@ class Router:
             raise KeyError_("record key is not valid UTF-8; it cannot be an object key") from None
         if len(self._keys) >= _KEY_CACHE:
             self._keys.clear()
-        part = self._keys[key] = routing_hash(keyed_routing_key(self._service, text)) % (
-            self._partitions
-        )
+        part = self._keys[key] = self._ids.key_hash(text) % self._partitions
         return part
 
 

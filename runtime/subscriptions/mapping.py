@@ -129,20 +129,30 @@ class IdMaker:
             inv_id = workflow_invocation_id(self._service, key)
             rk = keyed_routing_key(self._service, key)
             return inv_id, routing_hash(rk) % self._partitions, rk
-        h = self._prefix.copy()
-        h.update(_part(str(partition).encode()) + _part(str(offset).encode()))
-        uuid_part = h.digest()[:16]
+        uuid_part = self.uuid_part(partition, offset)
         if key is None:
             rhash = routing_hash(uuid_part)
             inv_id = _make_invocation_id(rhash, uuid_part)
             return inv_id, rhash % self._partitions, inv_id.encode()
+        rhash = self.key_hash(key)
+        inv_id = _make_invocation_id(rhash, uuid_part)
+        return inv_id, rhash % self._partitions, keyed_routing_key(self._service, key)
+
+    def uuid_part(self, partition: int, offset: int) -> bytes:
+        """The id's 128 random-looking bits: a digest of (subscription, topic, partition,
+        offset). NEVER CHANGE."""
+        h = self._prefix.copy()
+        h.update(_part(str(partition).encode()) + _part(str(offset).encode()))
+        return h.digest()[:16]
+
+    def key_hash(self, key: str) -> int:
+        """Routing hash of an object key of the sink's service (cached)."""
         rhash = self._hashes.get(key, -1)
         if rhash < 0:
             if len(self._hashes) > 100_000:
                 self._hashes.clear()
             rhash = self._hashes[key] = routing_hash(keyed_routing_key(self._service, key))
-        inv_id = _make_invocation_id(rhash, uuid_part)
-        return inv_id, rhash % self._partitions, keyed_routing_key(self._service, key)
+        return rhash
 
 
 def build_invoke(
