@@ -152,8 +152,13 @@ def test_kill9_during_intake_loses_and_duplicates_nothing(
 
 
 def committed(infra: Infra, group: str, topic: str, partitions: int = 8) -> int:
-    """Source records the subscription's intake has committed (sum of committed offsets)."""
-    c = Consumer(infra.kafka_config(**{"group.id": group}))
+    """Source records the subscription's intake has committed (sum of committed offsets).
+
+    read_uncommitted: a read_committed client asks the broker for *stable* offsets and
+    waits while a transactional offset commit is pending — after a kill -9 that is until
+    the dead producer's transaction times out (60 s), longer than this helper waits.
+    """
+    c = Consumer(infra.kafka_config(**{"group.id": group, "isolation.level": "read_uncommitted"}))
     try:
         for attempt in range(5):  # the coordinator can be slow to answer on a loaded machine
             try:
