@@ -139,6 +139,10 @@ class DevRuntime:
                 port=s.ingress_port,
                 log_level="warning",
                 lifespan="off",
+                # The ingress never reads the client address: skip uvicorn's per-request
+                # X-Forwarded-* middleware and access-log call.
+                proxy_headers=False,
+                access_log=False,
             )
         )
         admin = self._admin_server(node)

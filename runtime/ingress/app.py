@@ -247,7 +247,7 @@ class _Ingress:
             raise IngressError.handler_not_found(target.service, target.handler)
         if not (service.public and handler.public):
             raise IngressError.private_service()
-        raw_headers = request.headers.raw
+        raw_headers = request.scope["headers"]
         idempotency_key = first_header(raw_headers, IDEMPOTENCY_KEY)
         if idempotency_key is not None and handler.kind is HandlerKind.WORKFLOW:
             raise IngressError.unsupported_idempotency_key()

@@ -21,6 +21,9 @@ X_RESTATE_LIMIT_KEY = "x-restate-limit-key"
 NOT_FORWARDED = frozenset({"connection", "host", IDEMPOTENCY_KEY, IDEMPOTENCY_EXPIRES})
 """Headers the ingress consumes instead of passing them to the handler."""
 
+_VISIBLE = bytes(range(32, 127)) + b"\t"
+"""Bytes a header value may hold: visible ASCII, space and tab."""
+
 
 def header_text(name: str, raw: bytes) -> str:
     """Decode a header value that must be visible ASCII (tab allowed), as Restate requires.
@@ -28,7 +31,7 @@ def header_text(name: str, raw: bytes) -> str:
     Raises:
         IngressError: 400 ``bad header {name}: …`` for any other byte.
     """
-    if any(not (32 <= b < 127 or b == 9) for b in raw):
+    if raw.translate(None, _VISIBLE):  # whatever is left after deleting the allowed bytes
         raise IngressError.bad_header(name, "failed to convert header to a str")
     return raw.decode("ascii")
 

@@ -26,6 +26,7 @@ import msgspec
 from starlette.requests import Request
 
 from runtime.ingress.errors import IngressError
+from runtime.ingress.headers import first_header
 from runtime.registry import HandlerInfo
 
 JSON_MEDIA_TYPE = "application/json"
@@ -99,7 +100,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     Raises:
         IngressError: 413 over the limit; 400 for an unparsable Content-Length.
     """
-    declared = request.headers.get("content-length")
+    declared = first_header(request.scope["headers"], "content-length")
     if declared is not None:
         if not (declared.strip().isascii() and declared.strip().isdigit()):
             raise IngressError.bad_header("content-length", f"invalid value {declared!r}")

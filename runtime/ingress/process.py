@@ -89,7 +89,13 @@ async def serve(spec: dict[str, Any]) -> None:
     from runtime.dev import _Server
 
     server = _Server(
-        uvicorn.Config(create_ingress_app(registry, backend), log_level="warning", lifespan="off")
+        uvicorn.Config(
+            create_ingress_app(registry, backend),
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=False,  # the ingress never reads the client address
+            access_log=False,
+        )
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

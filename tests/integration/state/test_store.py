@@ -708,6 +708,53 @@ async def test_apply_reloads_the_script_after_script_flush(
     assert redis_client.get(k.inv("a")) == b"2"
 
 
+async def test_applies_of_one_loop_turn_share_a_round_trip_and_keep_their_own_results(
+    store: PartitionStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions applying together go out in one pipeline; a fenced or invalid batch
+    fails alone, the others are applied (each EVALSHA stays atomic by itself)."""
+    rounds: list[int] = []
+    many = store._evalsha_many
+
+    async def spy(calls: list[tuple[Any, ...]]) -> list[Any]:
+        rounds.append(len(calls))
+        return await many(calls)
+
+    monkeypatch.setattr(store, "_evalsha_many", spy)
+    parts = [10, 11, 12, 13, 14]
+    epochs = {p: await store.claim(p) for p in parts}
+    await store.claim(13)  # partition 13 has a newer owner: the old epoch is fenced
+    results = await asyncio.gather(
+        *(
+            store.apply(p, epochs[p], 5, [Set(store.keys(p).inv("x"), str(p).encode())])
+            for p in (10, 11, 12, 13)
+        ),
+        store.apply(
+            14, epochs[14], 5, [Set(store.keys(14).inv("x"), b"1"), Set("elsewhere", b"1")]
+        ),
+        return_exceptions=True,
+    )
+    assert rounds == [5]
+    assert results[:3] == [ApplyResult.APPLIED] * 3
+    assert isinstance(results[3], FencedError) and results[3].partition == 13
+    assert isinstance(results[4], InvalidOpsError)
+    for p in (10, 11, 12):
+        assert redis_client.get(store.keys(p).inv("x")) == str(p).encode()
+        assert await store.position(p) == (epochs[p], 5)
+    for p in (13, 14):
+        assert not redis_client.exists(store.keys(p).inv("x"))
+        assert (await store.position(p))[1] == -1
+
+    # Redis lost its scripts (a restart): every apply of the pipeline reloads and succeeds.
+    redis_client.script_flush()
+    again = await asyncio.gather(
+        *(store.apply(p, epochs[p], 6, [Set(store.keys(p).inv("y"), b"1")]) for p in (10, 11, 12))
+    )
+    assert again == [ApplyResult.APPLIED] * 3
+    assert rounds[1] == 3
+    assert all(redis_client.get(store.keys(p).inv("y")) == b"1" for p in (10, 11, 12))
+
+
 async def test_retry_after_a_lost_reply_reports_applied(
     store: PartitionStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
