@@ -1,9 +1,10 @@
 """Appending to ``rt.log``: an idempotent producer with awaitable delivery.
 
 A record counts as durable when its delivery report arrives (acks=all,
-idempotence on). librdkafka batches records per partition by itself
-(``linger.ms``); callers just await the future. Partitions are chosen by rt
-(``sdk._ids`` routing hash), never by the client's default partitioner.
+idempotence on). The appends of one loop turn are produced together, so they
+share a librdkafka wake-up and a ProduceRequest; callers just await the future.
+Partitions are chosen by rt (``sdk._ids`` routing hash), never by the client's
+default partitioner.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class LogProducer:
         self._lock = threading.Lock()
         self._ready: dict[asyncio.AbstractEventLoop, list[_Delivered]] = {}
         """Delivery reports served by the last ``poll()``, not yet handed to their loops."""
+        self._queued: list[tuple[int, bytes, bytes, Any]] = []
+        """Appends of the current loop turn, produced together at its end (guarded by _lock)."""
+        self._produce_scheduled = False
         self._thread = threading.Thread(target=self._poll, name="rt-log-producer", daemon=True)
         self._thread.start()
 
@@ -101,8 +105,27 @@ class LogProducer:
                 self._delivered(loop, (fut, msg.offset() or 0, None))
 
         value = records.encode(record)
-        self._produce(partition, key, value, done)
+        with self._lock:
+            self._queued.append((partition, key, value, done))
+            schedule = not self._produce_scheduled
+            self._produce_scheduled = True
+        if schedule:
+            loop.call_soon(self._produce_queued)
         return fut
+
+    def _produce_queued(self) -> None:
+        """Produce the appends of one loop turn back to back, in append order.
+
+        With ``linger.ms=0`` librdkafka wakes its broker thread for a record that
+        finds the partition queue empty (a pipe write: ~17 µs here, against ~2.5 µs
+        per record in a burst), so records produced together share one wake-up and
+        mostly one ProduceRequest.
+        """
+        with self._lock:
+            queued, self._queued = self._queued, []
+            self._produce_scheduled = False
+        for partition, key, value, done in queued:
+            self._produce(partition, key, value, done)
 
     def _produce(self, partition: int, key: bytes, value: bytes, done: Any) -> None:
         while True:
@@ -116,6 +139,7 @@ class LogProducer:
                 self._hand_over()
 
     def flush(self, timeout: float = 30.0) -> int:
+        self._produce_queued()  # from any thread: appends still waiting for their loop turn
         left = int(self._producer.flush(timeout))
         self._hand_over()
         return left

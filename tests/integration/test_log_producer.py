@@ -61,3 +61,15 @@ async def test_concurrent_appends_resolve_to_their_offsets_in_few_wakeups(
     finally:
         c.close()
     assert seen == [records.Cancel(f"inv_{i}") for i in range(0, N, PARTITIONS)]
+
+
+async def test_close_right_after_append_still_produces_it(infra: Infra, prefix: str) -> None:
+    """Appends wait for the end of their loop turn; a close from another thread before
+    that turn ends (node shutdown: ``to_thread(producer.close)``) produces them first."""
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, PARTITIONS)
+    producer = LogProducer(infra.kafka_config(), names, PARTITIONS)
+    futs = [producer.append(1, b"", records.Cancel(f"inv_{i}")) for i in range(3)]
+    closing = asyncio.get_running_loop().run_in_executor(None, producer.close)
+    assert [await asyncio.wait_for(f, 30) for f in futs] == [0, 1, 2]
+    await closing
