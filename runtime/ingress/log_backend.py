@@ -10,6 +10,7 @@ every few seconds covers lost pub/sub messages (e.g. a Redis restart).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import redis.asyncio as aioredis
@@ -39,7 +40,13 @@ from sdk._ids import (
     workflow_invocation_id,
 )
 
+log = logging.getLogger(__name__)
+
 SAFETY_CHECK_INTERVAL_S = 3.0
+"""A caller waiting this long gets its invocation's stored status read (lost pub/sub)."""
+SWEEP_EVERY_S = 1.0
+"""How often the safety net looks for callers past the interval."""
+SWEEP_BATCH = 500
 
 
 def to_ingress_outcome(
@@ -69,6 +76,9 @@ class LogIngressBackend:
         self._redis = redis
         self._listener = listener
         self._prefix = prefix
+        self._watched: dict[str, tuple[str, float, asyncio.Future[Response]]] = {}
+        """Waiting callers: request id -> (invocation id, last check, future)."""
+        self._sweeper: asyncio.Task[None] | None = None
 
     def _target(self, req: InvocationRequest) -> records.Target:
         svc = self._registry.get(req.service)
@@ -103,23 +113,61 @@ class LogIngressBackend:
     async def _await_response(
         self, invocation_id: str, request_id: str, fut: asyncio.Future[Response]
     ) -> Response:
+        """The response, from pub/sub (or in-process) or, if that got lost, from the status.
+
+        One shared sweeper task is the safety net for all waiting callers, rather
+        than a timer and an ``asyncio.wait`` per call on the hot path.
+        """
+        self._watched[request_id] = (invocation_id, time.monotonic(), fut)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         try:
-            while True:
-                done, _ = await asyncio.wait({fut}, timeout=SAFETY_CHECK_INTERVAL_S)
-                if done:
-                    return fut.result()
-                stored = await self._stored_outcome(invocation_id)
-                if stored is not None:
-                    return Response(request_id, invocation_id, stored)
+            return await fut
         finally:
+            self._watched.pop(request_id, None)
             self._listener.forget(request_id)
 
-    async def _stored_outcome(self, invocation_id: str) -> Outcome | None:
-        blob = await self._redis.get(self._keys_for(invocation_id).inv(invocation_id))
-        if not isinstance(blob, bytes):
-            return None
-        status = decode_status(blob)
-        return status.outcome if status.status is Status.COMPLETED else None
+    async def _sweep(self) -> None:
+        try:
+            while self._watched:
+                await asyncio.sleep(SWEEP_EVERY_S)
+                now = time.monotonic()
+                due = [
+                    (rid, inv_id, fut)
+                    for rid, (inv_id, checked, fut) in self._watched.items()
+                    if now - checked >= SAFETY_CHECK_INTERVAL_S and not fut.done()
+                ]
+                for i in range(0, len(due), SWEEP_BATCH):
+                    await self._check(due[i : i + SWEEP_BATCH], now)
+        finally:
+            self._sweeper = None
+
+    async def _check(
+        self, due: list[tuple[str, str, asyncio.Future[Response]]], now: float
+    ) -> None:
+        try:
+            stored = await self._stored_outcomes([inv_id for _, inv_id, _ in due])
+        except Exception as e:  # noqa: BLE001 - Redis away: the callers keep waiting
+            log.warning("ingress safety net: reading %d statuses failed: %s", len(due), e)
+            return
+        for (rid, inv_id, fut), outcome in zip(due, stored, strict=True):
+            if outcome is not None:
+                if not fut.done():
+                    fut.set_result(Response(rid, inv_id, outcome))
+            elif rid in self._watched:
+                self._watched[rid] = (inv_id, now, fut)
+
+    async def _stored_outcomes(self, invocation_ids: list[str]) -> list[Outcome | None]:
+        """Outcomes of completed invocations (None while running), one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for inv_id in invocation_ids:
+                pipe.get(self._keys_for(inv_id).inv(inv_id))
+            blobs = await pipe.execute()
+        out: list[Outcome | None] = []
+        for blob in blobs:
+            status = decode_status(blob) if isinstance(blob, bytes) else None
+            out.append(status.outcome if status and status.status is Status.COMPLETED else None)
+        return out
 
     async def call(self, request: InvocationRequest) -> InvocationOutcome:
         target = self._target(request)

@@ -123,6 +123,14 @@ class Membership:
         with self._lock:
             self._paused.discard(partition)
 
+    def _deliver(self, ready: list[tuple[int, list[Message]]]) -> None:
+        """On the loop: hand each partition its batch; one failing never drops the others."""
+        for partition, batch in ready:
+            try:
+                self._on_batch(partition, batch)
+            except Exception:
+                log.exception("partition %d: handing over a batch failed", partition)
+
     def _run(self) -> None:
         consumer = self._consumer
         paused_now: set[int] = set()
@@ -152,9 +160,9 @@ class Membership:
                             log.warning("consumer error: %s", err)
                         continue
                     by_partition.setdefault(m.partition(), []).append(m)  # type: ignore[arg-type]
-                for p, batch in by_partition.items():
-                    if p in self._owned:
-                        self._loop.call_soon_threadsafe(self._on_batch, p, batch)
+                ready = [(p, b) for p, b in by_partition.items() if p in self._owned]
+                if ready:  # one loop wake-up (a self-pipe write) for all partitions
+                    self._loop.call_soon_threadsafe(self._deliver, ready)
         except BaseException as e:  # noqa: BLE001 - surfaced to the worker
             self.fatal = e
             log.exception("membership thread died")
