@@ -56,6 +56,7 @@ class LogProducer:
                 "acks": "all",
                 "linger.ms": linger_ms,
                 "compression.type": "none",
+                "socket.nagle.disable": True,  # small requests go out now, not after an ACK
                 "queue.buffering.max.messages": 1_000_000,
                 "log_level": 2,  # connection errors during broker restarts are expected noise
             }

@@ -61,6 +61,7 @@ class Membership:
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 100,  # the broker answers as soon as a record arrives
                 "fetch.error.backoff.ms": 50,
+                "socket.nagle.disable": True,
                 "session.timeout.ms": session_timeout_ms,
                 "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
                 "max.poll.interval.ms": max_poll_interval_ms,
