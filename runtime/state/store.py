@@ -71,8 +71,8 @@ from tenacity import (
     wait_random,
 )
 
-from runtime.state.batchload import BatchLoader
 from runtime.state.keys import META_APPLIED, META_EPOCH, KeyKind, PartitionKeys
+from runtime.state.pipelined import PipelinedConnection
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -301,10 +301,10 @@ class PartitionStore:
         self._retry = retry or RetryPolicy()
         self._owns_client = False
         self._keys: dict[int, PartitionKeys] = {}
-        # Partitions applying in the same loop turn share one pipelined write: on a busy
-        # node that is several EVALSHAs per socket write instead of one each.
-        self._applies: BatchLoader[tuple[Any, ...], Any] = BatchLoader(
-            lambda calls: self._evalsha_many(calls)
+        # Applies are the hot path's round trips: they share one connection on which the
+        # applies of a loop turn (all partitions) go out in one write (pipelined.py).
+        self._applies = PipelinedConnection(
+            client, timeout_s=client.connection_pool.connection_kwargs.get("socket_timeout")
         )
         kw = client.connection_pool.connection_kwargs
         self._where = str(kw.get("path") or f"{kw.get('host', '?')}:{kw.get('port', '?')}")
@@ -406,7 +406,8 @@ class PartitionStore:
         )
 
     async def aclose(self) -> None:
-        """Close the client if the store created it."""
+        """Close the apply connection, and the client if the store created it."""
+        await self._applies.aclose()
         if self._owns_client:
             await self._redis.aclose()
 
@@ -534,30 +535,13 @@ class PartitionStore:
             raise StoreError(f"partition {partition}: apply failed: {e}") from e
 
     async def _evalsha(self, args: tuple[Any, ...]) -> list[Any]:
-        reply = await self._applies.get(args)
-        if isinstance(reply, NoScriptError):  # Redis restarted or SCRIPT FLUSH: not persisted
+        try:
+            reply = await self._applies.execute("EVALSHA", _SCRIPT_SHA, 1, *args)
+        except NoScriptError:  # Redis restarted or SCRIPT FLUSH: scripts are not persisted
             await self._load_script()
-            reply = await self._applies.get(args)
-        if isinstance(reply, BaseException):
-            raise reply
+            reply = await self._applies.execute("EVALSHA", _SCRIPT_SHA, 1, *args)
         assert isinstance(reply, list), reply
         return reply
-
-    async def _evalsha_many(self, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """The applies of one loop turn (one per partition at most) in one round trip.
-
-        Each reply is the script's result or its own ``ResponseError``; a
-        connection failure fails them all (each caller retries on its own).
-        """
-        if len(calls) == 1:
-            try:
-                return [await self._redis.evalsha(_SCRIPT_SHA, 1, *calls[0])]
-            except ResponseError as e:
-                return [e]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for args in calls:
-                pipe.evalsha(_SCRIPT_SHA, 1, *args)
-            return await pipe.execute(raise_on_error=False)
 
     async def _load_script(self) -> None:
         sha = await self._redis.script_load(_SCRIPT)

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import msgspec
+import uvloop
 
 from runtime.devstack.redis import LocalRedis
 from runtime.state.store import ApplyResult, HSet, Op, PartitionStore, RPush, Set, ZAdd
@@ -59,7 +60,10 @@ async def main(url: str, sizes: list[int], rounds: int, partitions: int) -> None
     async with await PartitionStore.connect(url, prefix=f"bench{uuid.uuid4().hex[:6]}") as store:
         encoder = msgspec.msgpack.Encoder()
         print(f"Redis at {url}; {partitions} partition(s) applying concurrently; {rounds} rounds")
-        print("  ops/batch   p50 ms   p99 ms   ops/s (all partitions)   encode µs   Redis µs/call")
+        print(
+            "  ops/batch   p50 ms   p99 ms   ops/s (all partitions)   encode µs   Redis µs/call"
+            "   client CPU µs/apply"
+        )
         for size in sizes:
             ops = make_ops(store, 0, size)
             started = time.perf_counter()
@@ -68,10 +72,12 @@ async def main(url: str, sizes: list[int], rounds: int, partitions: int) -> None
             encode_us = (time.perf_counter() - started) / 50 * 1e6
             await store.redis.config_resetstat()
             started = time.perf_counter()
+            cpu = time.process_time()
             runs = await asyncio.gather(
                 *(one_partition(store, p, size, rounds) for p in range(partitions))
             )
             wall = time.perf_counter() - started
+            cpu_us = (time.process_time() - cpu) / (rounds * partitions) * 1e6
             stats = await store.redis.info("commandstats")
             per_call = stats.get("cmdstat_evalsha", {}).get("usec_per_call", float("nan"))
             lat = sorted(x for run in runs for x in run)
@@ -80,7 +86,7 @@ async def main(url: str, sizes: list[int], rounds: int, partitions: int) -> None
             ops_s = size * rounds * partitions / wall
             print(
                 f"  {size:9d} {p50:8.2f} {p99:8.2f}   {ops_s:22,.0f}   {encode_us:9.0f}"
-                f"   {per_call:13.0f}"
+                f"   {per_call:13.0f}   {cpu_us:19.0f}"
             )
 
 
@@ -90,16 +96,25 @@ def cli() -> None:
     parser.add_argument("--sizes", default="1,10,100,1000,5000")
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument(
+        "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="rt runs on uvloop"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    factory = uvloop.new_event_loop if args.loop == "uvloop" else asyncio.new_event_loop
+
+    def run(url: str) -> None:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main(url, sizes, args.rounds, args.partitions))
+
     if args.url:
-        asyncio.run(main(args.url, sizes, args.rounds, args.partitions))
+        run(args.url)
         return
     with tempfile.TemporaryDirectory() as tmp:
         local = LocalRedis(Path(tmp))
         local.start()
         try:
-            asyncio.run(main(local.url, sizes, args.rounds, args.partitions))
+            run(local.url)
         finally:
             local.stop()
 

@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from runtime.devstack import process
 from runtime.settings import Settings
+from runtime.state import pipelined
 from runtime.state.keys import KeyKind, PartitionKeys
 from runtime.state.store import (
     ApplyResult,
@@ -711,16 +712,16 @@ async def test_apply_reloads_the_script_after_script_flush(
 async def test_applies_of_one_loop_turn_share_a_round_trip_and_keep_their_own_results(
     store: PartitionStore, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Partitions applying together go out in one pipeline; a fenced or invalid batch
+    """Partitions applying together go out in one write; a fenced or invalid batch
     fails alone, the others are applied (each EVALSHA stays atomic by itself)."""
     rounds: list[int] = []
-    many = store._evalsha_many
+    send = pipelined._ReplyProtocol.send
 
-    async def spy(calls: list[tuple[Any, ...]]) -> list[Any]:
-        rounds.append(len(calls))
-        return await many(calls)
+    def spy(self: Any, data: bytes, futs: list[Any]) -> None:
+        rounds.append(len(futs))
+        send(self, data, futs)
 
-    monkeypatch.setattr(store, "_evalsha_many", spy)
+    monkeypatch.setattr(pipelined._ReplyProtocol, "send", spy)
     parts = [10, 11, 12, 13, 14]
     epochs = {p: await store.claim(p) for p in parts}
     await store.claim(13)  # partition 13 has a newer owner: the old epoch is fenced
