@@ -31,6 +31,8 @@ log = logging.getLogger("rt.subscriptions.registry")
 
 OnChange = Callable[[str, Subscription | None], None]
 
+FAILURES_BEFORE_TRACEBACK = 5
+
 
 class RegistryWriteError(RuntimeError):
     """A subscription change could not be made durable in the registry topic."""
@@ -102,13 +104,20 @@ class RegistryFollower:
         return out
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 self._follow()
                 return
-            except (KafkaException, RegistryWriteError):
-                log.exception("registry follower failed, retrying")
-                self._stop.wait(2.0)
+            except (KafkaException, RegistryWriteError) as e:
+                failures += 1
+                # A topic created a moment ago may have no leader yet: one line, not a
+                # traceback, until it looks like more than start-up.
+                if failures < FAILURES_BEFORE_TRACEBACK:
+                    log.warning("registry follower: %s; retrying", e)
+                else:
+                    log.exception("registry follower failed %d times, retrying", failures)
+                self._stop.wait(min(0.25 * failures, 2.0))
         self._consumer.close()
 
     def _follow(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from confluent_kafka import Producer
 
 from runtime.log.topics import TopicNames, ensure_topics
@@ -50,3 +52,28 @@ async def test_removed_subscription_is_never_reported_at_start_up(
         assert seen[-1] == ("sub_kept", None)
     finally:
         await asyncio.to_thread(follower.stop)
+
+
+async def test_a_registry_topic_not_there_yet_is_waited_for_without_tracebacks(
+    infra: Infra, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At start-up the topic may be missing or leaderless for a moment: the follower logs one
+    line per try (no traceback) and catches up as soon as the topic is there."""
+    names = TopicNames(prefix)
+    follower = reg.RegistryFollower(
+        infra.kafka_config(), names.registry, asyncio.get_running_loop(), lambda *_: None
+    )
+    caplog.set_level(logging.WARNING, logger="rt.subscriptions.registry")
+    follower.start()
+    try:
+        for _ in range(100):
+            if caplog.records:
+                break
+            await asyncio.sleep(0.05)
+        assert caplog.records, "the missing topic was reported"
+        ensure_topics(infra.kafka_config(), names, 2)
+        assert await asyncio.to_thread(follower.caught_up.wait, 30)
+    finally:
+        await asyncio.to_thread(follower.stop)
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
+    assert "retrying" in caplog.records[0].getMessage()
