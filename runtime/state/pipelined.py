@@ -77,6 +77,8 @@ class PipelinedConnection:
 
     def _flush(self) -> None:
         self._scheduled = False
+        if not self._queued:  # the connect task already sent what this turn queued
+            return
         proto = self._proto
         if proto is None or proto.lost:
             if self._connecting is None:
@@ -102,11 +104,8 @@ class PipelinedConnection:
             proto.writer = writer
             conn._writer = conn._reader = None
         except BaseException as e:
-            futs, self._queued, self._queued_futs = self._queued_futs, [], []
             err = e if isinstance(e, RedisConnectionError | RedisTimeoutError) else None
-            for fut in futs:
-                if not fut.done():
-                    fut.set_exception(err or RedisConnectionError(f"connect failed: {e!r}"))
+            self._fail_queued(err or RedisConnectionError(f"connect failed: {e!r}"))
             if not isinstance(e, Exception):
                 raise
             return
@@ -116,11 +115,18 @@ class PipelinedConnection:
             proto.close()
             return
         self._proto = proto
-        if self._queued:
-            self._flush()
+        self._flush()
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        futs, self._queued, self._queued_futs = self._queued_futs, [], []
+        for fut in futs:
+            if not fut.done():
+                fut.set_exception(exc)
 
     async def aclose(self) -> None:
         self._closed = True
+        # Commands not sent yet (a connect in progress) fail now instead of waiting forever.
+        self._fail_queued(RedisConnectionError("pipelined connection is closed"))
         if self._connecting is not None:
             self._connecting.cancel()
         if self._proto is not None:

@@ -182,3 +182,34 @@ def test_on_uvloop_replies_errors_and_reconnects(infra: Infra, prefix: str) -> N
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_closing_during_a_connect_fails_the_queued_calls() -> None:
+    """A connect that hangs (the server never answers the handshake) must not leave the
+    callers waiting forever once the connection is closed."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    c = aioredis.Redis(host="127.0.0.1", port=port, client_name="handshake-never-answered")
+    pipe = PipelinedConnection(c)
+    try:
+        call = asyncio.ensure_future(pipe.execute("PING"))
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.02)
+        assert accepted and not call.done()
+        await pipe.aclose()
+        with pytest.raises(RedisConnectionError, match="closed"):
+            await asyncio.wait_for(call, 5)
+    finally:
+        await pipe.aclose()
+        await c.aclose()
+        for w in accepted:
+            w.close()
+        server.close()
+        await server.wait_closed()
