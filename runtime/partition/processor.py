@@ -45,6 +45,7 @@ from runtime.state.store import (
     FencedError,
     HDel,
     HSet,
+    LTrim,
     Op,
     PartitionStore,
     PExpire,
@@ -67,6 +68,8 @@ SET_STATE_HANDLER = "__rt_set_state"
 STATE_CACHE_KEYS = 10_000
 MAX_BATCH = 2_000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+_UNSEEN_CAP = 256
+"""Notifications remembered per invocation for reordering an attempt's late entries."""
 
 
 def now_ms() -> int:
@@ -173,6 +176,10 @@ class PartitionProcessor:
         self.answered: dict[str, int] = {}
         """How many ingress sinks the invoker answered on the fast path (not persisted)."""
         self.first_journal: dict[str, bytes] = {}
+        self._unseen: dict[str, list[tuple[int, bytes]]] = {}
+        """Per invocation, the notifications journaled since its attempt last appended
+        entries, with their journal positions (not persisted): what the attempt may not
+        have seen yet when it produced its next entries (see ``_on_journal``)."""
         self._batch_completed: dict[str, InvocationStatus | None] = {}
         """Input entries of invocations not started yet: saves a journal read on start."""
         self.wheel = TimerWheel(
@@ -623,16 +630,28 @@ class PartitionProcessor:
         st = self.active.get(rec.invocation_id)
         if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
             return  # a stale attempt's late entries: the journal only grows from the current one
+        tail: list[bytes] = []
         if rec.start >= 0 and rec.start != st.journal_len:
-            # A notification was journaled while the attempt produced these entries: its
-            # order differs from the log's. Drop them and replay from the log's order.
-            st.attempt += 1
-            self._save(st, b)
-            inv_id = st.invocation_id
-            b.effects.append(lambda: self.deps.invoker.abort(inv_id))
-            b.effects.append(lambda: self._start_attempt(st, None))
-            return
-        b.ops.append(RPush(self.keys.journal(st.invocation_id), list(rec.entries)))
+            unseen = self._unseen_from(st, rec.start)
+            if unseen is None:
+                # The log's order cannot be made the attempt's: drop the entries and
+                # replay from the log's order (a ctx.run among them runs again).
+                st.attempt += 1
+                self._save(st, b)
+                inv_id = st.invocation_id
+                b.effects.append(lambda: self.deps.invoker.abort(inv_id))
+                b.effects.append(lambda: self._start_attempt(st, None))
+                return
+            # Notifications were journaled while the attempt produced these entries; it
+            # sees them only after its entries (they wait in its inbox). Put them after
+            # the entries, so the journal is exactly what the attempt saw and a ctx.run
+            # result among the entries stays journaled (never executed twice).
+            b.ops.append(LTrim(self.keys.journal(st.invocation_id), 0, rec.start - 1))
+            tail = [blob for _, blob in unseen]
+            st.journal_len = rec.start
+        else:
+            self._unseen.pop(st.invocation_id, None)  # all seen: none before rec.start
+        b.ops.append(RPush(self.keys.journal(st.invocation_id), [*rec.entries, *tail]))
         # All entries take their journal positions first: completions the processor
         # produces for them (lazy state, promises) come after them, as in Redis.
         indexed = []
@@ -645,6 +664,11 @@ class PartitionProcessor:
                 st.completed.append(entry.command_index)
             st.journal_len += 1
             indexed.append((entry, index))
+        if tail:
+            self._unseen[st.invocation_id] = [
+                (st.journal_len + i, blob) for i, blob in enumerate(tail)
+            ]
+            st.journal_len += len(tail)
         done: Outcome | None = None
         for entry, index in indexed:
             out = self._apply_entry(st, entry, index, b)
@@ -656,6 +680,17 @@ class PartitionProcessor:
         self._save(st, b)
         jl, attempt, inv_id = st.journal_len, st.attempt, st.invocation_id
         b.effects.append(lambda: self.deps.invoker.applied(inv_id, attempt, jl))
+
+    def _unseen_from(self, st: InvocationStatus, start: int) -> list[tuple[int, bytes]] | None:
+        """The notifications at journal positions ``start..journal_len-1``, or None when
+        they are not all known (journaled before this processor took over) or ``start``
+        lies beyond the journal."""
+        if start > st.journal_len:
+            return None
+        unseen = [u for u in self._unseen.get(st.invocation_id, ()) if u[0] >= start]
+        if [pos for pos, _ in unseen] != list(range(start, st.journal_len)):
+            return None
+        return unseen
 
     def _apply_entry(
         self, st: InvocationStatus, entry: Any, index: int, b: _Batch
@@ -834,6 +869,10 @@ class PartitionProcessor:
         if blob is None:
             blob = J.notification_entry(index, value, failure)
         b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
+        unseen = self._unseen.setdefault(inv_id, [])
+        unseen.append((st.journal_len, blob))
+        if len(unseen) > _UNSEEN_CAP:
+            del unseen[0]  # the attempt replays instead if it had not seen that many
         st.journal_len += 1
         if st.status is Status.SUSPENDED and (index in st.awaiting or index == J.CANCEL_INDEX):
             st.move(Status.INVOKED, now_ms())
@@ -1084,6 +1123,7 @@ class PartitionProcessor:
         self.active.pop(inv_id, None)
         self._batch_completed[inv_id] = st
         self.first_journal.pop(inv_id, None)
+        self._unseen.pop(inv_id, None)
         b.ops.append(HDel(self.keys.active, inv_id))
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))

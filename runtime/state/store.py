@@ -86,6 +86,7 @@ __all__ = [
     "InvalidOpsError",
     "LPop",
     "LRem",
+    "LTrim",
     "Op",
     "PExpire",
     "PartitionStore",
@@ -179,7 +180,15 @@ class PExpire(msgspec.Struct, frozen=True, array_like=True, tag=10):
     ms: int
 
 
-Op: TypeAlias = Set | Delete | HSet | HDel | RPush | LPop | LRem | ZAdd | ZRem | PExpire
+class LTrim(msgspec.Struct, frozen=True, array_like=True, tag=11):
+    """``LTRIM key start stop``: keeps the list's elements ``start..stop`` (inclusive)."""
+
+    key: str
+    start: int
+    stop: int
+
+
+Op: TypeAlias = Set | Delete | HSet | HDel | RPush | LPop | LRem | ZAdd | ZRem | PExpire | LTrim
 """One state mutation of a batch. A closed set: ``lua/apply.lua`` knows each tag."""
 
 _ENCODER = msgspec.msgpack.Encoder()

@@ -180,3 +180,26 @@ def test_abort_timeout_aborts_a_hung_attempt_and_retries(core_node: RtNode) -> N
     assert r.status_code == 200, r.text
     assert r.json() == 2
     assert time.monotonic() - t0 < 4.5, "the hung attempt was not aborted"
+
+
+def test_run_result_racing_a_completion_is_kept_not_executed_again(
+    infra: Infra,
+    prefix: str,
+    tmp_path,  # type: ignore[no-untyped-def]
+    nodes,
+    redis_client: redis.Redis,
+    replay_env: dict[str, str],
+) -> None:
+    """A call's result is journaled while a ctx.run of the same handler runs: the run's
+    result still goes into the journal (after it) instead of the attempt being replayed
+    from the log's order, which ran the side effect a second time."""
+    node = RtNode(infra, prefix, APPS / "core_app.py", tmp_path, **replay_env)
+    nodes.append(node.start())
+    with httpx.Client(timeout=60) as c:
+        for key in ("r1", "r2"):
+            r = c.post(f"{node.url}/RunRace/run_while_call_completes", content=f'"{key}"',
+                       headers=JSON)  # fmt: skip
+            assert r.status_code == 200, r.text
+            assert r.json() == ["slow", f"Hello {key}"]
+            assert redis_client.get(f"{prefix}:race:{key}") == b"1", "ctx.run executed twice"
+            assert redis_client.get(f"{prefix}:effects:race-mark-{key}") == b"1"

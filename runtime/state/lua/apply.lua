@@ -92,13 +92,15 @@ decode = function(pos)
 end
 
 -- Op tags (runtime/state/store.py). NEVER reuse a number for another op.
-local SET, DEL, HSET, HDEL, RPUSH, LPOP, LREM, ZADD, ZREM, PEXPIRE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+local SET, DEL, HSET, HDEL, RPUSH, LPOP, LREM, ZADD, ZREM, PEXPIRE, LTRIM =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 -- Header byte of each op's msgpack array (fixarray of tag + key + args).
 local HEADER = {[SET] = 0x93, [DEL] = 0x92, [HSET] = 0x94, [HDEL] = 0x93, [RPUSH] = 0x93,
-                [LPOP] = 0x92, [LREM] = 0x94, [ZADD] = 0x94, [ZREM] = 0x93, [PEXPIRE] = 0x93}
+                [LPOP] = 0x92, [LREM] = 0x94, [ZADD] = 0x94, [ZREM] = 0x93, [PEXPIRE] = 0x93,
+                [LTRIM] = 0x94}
 -- The Redis type an op needs its key to hold (or not exist); other ops take any.
 local NEEDS = {[HSET] = 'hash', [HDEL] = 'hash', [RPUSH] = 'list', [LPOP] = 'list',
-               [LREM] = 'list', [ZADD] = 'zset', [ZREM] = 'zset'}
+               [LREM] = 'list', [LTRIM] = 'list', [ZADD] = 'zset', [ZREM] = 'zset'}
 
 -- Meta hash fields only this script and claim() may write.
 local RESERVED = {epoch = true, applied = true, applied_token = true}
@@ -165,6 +167,10 @@ for i = 1, count do
     if type(y) ~= 'number' or y % 1 ~= 0 then return invalid(i, 'count must be an int') end
   elseif tag == PEXPIRE then
     if type(x) ~= 'number' or x % 1 ~= 0 then return invalid(i, 'ms must be an int') end
+  elseif tag == LTRIM then
+    if type(x) ~= 'number' or x % 1 ~= 0 or type(y) ~= 'number' or y % 1 ~= 0 then
+      return invalid(i, 'start and stop must be ints')
+    end
   end
   local have = types[key]
   if have == nil then
@@ -207,6 +213,7 @@ for i = 1, count do
   elseif tag == PEXPIRE then call('PEXPIRE', key, xs[i])
   elseif tag == LPOP then call('LPOP', key)
   elseif tag == LREM then call('LREM', key, ys[i], xs[i])
+  elseif tag == LTRIM then call('LTRIM', key, xs[i], ys[i])
   end
 end
 

@@ -185,4 +185,25 @@ async def once_slow(ctx: Context, name: str) -> int:
     return n
 
 
-app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer, slowpoke])
+race = restate.Service("RunRace")
+
+
+async def _slow_effect(key: str, seconds: float) -> str:
+    assert _r is not None, "RunRace needs RT_TEST_REDIS"
+    _r.incr(f"{NS}:race:{key}")
+    await asyncio.sleep(seconds)
+    return "slow"
+
+
+@race.handler()
+async def run_while_call_completes(ctx: Context, key: str) -> list[str]:
+    """A ctx.run still running when the result of a call is journaled: the log holds the
+    call's result before the run's, while the handler saw the run's first."""
+    call = ctx.service_call(greet, key)
+    await ctx.run_typed("mark", _effect, restate.RunOptions(), f"race-mark-{key}")
+    slow = await ctx.run_typed("slow", _slow_effect, restate.RunOptions(), key, 1.0)
+    await ctx.sleep(timedelta(milliseconds=10))  # a fresh attempt replays the journal
+    return [slow, await call]
+
+
+app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer, slowpoke, race])

@@ -28,6 +28,7 @@ from runtime.state.store import (
     InvalidOpsError,
     LPop,
     LRem,
+    LTrim,
     Op,
     PartitionStore,
     PExpire,
@@ -307,6 +308,18 @@ ROUND_TRIPS: list[tuple[str, Prep | None, Callable[[PartitionKeys], Op], Check]]
         lambda r, k: r.lrange(k.journal("i"), 0, -1) == [b"a", b"b", b"c"],
     ),
     (
+        "ltrim-keep-head",
+        _prep_list,
+        lambda k: LTrim(k.journal("i"), 0, 1),
+        lambda r, k: r.lrange(k.journal("i"), 0, -1) == [b"a", b"b"],
+    ),
+    (
+        "ltrim-missing",
+        None,
+        lambda k: LTrim(k.journal("i"), 0, 1),
+        lambda r, k: not r.exists(k.journal("i")),
+    ),
+    (
         "zadd",
         _prep_zset,
         lambda k: ZAdd(k.timers, 1.5, b"m3"),
@@ -448,6 +461,11 @@ BAD_BATCHES: list[tuple[str, Callable[[PartitionKeys], list[Any]], str]] = [
     ("wrong-type-zset-on-hash", lambda k: [ZAdd(k.state("S", "h"), 1.0, b"m")], "holds a hash"),
     ("nan-score", lambda k: [ZAdd(k.timers, float("nan"), b"m")], "score"),
     ("float-ms", lambda k: [PExpire(k.inv("s"), 1.5)], "ms must be an int"),  # type: ignore[arg-type]
+    (
+        "float-ltrim",
+        lambda k: [LTrim(k.journal("i"), 0, 1.5)],  # type: ignore[arg-type]
+        "start and stop must be ints",
+    ),
     ("none-value", lambda k: [Set(k.inv("s"), None)], "bytes or str"),  # type: ignore[arg-type]
     ("list-value", lambda k: [HSet(k.state("S", "h"), "f", [b"x"])], "bytes or str"),  # type: ignore[arg-type]
     ("bool-value", lambda k: [Set(k.inv("s"), True)], "bytes or str"),  # type: ignore[arg-type]
