@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from runtime.clicmds import (
     subscriptions_app,
 )
 from runtime.clicmds.cron import cron_app
+from runtime.logs import configure as configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
 
@@ -140,6 +142,10 @@ def dev(
     for f in app_files or []:
         if not f.is_file():
             _fail(f"app file not found: {f}", 2)
+    # Child processes (ingress, intake) read these from the environment.
+    os.environ["RT_LOG_LEVEL"] = settings.log_level
+    os.environ["RT_LOG_JSON"] = "1" if settings.log_json else "0"
+    configure_logging()
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     runtime = DevRuntime(settings, list(app_files or []), fresh=fresh)
     try:

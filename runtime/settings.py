@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     """Apache Kafka version ``rt dev`` runs when it starts its own broker."""
     redis_appendfsync: str = "everysec"
     """Local Redis AOF policy: ``everysec`` (default) or ``always`` (strict)."""
+    log_level: str = "INFO"
+    """Level of rt's own log lines (DEBUG, INFO, WARNING, ERROR); child processes inherit it."""
     log_json: bool = False
+    """Log one JSON object per line (ts, level, logger, pid, message) instead of plain text."""
     always_replay: bool = False
     """Suspend and replay at every await, for every service (as ``inactivity_timeout=0``):
     a testing mode that proves handlers are deterministic (``RT_ALWAYS_REPLAY=1``)."""
@@ -91,6 +94,15 @@ class Settings(BaseSettings):
         if v not in ("everysec", "always", "no"):
             raise ValueError("redis_appendfsync must be everysec, always or no")
         return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level_ok(cls, v: str) -> str:
+        from runtime.logs import LEVELS
+
+        if v.upper() not in LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LEVELS)}")
+        return v.upper()
 
     @classmethod
     def settings_customise_sources(

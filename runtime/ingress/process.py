@@ -30,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from runtime.childproc import SupervisedChild, die_with_parent
+from runtime.logs import configure as configure_logging
 
 log = logging.getLogger("rt.ingress.process")
 
@@ -121,11 +122,7 @@ async def serve(spec: dict[str, Any]) -> None:
 
 def main() -> None:
     die_with_parent()
-    logging.basicConfig(
-        level=os.environ.get("RT_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s [ingress %(process)d] %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging("ingress")
     from runtime.cli import loop_factory
 
     spec = json.loads(sys.stdin.read())

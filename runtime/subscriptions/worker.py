@@ -31,6 +31,7 @@ from typing import Any
 
 from runtime.childproc import SupervisedChild, die_with_parent
 from runtime.log.topics import TopicNames
+from runtime.logs import configure as configure_logging
 from runtime.subscriptions.mapping import SinkTarget
 from runtime.subscriptions.model import Subscription
 
@@ -105,10 +106,7 @@ def run_child(raw: str) -> int:
 
 def main() -> None:
     die_with_parent()
-    logging.basicConfig(
-        level=os.environ.get("RT_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s [intake %(process)d] %(message)s",
-    )
+    configure_logging("intake")
     sys.exit(run_child(sys.stdin.read()))
 
 

@@ -123,4 +123,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         started = item.funcargs.get("nodes") if hasattr(item, "funcargs") else None
         for n in started or []:
             report.sections.append((f"rt node {n.ingress_port} log (tail)", tail(n.log, 60)))
+            report.sections.append((f"rt node {n.ingress_port} admin", _admin_snapshot(n)))
     return report
+
+
+def _admin_snapshot(node: RtNode) -> str:
+    """What the node's admin API says about its invocations and subscriptions, for
+    diagnosing a failed test (the node may be dead: then say so)."""
+    parts = []
+    for path in ("/invocations?limit=50", "/subscriptions"):
+        try:
+            r = httpx.get(f"{node.admin_url}{path}", timeout=5)
+            parts.append(f"GET {path} -> {r.status_code}\n{r.text[:4000]}")
+        except httpx.HTTPError as e:
+            parts.append(f"GET {path} failed: {e}")
+    return "\n".join(parts)
