@@ -2,6 +2,7 @@
 # A/B/C... of rt tuning knobs (bench/rt_variant.py), alternating variants each round.
 #   VARIANTS="base linger1 c1jit" ROUNDS=3 ONLY="greet_c1 greet_c32" bench/ab_variants.sh
 # variant names: base | linger<ms> | fetchwait<ms> | c1jit (Kafka JVM -XX:TieredStopAtLevel=1)
+#   | batchthreads (rt's non-main threads SCHED_BATCH) | batchinfra (also Kafka's and Redis')
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE/results/variants-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
@@ -14,6 +15,8 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
       linger*) env=(RT_LAUNCHER="$HERE/rt_variant.py" RT_BENCH_LINGER_MS="${v#linger}") ;;
       fetchwait*) env=(RT_LAUNCHER="$HERE/rt_variant.py" RT_BENCH_FETCH_WAIT_MS="${v#fetchwait}") ;;
       c1jit) env=(RT_LAUNCHER="$HERE/rt_variant.py" RT_BENCH_KAFKA_JVM_EXTRA="-XX:TieredStopAtLevel=1") ;;
+      batchthreads) env=(RT_LAUNCHER="$HERE/rt_variant.py" RT_BENCH_BATCH_THREADS=1) ;;
+      batchinfra) env=(RT_LAUNCHER="$HERE/rt_variant.py" RT_BENCH_BATCH_THREADS=infra) ;;
       *) echo "unknown variant $v" >&2; exit 2 ;;
     esac
     echo "round $r variant $v" >&2
