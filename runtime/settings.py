@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     always_replay: bool = False
     """Suspend and replay at every await, for every service (as ``inactivity_timeout=0``):
     a testing mode that proves handlers are deterministic (``RT_ALWAYS_REPLAY=1``)."""
+    speculative_handoff: bool = True
+    """Start the next queued exclusive call of a key when the running one has returned and
+    appended its end, instead of after that end is applied; adopted if it ends cleanly,
+    restarted otherwise (ADR 0013)."""
 
     timer_memory_cap: int = Field(default=10_000, ge=4)
     """Timers a partition owner holds in memory at most; the rest wait in Redis."""

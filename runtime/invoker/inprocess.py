@@ -87,14 +87,21 @@ class _Runner:
         status: InvocationStatus,
         handler: HandlerDefinition,
         journal: list[bytes] | None,
+        *,
+        attempt: int | None = None,
+        state: dict[str, bytes] | None = None,
     ) -> None:
         self.invoker = invoker
         self.processor = processor
         self.inv_id = status.invocation_id
-        self.attempt = status.attempt
+        self.attempt = status.attempt if attempt is None else attempt
         self.status = status
         self.handler = handler
         self.journal_blobs = journal
+        self.speculative_state = state
+        """Set for a speculative attempt: the state its predecessor ended with."""
+        self.adopted = state is None
+        """False while speculative: no early answer, no speculation on its own end."""
         self.inbox: list[sj.Notification] = []
         self.durable_len = 0
         self.written_len = 0
@@ -136,9 +143,9 @@ class _Runner:
         if blobs is None:
             blobs = await self.processor.load_journal(self.inv_id)
         journal = [sj.decode_entry(b) for b in blobs]
-        state: dict[str, bytes] | None = None
+        state: dict[str, bytes] | None = self.speculative_state
         ok = st.object_key
-        if ok is not None:
+        if ok is not None and state is None:
             state = dict(await self.processor.object_state(ok))
         descriptor = InvocationDescriptor(
             invocation_id=self.inv_id,
@@ -180,8 +187,10 @@ class _Runner:
             status = progress.status
             if isinstance(status, Done):
                 if pending is not None:
+                    self._ended(driver)
                     await pending
-                    self._fast_response(status)
+                    if self.adopted:
+                        self._fast_response(status)
                 return
             if isinstance(status, Failed):
                 if pending is not None:
@@ -250,6 +259,19 @@ class _Runner:
             )
             return None
 
+    def _ended(self, driver: InvocationDriver) -> None:
+        """The handler returned and its end is appended: the next exclusive call of the
+        key may start on the state it ended with (speculative hand-off, ADR 0013)."""
+        state = driver.state
+        if state is None or self.status.target.kind != "exclusive":
+            return
+        if not self.invoker.speculation_enabled:
+            return
+        if self.adopted:
+            self.processor.speculate(self.status, self.attempt, dict(state))
+        else:
+            self.invoker._ended_speculative[self.inv_id] = (self.attempt, dict(state))
+
     def _fast_response(self, done: Done) -> None:
         """The output is durable: answer waiting HTTP callers now (the apply answers again)."""
         sinks = self.status.ingress_sinks
@@ -307,6 +329,9 @@ class InProcessInvoker:
         self._services = {s.name: s for s in services}
         self._live: dict[str, _Runner] = {}
         self._settings = settings
+        self.speculation_enabled = settings.speculative_handoff
+        self._ended_speculative: dict[str, tuple[int, dict[str, bytes]]] = {}
+        """Speculative attempts that ended before adoption: their attempt and final state."""
 
     def handler(self, service: str, handler: str) -> HandlerDefinition | None:
         svc = self._services.get(service)
@@ -365,9 +390,47 @@ class InProcessInvoker:
             runner.applied(journal_len)
 
     def abort(self, invocation_id: str) -> None:
+        self._ended_speculative.pop(invocation_id, None)
         runner = self._live.pop(invocation_id, None)
         if runner is not None and runner.task is not None and not runner.task.done():
             runner.task.cancel()
+
+    def speculate(
+        self,
+        processor: PartitionProcessor,
+        status: InvocationStatus,
+        attempt: int,
+        journal: list[bytes],
+        state: dict[str, bytes],
+    ) -> bool:
+        if not self.speculation_enabled or status.invocation_id in self._live:
+            return False
+        handler = self.handler(status.target.service, status.target.handler)
+        if handler is None or self.always_replay(handler):
+            return False
+        runner = _Runner(self, processor, status, handler, journal, attempt=attempt, state=state)
+        self._live[status.invocation_id] = runner
+        runner.task = asyncio.get_running_loop().create_task(
+            runner.run(), name=f"rt-attempt-{status.invocation_id}-{attempt}-speculative"
+        )
+        return True
+
+    def adopt(self, invocation_id: str, attempt: int) -> dict[str, bytes] | None:
+        runner = self._live.get(invocation_id)
+        if runner is not None and runner.attempt == attempt:
+            runner.adopted = True
+        ended = self._ended_speculative.pop(invocation_id, None)
+        if ended is not None and ended[0] == attempt:
+            return ended[1]
+        return None
+
+    def abort_attempt(self, invocation_id: str, attempt: int) -> None:
+        ended = self._ended_speculative.get(invocation_id)
+        if ended is not None and ended[0] == attempt:
+            del self._ended_speculative[invocation_id]
+        runner = self._live.get(invocation_id)
+        if runner is not None and runner.attempt == attempt:
+            self.abort(invocation_id)
 
     def _done(self, runner: _Runner) -> None:
         if self._live.get(runner.inv_id) is runner:

@@ -68,6 +68,8 @@ SET_STATE_HANDLER = "__rt_set_state"
 STATE_CACHE_KEYS = 10_000
 MAX_BATCH = 2_000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+SPEC_STEP = 2
+"""Attempt number step of a hand-off after a clean end (a speculative attempt's number)."""
 _UNSEEN_CAP = 256
 """Notifications remembered per invocation for reordering an attempt's late entries."""
 
@@ -95,6 +97,36 @@ class Invoker(Protocol):
         ...
 
     def abort(self, invocation_id: str) -> None: ...
+
+    def speculate(
+        self,
+        processor: PartitionProcessor,
+        status: InvocationStatus,
+        attempt: int,
+        journal: list[bytes],
+        state: dict[str, bytes],
+    ) -> bool:
+        """Start ``attempt`` of a still-queued invocation on ``state``; False if not now."""
+        ...
+
+    def adopt(self, invocation_id: str, attempt: int) -> dict[str, bytes] | None:
+        """The speculative attempt is now the real one; if it has already ended, the
+        state it ended with (to speculate on the next one)."""
+        ...
+
+    def abort_attempt(self, invocation_id: str, attempt: int) -> None:
+        """Stop ``attempt`` of the invocation if that attempt is the live one."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A speculative attempt of the head of a key's inbox (ADR 0013)."""
+
+    invocation_id: str
+    attempt: int
+    pred: tuple[str, int]
+    """(invocation id, attempt) of the lock holder whose clean end it assumed."""
 
 
 class DeadLetters(Protocol):
@@ -180,6 +212,10 @@ class PartitionProcessor:
         """Per invocation, the notifications journaled since its attempt last appended
         entries, with their journal positions (not persisted): what the attempt may not
         have seen yet when it produced its next entries (see ``_on_journal``)."""
+        self._spec: dict[tuple[str, str], _Spec] = {}
+        """Per object key, the speculative attempt of its next exclusive call, if any."""
+        self._clean_end: tuple[str, int] | None = None
+        """(invocation id, attempt) whose Output is being applied, during that apply."""
         self._batch_completed: dict[str, InvocationStatus | None] = {}
         """Input entries of invocations not started yet: saves a journal read on start."""
         self.wheel = TimerWheel(
@@ -607,12 +643,12 @@ class PartitionProcessor:
             self.locks[ok] = st.invocation_id
         self._invoke(st, b)
 
-    def _invoke(self, st: InvocationStatus, b: _Batch) -> None:
+    def _invoke(self, st: InvocationStatus, b: _Batch, step: int = 1) -> None:
         if st.target.handler == SET_STATE_HANDLER:
             self._apply_state_update(st, b)
             return
         st.move(Status.INVOKED, now_ms())
-        st.attempt += 1
+        st.attempt += step
         self._save(st, b)
         b.effects.append(lambda: self._start_attempt(st, None))
 
@@ -621,6 +657,8 @@ class PartitionProcessor:
             return
         if st.status is not Status.INVOKED:
             return
+        if self._spec:
+            self._drop_spec_after(st.invocation_id)  # it runs again: its end is not clean
         first = self.first_journal.pop(st.invocation_id, None)
         if journal is None and first is not None and st.journal_len == 1:
             journal = [first]
@@ -675,7 +713,11 @@ class PartitionProcessor:
             if out is not None:
                 done = out
         if done is not None:
-            self._complete(st, done, b)
+            self._clean_end = (st.invocation_id, st.attempt)
+            try:
+                self._complete(st, done, b)
+            finally:
+                self._clean_end = None
             return
         self._save(st, b)
         jl, attempt, inv_id = st.journal_len, st.attempt, st.invocation_id
@@ -909,6 +951,8 @@ class PartitionProcessor:
         st = self.active.get(rec.invocation_id)
         if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
             return
+        if self._spec:
+            self._drop_spec_after(st.invocation_id)
         st.last_failure = records.Failure(rec.code, rec.message)
         st.retry_count += 1
         if rec.retry_at_ms is None and rec.pause:
@@ -1164,16 +1208,100 @@ class PartitionProcessor:
         if ok is None or not st.takes_lock or self.locks.get(ok) != st.invocation_id:
             return
         del self.locks[ok]
+        spec = self._spec.pop(ok, None)
+        clean = self._clean_end is not None and self._clean_end[0] == st.invocation_id
         q = self.inboxes.get(ok)
         while q:
             nxt = self.active.get(q.popleft())
             if nxt is None or nxt.status is not Status.INBOXED:
                 continue
             self.locks[ok] = nxt.invocation_id
-            self._invoke(nxt, b)
+            if (
+                spec is not None
+                and spec.invocation_id == nxt.invocation_id
+                and spec.pred == self._clean_end
+            ):
+                self._adopt(nxt, spec, b)
+                return
+            # After a clean end the next attempt takes the number a speculation would
+            # have had (+2), otherwise +1: decided by the log alone, so an owner that
+            # replays it after a crash accepts exactly the speculative entries that
+            # were valid (ADR 0013).
+            self._invoke(nxt, b, step=SPEC_STEP if clean else 1)
             break
+        if spec is not None:
+            self._drop_spec(spec)
         if q is not None and not q:
             self.inboxes.pop(ok, None)
+
+    # ------------------------------------------------------------------ speculative hand-off
+
+    def speculate(self, pred: InvocationStatus, attempt: int, state: dict[str, bytes]) -> None:
+        """The lock holder ``pred`` returned and appended its end (attempt ``attempt``),
+        ending with ``state``: start the head of its key's inbox now, on that state.
+
+        Its entries are appended after ``pred``'s end on the same partition, so the
+        processor sees them only after deciding, at that end, whether the speculation
+        holds: ``pred`` ended by that Output of that attempt (all its state changes
+        applied). Then the attempt is adopted; otherwise it is aborted and the call
+        starts afresh (its ``ctx.run`` actions may run again: at least once). Nothing
+        of it is visible before adoption (no early answer; its records are rejected).
+        """
+        ok = pred.object_key
+        if (
+            ok is None
+            or not self.leading
+            or ok in self._spec
+            or self.locks.get(ok) != pred.invocation_id
+            or pred.status is not Status.INVOKED
+            or pred.attempt != attempt
+        ):
+            return
+        q = self.inboxes.get(ok)
+        nxt = self.active.get(q[0]) if q else None
+        if (
+            nxt is None
+            or nxt.status is not Status.INBOXED
+            or nxt.target.kind != "exclusive"
+            or nxt.target.handler == SET_STATE_HANDLER
+            or nxt.journal_len != 1
+            or self._lazy(nxt)
+        ):
+            return
+        first = self.first_journal.get(nxt.invocation_id)
+        if first is None:
+            return
+        spec_attempt = nxt.attempt + SPEC_STEP
+        if self.deps.invoker.speculate(self, nxt, spec_attempt, [first], state):
+            self._spec[ok] = _Spec(nxt.invocation_id, spec_attempt, (pred.invocation_id, attempt))
+
+    def _adopt(self, st: InvocationStatus, spec: _Spec, b: _Batch) -> None:
+        st.move(Status.INVOKED, now_ms())
+        st.attempt = spec.attempt
+        self._save(st, b)
+        self.first_journal.pop(st.invocation_id, None)
+        b.effects.append(lambda: self._adopted(st, spec.attempt))
+
+    def _adopted(self, st: InvocationStatus, attempt: int) -> None:
+        """After the apply: the speculative attempt is the invocation's attempt. If it has
+        died meanwhile it left its record (end, failure or suspension) in the log."""
+        if not self.leading or self.active.get(st.invocation_id) is not st:
+            return
+        ended_with = self.deps.invoker.adopt(st.invocation_id, attempt)
+        if ended_with is not None and st.status is Status.INVOKED and st.attempt == attempt:
+            self.speculate(st, attempt, ended_with)
+
+    def _drop_spec(self, spec: _Spec) -> None:
+        """The speculation did not hold: stop it. Its entries carry its attempt number,
+        which the call does not take before all of them are applied, so all are rejected:
+        queued call, or a number one lower after an unclean hand-off."""
+        self.deps.invoker.abort_attempt(spec.invocation_id, spec.attempt)
+
+    def _drop_spec_after(self, pred_id: str) -> None:
+        for ok, spec in list(self._spec.items()):
+            if spec.pred[0] == pred_id:
+                del self._spec[ok]
+                self._drop_spec(spec)
 
     def _send_completion(self, caller: records.CallerSink, outcome: Outcome, b: _Batch) -> None:
         rec = records.Complete(caller.invocation_id, caller.index, outcome.value, outcome.failure)
