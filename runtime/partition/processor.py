@@ -1222,7 +1222,8 @@ class PartitionProcessor:
                 and spec.pred == self._clean_end
             ):
                 self._adopt(nxt, spec, b)
-                return
+                spec = None
+                break
             # After a clean end the next attempt takes the number a speculation would
             # have had (+2), otherwise +1: decided by the log alone, so an owner that
             # replays it after a crash accepts exactly the speculative entries that

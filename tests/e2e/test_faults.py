@@ -158,3 +158,42 @@ def test_changed_handler_code_fails_with_nondeterminism_and_never_continues(
         res = c.get(f"{core_node.url}/restate/invocation/{inv}/attach", timeout=60)
         assert res.status_code == 200 and res.json() == "a"
     assert redis_client.get(f"{prefix}:effects:drift-a") == b"1", "journaled run re-executed"
+
+
+def test_kill9_with_queued_calls_per_key_keeps_counts_exact(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+) -> None:
+    """Calls queued on a key run through speculative hand-offs (ADR 0013); a kill -9 in the
+    middle leaves speculative entries in the log that the next owner must accept exactly
+    when they were valid: every key still counts each call once, and an effect runs again
+    only if it was in flight (at most the holder's and the speculative call's per key)."""
+    first = RtNode(infra, prefix, APPS / "core_app.py", tmp_path)
+    nodes.append(first.start())
+    keys, per_key = [f"l{i}" for i in range(5)], 12
+    ids: dict[str, list[str]] = {k: [] for k in keys}
+    with httpx.Client(timeout=30) as c:
+        for _ in range(per_key):
+            for k in keys:
+                r = c.post(f"{first.url}/Ledger/{k}/book/send", content="1", headers=JSON)
+                assert r.status_code == 202, r.text
+                ids[k].append(r.json()["invocationId"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(_effects(redis_client, prefix)) < 20:
+        time.sleep(0.01)
+    first.kill9()
+    done_before = len(_effects(redis_client, prefix))
+    assert 0 < done_before < len(keys) * per_key, "widen the window"
+
+    second = RtNode(infra, prefix, APPS / "core_app.py", tmp_path)
+    nodes.append(second.start())
+    for k in keys:
+        results = _attach_all(second.url, ids[k])
+        assert [r.status_code for r in results] == [200] * per_key, [r.text for r in results]
+        assert sorted(r.json() for r in results) == list(range(1, per_key + 1)), k
+        r = httpx.get(f"{second.admin_url}/services/Ledger/state/{k}", timeout=30)
+        assert r.status_code == 200, r.text
+        assert bytes(r.json()["state"]["count"]) == str(per_key).encode(), r.text
+    counts = {t.decode(): int(v) for t, v in _effects(redis_client, prefix).items()}
+    assert len(counts) == len(keys) * per_key
+    assert all(n in (1, 2) for n in counts.values()), counts
+    assert sum(n - 1 for n in counts.values()) <= 2 * len(keys), counts

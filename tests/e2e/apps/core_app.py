@@ -185,6 +185,20 @@ async def once_slow(ctx: Context, name: str) -> int:
     return n
 
 
+ledger = restate.VirtualObject("Ledger")
+
+
+@ledger.handler()
+async def book(ctx: ObjectContext, n: int) -> int:
+    """Queued calls on one key (the speculative hand-off's case): one journaled effect
+    counted per invocation, then the key's count goes up by one."""
+    await ctx.run_typed("effect", _effect, restate.RunOptions(), f"ledger-{ctx.request().id}")
+    await ctx.run_typed("pause", asyncio.sleep, restate.RunOptions(), 0.02)
+    count = int((await ctx.get("count")) or 0) + 1
+    ctx.set("count", count)
+    return count
+
+
 race = restate.Service("RunRace")
 
 
@@ -206,4 +220,6 @@ async def run_while_call_completes(ctx: Context, key: str) -> list[str]:
     return [slow, await call]
 
 
-app = restate.app([greeter, counter, steps, caller, flaky, sleepy, lazy, replayer, slowpoke, race])
+app = restate.app(
+    [greeter, counter, steps, caller, flaky, sleepy, lazy, replayer, slowpoke, race, ledger]
+)
