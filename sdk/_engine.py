@@ -319,6 +319,7 @@ class InvocationDriver:
         *,
         always_replay: bool | None = None,
         clock: Callable[[], float] = time.time,
+        hold_runs: bool = False,
     ) -> None:
         if (invocation.service, invocation.handler) != (handler.service_name, handler.name):
             raise ValueError(
@@ -344,6 +345,9 @@ class InvocationDriver:
         self._parked: list[_Waiter] = []
         self._known_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._run_specs: dict[int, RunSpec] = {}
+        self._hold_runs = hold_runs
+        self._held_runs: dict[int, RunSpec] = {}
+        """``ctx.run`` actions awaited while runs are held: started by :meth:`release_runs`."""
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._pending_results: list[Completion] = []
         self._calls: dict[int, str] = {}
@@ -432,6 +436,20 @@ class InvocationDriver:
             self._start(loop)
         status = await self._run_until_settled()
         return self._progress(status, new_from)
+
+    def release_runs(self) -> None:
+        """Start the ``ctx.run`` actions held so far, and any awaited from now on.
+
+        A runtime that starts an attempt before it is sure the attempt will count (a
+        speculative attempt, ADR 0013) builds the driver with ``hold_runs=True``: the
+        handler runs up to its first awaited ``ctx.run`` and blocks there, so nothing of
+        it reaches the outside world until the runtime calls this. Call ``advance`` next
+        to collect the results.
+        """
+        self._hold_runs = False
+        held, self._held_runs = self._held_runs, {}
+        for index, spec in held.items():
+            self._start_run(index, spec)
 
     async def close(self) -> None:
         """Evict the handler: its pending awaits raise an internal suspension.
@@ -761,7 +779,10 @@ class InvocationDriver:
         for i in indexes:
             spec = self._run_specs.pop(i, None)
             if spec is not None:
-                self._start_run(i, spec)
+                if self._hold_runs:
+                    self._held_runs[i] = spec
+                else:
+                    self._start_run(i, spec)
         while True:
             if self._satisfied(indexes, wait_all):
                 return

@@ -101,7 +101,10 @@ class _Runner:
         self.speculative_state = state
         """Set for a speculative attempt: the state its predecessor ended with."""
         self.adopted = state is None
-        """False while speculative: no early answer, no speculation on its own end."""
+        """False while speculative: ``ctx.run`` actions held, no early answer, no
+        speculation on its own end."""
+        self.release_runs = False
+        """Adopted while its driver holds runs: release them at the next wake-up."""
         self.inbox: list[sj.Notification] = []
         self.durable_len = 0
         self.written_len = 0
@@ -163,6 +166,7 @@ class _Runner:
             descriptor,
             journal,
             always_replay=self.invoker.always_replay(self.handler),
+            hold_runs=not self.adopted,
         )
         self.driver = driver
         self.durable_len = self.written_len = len(journal)
@@ -211,9 +215,14 @@ class _Runner:
             deadline = time.monotonic() + grace
             while True:
                 acked = status.needs_ack and self.durable_len >= self.written_len
-                if self.inbox or acked:
+                if self.inbox or acked or self.release_runs:
                     break
                 self.wakeup.clear()
+                if not self.adopted:
+                    # Speculative: never evicted (a suspension could await a held ctx.run,
+                    # which nothing completes); the processor adopts or aborts it.
+                    await self.wakeup.wait()
+                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     await driver.close()
@@ -228,6 +237,9 @@ class _Runner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), remaining)
             notes, self.inbox = self.inbox, []
+            if self.release_runs:
+                self.release_runs = False
+                driver.release_runs()
             durable = self.durable_len >= self.written_len
             progress = await self._advance(driver, notes, durable)
             if progress is None:
@@ -417,8 +429,10 @@ class InProcessInvoker:
 
     def adopt(self, invocation_id: str, attempt: int) -> dict[str, bytes] | None:
         runner = self._live.get(invocation_id)
-        if runner is not None and runner.attempt == attempt:
+        if runner is not None and runner.attempt == attempt and not runner.adopted:
             runner.adopted = True
+            runner.release_runs = True
+            runner.wakeup.set()
         ended = self._ended_speculative.pop(invocation_id, None)
         if ended is not None and ended[0] == attempt:
             return ended[1]

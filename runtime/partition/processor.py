@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -186,6 +186,8 @@ class ProcessorDeps:
 class _Batch:
     ops: list[Op] = field(default_factory=list)
     effects: list[Callable[[], Any]] = field(default_factory=list)
+    state_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Objects whose state this batch writes (see ``object_state``)."""
 
 
 class PartitionProcessor:
@@ -204,6 +206,13 @@ class PartitionProcessor:
         self._state_loads: BatchLoader[tuple[str, str], dict[bytes, bytes]] = BatchLoader(
             lambda oks: deps.store.hgetall_many([self.keys.state(*ok) for ok in oks])
         )
+        self._state_gen = 0
+        self._state_loading = 0
+        self._unapplied_writes: Counter[tuple[str, str]] = Counter()
+        """Objects with state writes computed whose apply has not returned yet."""
+        self._state_written: dict[tuple[str, str], int] = {}
+        """Keys written while not cached, with the generation of the write, kept while
+        state reads are in flight (``object_state``)."""
         self.promise_cache: dict[tuple[str, str], dict[str, bytes]] = {}
         self.answered: dict[str, int] = {}
         """How many ingress sinks the invoker answered on the fast path (not persisted)."""
@@ -421,7 +430,17 @@ class PartitionProcessor:
                 self._offset, self._emits = offset, 0
             self._apply_record(rec, batch, completed)
         last = decoded[-1][0]
-        result = await self.deps.store.apply(self.partition, self.epoch, last, batch.ops)  # Step 4.
+        written = batch.state_keys
+        self._unapplied_writes.update(written)
+        try:
+            result = await self.deps.store.apply(
+                self.partition, self.epoch, last, batch.ops
+            )  # Step 4.
+        finally:
+            self._unapplied_writes.subtract(written)
+            for ok in written:
+                if self._unapplied_writes[ok] <= 0:
+                    del self._unapplied_writes[ok]
         if result.already_applied:
             return
         for effect in batch.effects:  # Step 5.
@@ -746,14 +765,17 @@ class PartitionProcessor:
                 cached = self.state_cache.get(ok)
                 if cached is not None:
                     cached[k] = v
+                self._state_write(ok, b)
             case J.ClearState(key=k) if ok is not None:
                 b.ops.append(HDel(self.keys.state(*ok), k))
                 cached = self.state_cache.get(ok)
                 if cached is not None:
                     cached.pop(k, None)
+                self._state_write(ok, b)
             case J.ClearAllState() if ok is not None:
                 b.ops.append(Delete(self.keys.state(*ok)))
                 self.state_cache[ok] = {}
+                self._state_write(ok, b)
             case J.Output(outcome=outcome):
                 return outcome
             case J.CallOrSend():
@@ -1081,6 +1103,7 @@ class PartitionProcessor:
         b.ops.append(Delete(self.keys.state(*ok)))
         b.ops.append(Delete(self.keys.promise(*ok)))
         self.state_cache.pop(ok, None)
+        self._state_write(ok, b)
         # Values go; handlers still waiting on a promise stay registered, so they get
         # the value if the promise is completed later (by a new run or a shared handler).
         waiting = {
@@ -1135,6 +1158,7 @@ class PartitionProcessor:
         for k, v in new.items():
             b.ops.append(HSet(self.keys.state(*ok), k, v))
         self.state_cache[ok] = dict(new)
+        self._state_write(ok, b)
         st.status = Status.INVOKED
         self._complete(st, Outcome(value=b""), b)
 
@@ -1452,14 +1476,37 @@ class PartitionProcessor:
         if cached is not None:
             self.state_cache.move_to_end(ok)
             return cached
-        raw = await self._state_loads.get(ok)
+        gen = self._state_gen
+        unapplied = ok in self._unapplied_writes
+        self._state_loading += 1
+        try:
+            raw = await self._state_loads.get(ok)
+        finally:
+            self._state_loading -= 1
         state = {k.decode(): v for k, v in raw.items()}
         if ok in self.state_cache:  # applied meanwhile: the cache is newer
             return self.state_cache[ok]
+        written = self._state_written.get(ok, 0) > gen
+        if not self._state_loading:
+            self._state_written.clear()
+        if unapplied or written or ok in self._unapplied_writes:
+            # A write was computed before its apply ran or while this read was in flight
+            # (reads use another connection, so Redis may have served the read first): a
+            # committed state for a shared reader, but maybe older than the write, so it
+            # is never cached for the next exclusive handler.
+            return state
         self.state_cache[ok] = state
         while len(self.state_cache) > STATE_CACHE_KEYS:
             self.state_cache.popitem(last=False)
         return state
+
+    def _state_write(self, ok: tuple[str, str], b: _Batch) -> None:
+        """The batch writes ``ok``'s state: a read of it in flight, or started before the
+        apply, must not be cached (it may have read the state before the write)."""
+        b.state_keys.add(ok)
+        if self._state_loading:
+            self._state_gen += 1
+            self._state_written[ok] = self._state_gen
 
     async def load_journal(self, inv_id: str) -> list[bytes]:
         return await self.deps.store.lrange_all(self.keys.journal(inv_id))

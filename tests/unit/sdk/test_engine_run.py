@@ -363,3 +363,33 @@ async def test_abort_a_long_run_then_close() -> None:
     await driver.close()
     assert driver.finished
     assert [type(e).__name__ for e in driver.journal] == ["InputCommand", "RunCommand"]
+
+
+async def test_held_runs_start_only_when_released() -> None:
+    """A speculative attempt (ADR 0013) runs the handler up to its first awaited ctx.run
+    and stops there: the action has not run until the runtime releases it."""
+    calls.clear()
+    observed.clear()
+    driver = InvocationDriver(svc.handlers["one_run"], _desc(), hold_runs=True)
+    p1 = await driver.advance()
+    assert isinstance(p1.status, Blocked) and not p1.status.needs_ack
+    assert p1.status.awaiting == frozenset({1})
+    assert [type(e).__name__ for e in p1.new_entries] == ["InputCommand", "RunCommand"]
+    p2 = await driver.advance()  # more turns change nothing
+    assert p2.new_entries == () and calls == {} and observed == []
+    driver.release_runs()
+    p3 = await driver.advance(durable=True)
+    assert isinstance(p3.status, Blocked) and p3.status.needs_ack
+    assert p3.new_entries == (Completion(1, Value(b"10")),)
+    assert calls == {"a": 1}
+    p4 = await driver.advance(durable=True)
+    assert isinstance(p4.status, Done) and observed == [10]
+
+
+async def test_held_runs_are_dropped_when_the_driver_closes() -> None:
+    calls.clear()
+    driver = InvocationDriver(svc.handlers["one_run"], _desc(), hold_runs=True)
+    await driver.advance()
+    await driver.close()
+    await asyncio.sleep(0.01)
+    assert calls == {}
