@@ -477,6 +477,8 @@ class PartitionProcessor:
                     wanted.append(inv_id)
             elif isinstance(rec, records.AppendJournal):
                 st = self.active.get(rec.invocation_id)
+                if st is not None and st.attempt == rec.attempt and 0 <= rec.start < st.journal_len:
+                    await self._learn_unseen(st, rec.start)
                 ok = st.object_key if st is not None else None
                 if ok is not None and ok not in self.promise_cache and self._is_workflow(st):
                     promise_keys.add(ok)
@@ -741,6 +743,22 @@ class PartitionProcessor:
         self._save(st, b)
         jl, attempt, inv_id = st.journal_len, st.attempt, st.invocation_id
         b.effects.append(lambda: self.deps.invoker.applied(inv_id, attempt, jl))
+
+    async def _learn_unseen(self, st: InvocationStatus, start: int) -> None:
+        """Entries ``start..journal_len-1`` of an attempt's journal that this processor did
+        not journal itself (a previous owner did): read them from Redis, so whether the
+        attempt's entries are reordered is decided by the log, not by which owner applies
+        it. They can only be notifications: the attempt's own entries end before ``start``.
+        """
+        inv_id = st.invocation_id
+        known = {pos for pos, _ in self._unseen.get(inv_id, ())}
+        if all(pos in known for pos in range(start, st.journal_len)):
+            return
+        if st.journal_len - start > _UNSEEN_CAP:
+            return  # the attempt replays instead, as it would on the first owner
+        tail = await self.deps.store.lrange(self.keys.journal(inv_id), start, st.journal_len - 1)
+        if len(tail) == st.journal_len - start:
+            self._unseen[inv_id] = [(start + i, blob) for i, blob in enumerate(tail)]
 
     def _unseen_from(self, st: InvocationStatus, start: int) -> list[tuple[int, bytes]] | None:
         """The notifications at journal positions ``start..journal_len-1``, or None when

@@ -588,6 +588,11 @@ class PartitionStore:
         raw = await self._retrying("lrange_all", lambda: self._redis.lrange(key, 0, -1))
         return [_bytes(v) for v in raw]
 
+    async def lrange(self, key: str, start: int, stop: int) -> list[bytes]:
+        """``LRANGE key start stop`` (inclusive; empty if missing)."""
+        raw = await self._retrying("lrange", lambda: self._redis.lrange(key, start, stop))
+        return [_bytes(v) for v in raw]
+
     async def lrange_many(self, keys: Sequence[str]) -> list[list[bytes]]:
         """Several whole lists in one pipelined round trip, in the order of ``keys``."""
         raws = await self._pipelined("lrange_many", "LRANGE", keys, 0, -1)
