@@ -282,7 +282,7 @@ class _Runner:
         if self.adopted:
             self.processor.speculate(self.status, self.attempt, dict(state))
         else:
-            self.invoker._ended_speculative[self.inv_id] = (self.attempt, dict(state))
+            self.invoker.ended_before_adoption(self.inv_id, self.attempt, dict(state))
 
     def _fast_response(self, done: Done) -> None:
         """The output is durable: answer waiting HTTP callers now (the apply answers again)."""
@@ -426,6 +426,12 @@ class InProcessInvoker:
             runner.run(), name=f"rt-attempt-{status.invocation_id}-{attempt}-speculative"
         )
         return True
+
+    def ended_before_adoption(
+        self, invocation_id: str, attempt: int, state: dict[str, bytes]
+    ) -> None:
+        """A speculative attempt ended: its adoption seeds the next speculation with it."""
+        self._ended_speculative[invocation_id] = (attempt, state)
 
     def adopt(self, invocation_id: str, attempt: int) -> dict[str, bytes] | None:
         runner = self._live.get(invocation_id)

@@ -126,12 +126,7 @@ async def test_an_unanswered_call_times_out_and_the_connection_is_dropped() -> N
             await asyncio.wait_for(pipe.execute("PING"), 5)
         assert accepted, "the connection was made"
     finally:
-        await pipe.aclose()
-        await c.aclose()
-        for w in accepted:
-            w.close()
-        server.close()
-        await server.wait_closed()
+        await _close(pipe, c, accepted, server)
 
 
 async def test_an_unreachable_server_fails_the_queued_calls_with_connection_error() -> None:
@@ -207,9 +202,18 @@ async def test_closing_during_a_connect_fails_the_queued_calls() -> None:
         with pytest.raises(RedisConnectionError, match="closed"):
             await asyncio.wait_for(call, 5)
     finally:
-        await pipe.aclose()
-        await c.aclose()
-        for w in accepted:
-            w.close()
-        server.close()
-        await server.wait_closed()
+        await _close(pipe, c, accepted, server)
+
+
+async def _close(
+    pipe: PipelinedConnection,
+    client: aioredis.Redis,
+    accepted: list[asyncio.StreamWriter],
+    server: asyncio.Server,
+) -> None:
+    await pipe.aclose()
+    await client.aclose()
+    for w in accepted:
+        w.close()
+    server.close()
+    await server.wait_closed()
