@@ -63,6 +63,6 @@ def configure(role: str = "", level: str | None = None, json_lines: bool | None 
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(name)
-    # librdkafka and HTTP client chatter stays at WARNING unless asked for explicitly.
+    # HTTP client and asyncio debug chatter stays at WARNING even when rt logs at DEBUG.
     for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1507,7 +1507,7 @@ class PartitionProcessor:
         written = self._state_written.get(ok, 0) > gen
         if not self._state_loading:
             self._state_written.clear()
-        if unapplied or written or ok in self._unapplied_writes:
+        if unapplied or written:
             # A write was computed before its apply ran or while this read was in flight
             # (reads use another connection, so Redis may have served the read first): a
             # committed state for a shared reader, but maybe older than the write, so it
