@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,6 @@ from typing import Any
 
 import uvicorn
 
-from runtime.devstack.process import port_is_free
 from runtime.devstack.stack import DevStack
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
@@ -45,26 +47,56 @@ class DevRuntime:
     services: list[Any] = field(default_factory=list)
     stack: DevStack | None = None
     _stop: asyncio.Event | None = None
+    _sockets: dict[str, socket.socket] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
         return self.settings.state_dir
 
-    def check_ports(self) -> None:
+    def bind_ports(self) -> None:
+        """Bind the ingress and admin ports now, before anything else starts.
+
+        Why: checking that a port is free and binding it later is a race (another
+        process, or the other of our two ports, can take it in between), and a port 0
+        must become a real port before ``dev.json`` announces it. The sockets are bound
+        but not listening; the HTTP servers listen on them. With ingress processes the
+        ingress socket only reserves the port: the children bind it too (SO_REUSEPORT).
+        """
+        if self._sockets:
+            return
         s = self.settings
-        for what, host, port, flag in (
-            ("ingress", s.ingress_host, s.ingress_port, "--ingress-port"),
-            ("admin", s.admin_host, s.admin_port, "--admin-port"),
-        ):
-            # uvicorn exits the process on a bind failure; check first and say what to do.
-            if port and not port_is_free(port, host):
-                raise RuntimeError(
-                    f"{what} port {host}:{port} is in use (choose another with {flag})"
-                )
+        shared = s.ingress_processes > 0
+        try:
+            for what, host, port, flag, reuse_port in (
+                ("ingress", s.ingress_host, s.ingress_port, "--ingress-port", shared),
+                ("admin", s.admin_host, s.admin_port, "--admin-port", False),
+            ):
+                try:
+                    self._sockets[what] = _bound_socket(host, port, reuse_port=reuse_port)
+                except OSError as e:
+                    if e.errno != errno.EADDRINUSE:
+                        raise
+                    raise RuntimeError(
+                        f"{what} port {host}:{port} is in use (choose another with {flag})"
+                    ) from None
+        except BaseException:
+            self.close_sockets()
+            raise
+        self.settings = s.model_copy(
+            update={
+                "ingress_port": self._sockets["ingress"].getsockname()[1],
+                "admin_port": self._sockets["admin"].getsockname()[1],
+            }
+        )
+
+    def close_sockets(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
 
     def start_infrastructure(self) -> DevStack:
         """Start (or attach to) Kafka and Redis and create topics. Main thread only."""
-        self.check_ports()
+        self.bind_ports()
         stack = DevStack(
             state_dir=self.state_dir,
             kafka_bootstrap=self.settings.kafka_bootstrap,
@@ -107,11 +139,15 @@ class DevRuntime:
             "topic_prefix": s.topic_prefix,
             "services": self.service_names(),
             "logs": files,
+            "pid": os.getpid(),
         }
 
     def write_info(self) -> Path:
+        """``dev.json`` in the state dir: URLs (real ports, also for port 0), logs, pid."""
         path = self.state_dir / "dev.json"
-        path.write_text(json.dumps(self.info(), indent=2) + "\n")
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.info(), indent=2) + "\n")
+        tmp.replace(path)  # readers never see half a file
         return path
 
     async def serve(self, on_ready: Any = None) -> None:
@@ -128,7 +164,7 @@ class DevRuntime:
 
     async def _serve_http(self, node: Node, on_ready: Any) -> None:
         s = self.settings
-        self.check_ports()
+        self.bind_ports()
         if s.ingress_processes > 0:
             await self._serve_with_ingress_processes(node, on_ready)
             return
@@ -150,14 +186,16 @@ class DevRuntime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
-        tasks = [asyncio.create_task(ingress.serve()), asyncio.create_task(admin.serve())]
+        tasks = [
+            asyncio.create_task(ingress.serve(sockets=[self._sockets["ingress"]])),
+            asyncio.create_task(admin.serve(sockets=[self._sockets["admin"]])),
+        ]
         while not (ingress.started and admin.started):
             if any(t.done() for t in tasks):
                 for t in tasks:
                     if t.done() and t.exception() is not None:
                         raise RuntimeError(f"HTTP server failed to start: {t.exception()}")
-                ports = f"{s.ingress_port} or {s.admin_port}"
-                raise RuntimeError(f"HTTP server failed to start (is port {ports} in use?)")
+                raise RuntimeError("HTTP server failed to start (see the log above)")
             await asyncio.sleep(0.02)
         if on_ready is not None:
             on_ready()
@@ -187,7 +225,7 @@ class DevRuntime:
             loop.add_signal_handler(sig, self._stop.set)
         for child in children:
             child.start()
-        task = asyncio.create_task(admin.serve())
+        task = asyncio.create_task(admin.serve(sockets=[self._sockets["admin"]]))
         try:
             deadline = loop.time() + INGRESS_READY_TIMEOUT_S
             while not (admin.started and all(c.ready.is_set() for c in children)):
@@ -222,5 +260,30 @@ class DevRuntime:
         return _Server(config)
 
     def shutdown(self) -> None:
+        self.close_sockets()
         if self.stack is not None:
             self.stack.stop()
+
+
+def _bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def read_info(state_dir: Path, pid: int) -> dict[str, Any] | None:
+    """The ``dev.json`` that the ``rt dev`` process ``pid`` wrote, or None (not yet
+    written, or left by an earlier process). How a parent that asked for port 0
+    learns the real ports."""
+    try:
+        info: dict[str, Any] = json.loads((state_dir / "dev.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if info.get("pid") == pid else None

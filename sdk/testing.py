@@ -166,7 +166,6 @@ class Runtime:
 
     def start(self) -> None:
         """Start Kafka/Redis if needed, then the node; returns when the ingress answers."""
-        from runtime.devstack.process import free_port
         from runtime.devstack.stack import DevStack
 
         self._tmp = tempfile.TemporaryDirectory(prefix="rt-testing-")
@@ -181,8 +180,7 @@ class Runtime:
                 self._stack.start()
                 self.kafka_bootstrap = self._stack.kafka_bootstrap
                 self.redis_url = self._stack.redis_url
-            self.ingress_port = free_port()
-            self.admin_port = free_port()
+            self.ingress_port = self.admin_port = 0  # the node binds free ones: no race
             self.log_file = workdir / "node.log"
             self._http = httpx.Client(timeout=60)
             self._spawn()
@@ -212,11 +210,23 @@ class Runtime:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None and self._http is not None
+        from runtime.dev import read_info
+
+        assert self._proc is not None and self._http is not None and self._tmp is not None
+        state_dir = Path(self._tmp.name) / "state"
         deadline = time.monotonic() + self.startup_timeout
+        info = None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"the rt node exited at start-up:\n{self.logs()}")
+            if info is None:
+                # The node writes the ports it bound (port 0 → a free one) to dev.json.
+                info = read_info(state_dir, self._proc.pid)
+                if info is None:
+                    time.sleep(0.1)
+                    continue
+                self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
+                self.admin_port = httpx.URL(info["admin_url"]).port or 0
             try:
                 if self._http.get(f"{self.url}/restate/health", timeout=1).status_code == 200:
                     return
@@ -297,7 +307,8 @@ class Runtime:
         Raises:
             HttpError: The invocation failed (e.g. a TerminalError: its code and message).
         """
-        r = self.http.post(
+        r = self._request(
+            "POST",
             f"{self.url}/{target}",
             content=b"" if arg is None else json.dumps(arg).encode(),
             headers=self._headers(idempotency_key, headers),
@@ -329,7 +340,8 @@ class Runtime:
             HttpError: The ingress refused the request.
         """
         params = {"delay": delay} if delay is not None else None
-        r = self.http.post(
+        r = self._request(
+            "POST",
             f"{self.url}/{target}/send",
             content=b"" if arg is None else json.dumps(arg).encode(),
             headers=self._headers(idempotency_key, None),
@@ -341,7 +353,7 @@ class Runtime:
 
     def describe(self, invocation_id: str) -> dict[str, Any]:
         """``GET /invocations/{id}`` of the admin API."""
-        r = self.http.get(f"{self.admin_url}/invocations/{invocation_id}")
+        r = self._request("GET", f"{self.admin_url}/invocations/{invocation_id}")
         _raise_for(r)
         body: dict[str, Any] = r.json()
         return body
@@ -370,9 +382,19 @@ class Runtime:
             time.sleep(0.05)
 
     def _patch(self, invocation_id: str, action: str) -> int:
-        r = self.http.patch(f"{self.admin_url}/invocations/{invocation_id}/{action}")
+        r = self._request("PATCH", f"{self.admin_url}/invocations/{invocation_id}/{action}")
         _raise_for(r)
         return r.status_code
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **kwargs)
+        except httpx.TransportError as e:
+            # Say whether the node is still up and what it logged: the usual question.
+            rc = self._proc.poll() if self._proc is not None else None
+            state = "running" if rc is None else f"exited with code {rc}"
+            e.add_note(f"rt node ({state}), last lines of {self.log_file}:\n{self.logs(40)}")
+            raise
 
     @staticmethod
     def _headers(idempotency_key: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:

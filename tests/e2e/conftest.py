@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from runtime.devstack.process import free_port, tail
+from runtime.dev import read_info
+from runtime.devstack.process import tail
 from tests.conftest import Infra
 
 APPS = Path(__file__).parent / "apps"
@@ -25,9 +27,12 @@ class RtNode:
     def __init__(
         self, infra: Infra, prefix: str, app: Path, workdir: Path, partitions: int = 4, **env: str
     ) -> None:
-        self.ingress_port = free_port()
-        self.admin_port = free_port()
-        self.log = workdir / f"node-{self.ingress_port}.log"
+        # Port 0: the node binds free ports itself and reports them in its dev.json (a port
+        # picked here could be taken by a parallel test before the node binds it).
+        self.ingress_port = self.admin_port = 0
+        name = f"node-{uuid.uuid4().hex[:8]}"
+        self.state_dir = workdir / name
+        self.log = workdir / f"{name}.log"
         self.env = {
             **os.environ,
             "RT_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
@@ -38,12 +43,7 @@ class RtNode:
             "RT_TEST_NS": prefix,
             **env,
         }
-        self.args = [
-            sys.executable, "-m", "runtime.cli", "dev", str(app),
-            "--state-dir", str(workdir / "state"),
-            "--ingress-port", str(self.ingress_port),
-            "--admin-port", str(self.admin_port),
-        ]  # fmt: skip
+        self.app = app
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,14 +54,39 @@ class RtNode:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
+    @property
+    def args(self) -> list[str]:
+        """The command line; a restart reuses the ports the first start bound."""
+        return [
+            sys.executable, "-m", "runtime.cli", "dev", str(self.app),
+            "--state-dir", str(self.state_dir),
+            "--ingress-port", str(self.ingress_port),
+            "--admin-port", str(self.admin_port),
+        ]  # fmt: skip
+
     def start(self, wait: bool = True) -> RtNode:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.args, stdout=out, stderr=subprocess.STDOUT, env=self.env
             )
+        self._learn_ports()
         if wait:
             self.wait_ready()
         return self
+
+    def _learn_ports(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"rt node exited:\n{tail(self.log, 80)}")
+            info = read_info(self.state_dir, self.proc.pid)
+            if info is not None:
+                self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
+                self.admin_port = httpx.URL(info["admin_url"]).port or 0
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"rt node wrote no dev.json:\n{tail(self.log, 80)}")
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.devstack.process import free_port, tail
+from runtime.dev import read_info
+from runtime.devstack.process import tail
 from runtime.devstack.stack import DevStack
 from tests.conftest import Infra
 from tests.e2e.conftest import APPS, RtNode
@@ -107,16 +108,16 @@ def test_redis_and_kafka_restarts_under_traffic(
 def test_rt_dev_survives_kill9_of_its_whole_process_group(tmp_path: Path) -> None:
     """Same --state-dir after kill -9 of rt dev, its Kafka and its Redis: state and timers kept."""
     state = tmp_path / "state"
-    ingress, admin = free_port(), free_port()
+    ports = {"ingress": 0, "admin": 0}  # the first start binds free ones; the restart reuses them
     env = {k: v for k, v in os.environ.items() if k not in ("RT_KAFKA_BOOTSTRAP", "RT_REDIS_URL")}
-    args = [
-        sys.executable, "-m", "runtime.cli", "dev", str(APPS / "core_app.py"),
-        "--state-dir", str(state), "--ingress-port", str(ingress), "--admin-port", str(admin),
-        "--partitions", "2",
-    ]  # fmt: skip
     log = tmp_path / "rtdev.log"
 
     def start() -> subprocess.Popen[bytes]:
+        args = [
+            sys.executable, "-m", "runtime.cli", "dev", str(APPS / "core_app.py"),
+            "--state-dir", str(state), "--ingress-port", str(ports["ingress"]),
+            "--admin-port", str(ports["admin"]), "--partitions", "2",
+        ]  # fmt: skip
         with log.open("ab") as out:
             p = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -124,6 +125,13 @@ def test_rt_dev_survives_kill9_of_its_whole_process_group(tmp_path: Path) -> Non
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert p.poll() is None, tail(log)
+            info = read_info(state, p.pid)
+            if info is None:
+                time.sleep(0.2)
+                continue
+            ports["ingress"] = httpx.URL(info["ingress_url"]).port or 0
+            ports["admin"] = httpx.URL(info["admin_url"]).port or 0
+            ingress = ports["ingress"]
             try:
                 if (
                     httpx.get(f"http://127.0.0.1:{ingress}/restate/health", timeout=1).status_code
@@ -135,8 +143,8 @@ def test_rt_dev_survives_kill9_of_its_whole_process_group(tmp_path: Path) -> Non
             time.sleep(0.2)
         raise AssertionError(tail(log))
 
-    url = f"http://127.0.0.1:{ingress}"
     p = start()
+    url = f"http://127.0.0.1:{ports['ingress']}"
     try:
         with httpx.Client(timeout=30) as c:
             for _ in range(3):

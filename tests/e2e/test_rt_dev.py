@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,7 +16,8 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runtime.devstack.process import free_port, pid_alive
+from runtime.dev import read_info
+from runtime.devstack.process import pid_alive
 
 RT = [sys.executable, "-m", "runtime.cli"]
 
@@ -46,8 +46,7 @@ def _children(pid: int) -> set[int]:
 class RtDev:
     def __init__(self, state_dir: Path, *extra: str) -> None:
         self.state_dir = state_dir
-        self.ingress_port = free_port()
-        self.admin_port = free_port()
+        self.ingress_port = self.admin_port = 0  # rt dev binds free ports, dev.json says which
         self.log = state_dir.parent / f"{state_dir.name}-rtdev.out"
         env = {
             k: v for k, v in os.environ.items() if k not in ("RT_KAFKA_BOOTSTRAP", "RT_REDIS_URL")
@@ -72,10 +71,15 @@ class RtDev:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
+            info = read_info(self.state_dir, self.proc.pid)
+            if info is None:
+                time.sleep(0.2)
+                continue
+            self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
+            self.admin_port = httpx.URL(info["admin_url"]).port or 0
             try:
                 r = httpx.get(f"http://127.0.0.1:{self.ingress_port}/restate/health", timeout=1)
                 if r.status_code == 200:
-                    info: dict[str, str] = json.loads((self.state_dir / "dev.json").read_text())
                     return info
             except httpx.HTTPError:
                 pass
@@ -100,6 +104,7 @@ def test_rt_dev_starts_serves_and_stops_without_orphans(
     rt_dev_factory.append(dev)
     info = dev.wait_ready()
     assert set(info) >= {"kafka_bootstrap", "redis_url", "ingress_url", "admin_url"}
+    assert dev.ingress_port > 0 and dev.admin_port > 0  # port 0 became real ports
     assert info["ingress_url"] == f"http://127.0.0.1:{dev.ingress_port}"
     assert httpx.get(f"{info['admin_url']}/health").json() == {"status": "ok"}
     assert httpx.get(f"{info['ingress_url']}/restate/health").json() == {"services": []}
@@ -194,7 +199,7 @@ def test_bad_cli_arguments_fail_clearly(tmp_path: Path) -> None:
         }
         res = subprocess.run(
             [*RT, "dev", "--state-dir", str(tmp_path / "s"), "--ingress-port", str(port),
-             "--admin-port", str(free_port())],
+             "--admin-port", "0"],
             capture_output=True, text=True, env=env, timeout=120,
         )  # fmt: skip
     assert res.returncode == 1
