@@ -185,6 +185,18 @@ class LocalKafka:
         """
         lib = ensure_jars(self.version)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        process.start_on_picked_ports(
+            lambda: self._start_once(lib, timeout),
+            picked=not self.port,
+            forget_ports=self._forget_ports,
+            logs=[self.log_file, self.data_dir / "kafka.out"],
+        )
+
+    def _forget_ports(self) -> None:
+        self.port = self.controller_port = 0
+        (self.data_dir / "ports.json").unlink(missing_ok=True)
+
+    def _start_once(self, lib: Path, timeout: float) -> None:
         self._choose_ports()
         conf = self._write_config()
         if not (self.data_dir / "data" / "meta.properties").exists():
@@ -224,7 +236,15 @@ class LocalKafka:
             md = admin.list_topics(timeout=2.0)
         except Exception:
             return False
-        return bool(md.brokers)
+        # Ours, not another broker that took the port first (then ours exits: retried).
+        return bool(md.brokers) and md.cluster_id == self._cluster_id()
+
+    def _cluster_id(self) -> str | None:
+        meta = self.data_dir / "data" / "meta.properties"
+        for line in meta.read_text().splitlines() if meta.exists() else []:
+            if line.startswith("cluster.id="):
+                return line.partition("=")[2].strip()
+        return None
 
     def stop(self) -> None:
         if self.proc is not None:

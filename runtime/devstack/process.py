@@ -91,6 +91,31 @@ def tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
+def start_on_picked_ports(
+    start_once: Callable[[], None],
+    *,
+    picked: bool,
+    forget_ports: Callable[[], None],
+    logs: Sequence[Path],
+    attempts: int = 3,
+) -> None:
+    """Run ``start_once``; if the child exited because its port was taken, forget the
+    ports and try again (only if they were ``picked`` here, not configured).
+
+    Why: a port picked by :func:`free_port` is free when picked, not when the child
+    binds it; another process (a parallel test run) can take it in between.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            start_once()
+            return
+        except RuntimeError:  # wait_until: the child exited during start-up
+            lost = any("Address already in use" in tail(log, 200) for log in logs)
+            if not (picked and lost and attempt < attempts):
+                raise
+            forget_ports()
+
+
 def wait_until(
     ready: Callable[[], bool],
     proc: subprocess.Popen[bytes],

@@ -50,6 +50,18 @@ class LocalRedis:
                 "redis-server not found; run ./scripts/setup.sh (apt-get install redis-server)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        process.start_on_picked_ports(
+            lambda: self._start_once(binary, timeout),
+            picked=not self.port,
+            forget_ports=self._forget_port,
+            logs=[self.log_file, self.data_dir / "redis.out"],
+        )
+
+    def _forget_port(self) -> None:
+        self.port = 0
+        (self.data_dir / "port.json").unlink(missing_ok=True)
+
+    def _start_once(self, binary: str, timeout: float) -> None:
         self._choose_port()
         args = [
             binary,
@@ -73,8 +85,10 @@ class LocalRedis:
     def _ready(self) -> bool:
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
         try:
-            loading = client.info("persistence").get("loading", 0)
-            return bool(client.ping()) and not loading
+            info = client.info()
+            # Ours, not another Redis that took the port first (then ours exits: retried).
+            mine = self.proc is not None and info.get("process_id") == self.proc.pid
+            return mine and not info.get("loading", 0)
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
             return False
         finally:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
+import pytest
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from runtime.devstack import process
+from runtime.devstack.redis import LocalRedis
 from runtime.log.topics import TopicNames, ensure_topics
 from sdk._ids import keyed_routing_key, partition_for_hash, routing_hash
 from tests.conftest import Infra
@@ -130,3 +134,26 @@ def test_redis_runs_with_aof(infra: Infra, redis_client: redis.Redis) -> None:
     assert redis_client.config_get("appendonly") == {"appendonly": "yes"}
     assert redis_client.config_get("appendfsync") == {"appendfsync": "everysec"}
     assert redis_client.config_get("bind")["bind"] == "127.0.0.1"
+
+
+def test_local_redis_whose_picked_port_is_taken_starts_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port race is real: the first port picked is already served by another Redis.
+    Ours must not mistake that one for itself, and must come up on a fresh port."""
+    other = LocalRedis(tmp_path / "other")
+    other.start()
+    try:
+        picks = iter([other.port])
+        real_free_port = process.free_port
+        monkeypatch.setattr(process, "free_port", lambda: next(picks, None) or real_free_port())
+        ours = LocalRedis(tmp_path / "ours")
+        ours.start()
+        try:
+            assert ours.port != other.port
+            info = redis.Redis.from_url(ours.url).info("server")
+            assert ours.proc is not None and info["process_id"] == ours.proc.pid
+        finally:
+            ours.stop()
+    finally:
+        other.stop()
