@@ -56,7 +56,7 @@ class Node:
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
-        self.registry = registry_from_sdk(self.services)
+        self.registry = registry_from_sdk(self.services, self.settings.default_journal_retention_s)
         self.topics = TopicNames(self.settings.topic_prefix)
         self.kafka_config = self.settings.kafka_config(self.kafka_bootstrap)
         self.redis = redis_client(self.settings, self.redis_url)

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     appended its end, instead of after that end is applied; adopted if it ends cleanly,
     restarted otherwise (ADR 0013)."""
 
+    default_journal_retention_s: float = Field(default=24 * 3600.0, ge=0)
+    """Seconds a completed invocation (status, output, journal) stays in Redis when neither
+    its service nor its handler sets ``journal_retention``. It costs about 1 KB of Redis
+    memory per invocation (docs/operations.md), so lower it for high-volume services. Any
+    journal retention below a minute keeps the status (not more) for that minute: a caller
+    whose answer got lost reads it there. Idempotent requests and workflows keep theirs."""
+
     timer_memory_cap: int = Field(default=10_000, ge=4)
     """Timers a partition owner holds in memory at most; the rest wait in Redis."""
     timer_horizon_ms: int = Field(default=30_000, ge=2)

@@ -76,7 +76,9 @@ async def serve(spec: dict[str, Any]) -> None:
     from runtime.settings import Settings
 
     settings = Settings(**spec["settings"])
-    registry = registry_from_sdk(load_services([Path(p) for p in spec["app_files"]]))
+    registry = registry_from_sdk(
+        load_services([Path(p) for p in spec["app_files"]]), settings.default_journal_retention_s
+    )
     redis = redis_client(settings, spec["redis_url"])
     producer = LogProducer(
         settings.kafka_config(spec["kafka_bootstrap"]),

@@ -64,7 +64,9 @@ def handler_info(h: sd.HandlerDefinition) -> HandlerInfo:
     )
 
 
-def service_info(svc: sd.ServiceDefinition) -> ServiceInfo:
+def service_info(
+    svc: sd.ServiceDefinition, default_journal_retention_s: float = DAY_S
+) -> ServiceInfo:
     o = svc.options
     main = next((h for h in svc.handlers.values() if h.kind is sd.HandlerKind.WORKFLOW), None)
     wf_retention = main.options.workflow_retention if main is not None else None
@@ -75,7 +77,7 @@ def service_info(svc: sd.ServiceDefinition) -> ServiceInfo:
         public=not bool(o.ingress_private),
         documentation=o.description,
         idempotency_retention_s=_seconds(o.idempotency_retention, DAY_S) or DAY_S,
-        journal_retention_s=_seconds(o.journal_retention, DAY_S) or 0.0,
+        journal_retention_s=_seconds(o.journal_retention, default_journal_retention_s) or 0.0,
         # Zero is a valid workflow retention (purge at once), unlike a missing option.
         workflow_retention_s=wf_retention.total_seconds() if wf_retention is not None else DAY_S,
         inactivity_timeout_s=_seconds(o.inactivity_timeout, None),
@@ -83,5 +85,8 @@ def service_info(svc: sd.ServiceDefinition) -> ServiceInfo:
     )
 
 
-def registry_from_sdk(services: list[Any]) -> Registry:
-    return Registry([service_info(s) for s in services])
+def registry_from_sdk(services: list[Any], default_journal_retention_s: float = DAY_S) -> Registry:
+    """The runtime's view of the app's services; ``default_journal_retention_s`` applies
+    where a service sets no ``journal_retention`` (the ``default_journal_retention_s``
+    setting)."""
+    return Registry([service_info(s, default_journal_retention_s) for s in services])

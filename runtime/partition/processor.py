@@ -68,6 +68,11 @@ SET_STATE_HANDLER = "__rt_set_state"
 STATE_CACHE_KEYS = 10_000
 MAX_BATCH = 2_000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+ANSWER_GRACE_MS = 60_000
+"""A completed invocation's status outlives a shorter (even zero) journal retention by this
+much: an ingress whose pub/sub answer got lost reads the outcome from it (its safety net
+looks every few seconds), and a retention of 0 must not turn a lost message into a caller
+that waits forever."""
 SPEC_STEP = 2
 """Attempt number step of a hand-off after a clean end (a speculative attempt's number)."""
 _UNSEEN_CAP = 256
@@ -1193,7 +1198,8 @@ class PartitionProcessor:
             over = h.idempotency_retention_s if h is not None else None
             return int((svc.idempotency_retention_s if over is None else over) * 1000)
         over = h.journal_retention_s if h is not None else None
-        return int((svc.journal_retention_s if over is None else over) * 1000)
+        retention = int((svc.journal_retention_s if over is None else over) * 1000)
+        return max(retention, ANSWER_GRACE_MS)
 
     def _complete(self, st: InvocationStatus, outcome: Outcome, b: _Batch) -> None:
         """Finish an invocation: store the outcome, answer everyone, pass the lock on."""

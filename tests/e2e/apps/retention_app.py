@@ -1,4 +1,5 @@
-"""A service whose handlers override the service's retention (handler-level options)."""
+"""Services with retention options: handler-level overrides, a zero journal retention, and
+none at all (the runtime's `default_journal_retention_s` applies)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,19 @@ async def short(ctx: Context) -> int:
 @ticker.handler()
 async def long(ctx: Context) -> int:
     return int(_r.incr(f"{NS}:long"))
+
+
+brief = restate.Service("Brief", journal_retention=timedelta(0))
+
+
+@brief.handler()
+async def echo(ctx: Context, x: str) -> str:
+    return x
+
+
+plain = restate.Service("Plain")  # no retention option: the runtime's default applies
+
+
+@plain.handler(name="echo")
+async def plain_echo(ctx: Context, x: str) -> str:
+    return x
