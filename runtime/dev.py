@@ -200,13 +200,15 @@ class DevRuntime:
         if on_ready is not None:
             on_ready()
         stop_wait = asyncio.create_task(self._stop.wait())
-        await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = asyncio.create_task(node.failed())
+        await asyncio.wait([stop_wait, failed, *tasks], return_when=asyncio.FIRST_COMPLETED)
         ingress.should_exit = True
         admin.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         stop_wait.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        _raise_if_failed(failed)
 
     async def _serve_with_ingress_processes(self, node: Node, on_ready: Any) -> None:
         """The admin API here; the ingress in ``ingress_processes`` supervised children."""
@@ -242,8 +244,10 @@ class DevRuntime:
             if on_ready is not None:
                 on_ready()
             stop_wait = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([stop_wait, task], return_when=asyncio.FIRST_COMPLETED)
+            failed = asyncio.create_task(node.failed())
+            await asyncio.wait([stop_wait, failed, task], return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
+            _raise_if_failed(failed)
         finally:
             admin.should_exit = True
             await asyncio.gather(*(asyncio.to_thread(c.stop, 30) for c in children))
@@ -263,6 +267,13 @@ class DevRuntime:
         self.close_sockets()
         if self.stack is not None:
             self.stack.stop()
+
+
+def _raise_if_failed(failed: asyncio.Task[BaseException]) -> None:
+    """Stop ``rt dev`` with the worker's failure (it exits non-zero and says why)."""
+    if failed.done():
+        raise RuntimeError(f"the worker stopped: {failed.result()}")
+    failed.cancel()
 
 
 def _bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:

@@ -132,12 +132,23 @@ class Node:
 
     async def start(self) -> None:
         self.store = await PartitionStore.from_settings(self.settings, url=self.redis_url)
-        self.worker = Worker(ProcessorDeps(store=self.store, **self._deps_args), self.kafka_config)
+        self.worker = Worker(
+            ProcessorDeps(store=self.store, **self._deps_args),
+            self.kafka_config,
+            log_trim_after_s=self.settings.log_trim_after_s,
+        )
         await self.listener.start()
         if self.run_worker:
             sdk_kafka.install_topic_check(TopicCatalog(self.kafka_config, self.topics).check)
             await self.worker.start()
         await self.subscriptions.start()
+
+    async def failed(self) -> BaseException:
+        """Wait until the worker fails for good (never returns while it is healthy)."""
+        if self.worker is None or self.worker.failure is None:
+            await asyncio.Event().wait()  # no worker here: nothing can fail
+        assert self.worker is not None and self.worker.failure is not None
+        return await asyncio.shield(self.worker.failure)
 
     async def stop(self) -> None:
         sdk_kafka.install_topic_check(None)  # process-global: a stopped node no longer checks

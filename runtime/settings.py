@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     journal retention below a minute keeps the status (not more) for that minute: a caller
     whose answer got lost reads it there. Idempotent requests and workflows keep theirs."""
 
+    log_trim_after_s: float | None = Field(default=None, ge=5)
+    """Delete rt.log records once Redis applied them this many seconds ago (Kafka
+    DeleteRecords), so the log's disk stays bounded. Unset (default): the log is kept
+    whole, and a lost Redis can be rebuilt from it. Set, a Redis restored from a backup
+    must be younger than this; an older one is refused, never silently skipped over
+    (docs/operations.md, ADR 0014). At least 5 s: Redis fsyncs its AOF every second."""
+
     timer_memory_cap: int = Field(default=10_000, ge=4)
     """Timers a partition owner holds in memory at most; the rest wait in Redis."""
     timer_horizon_ms: int = Field(default=30_000, ge=2)

@@ -10,6 +10,12 @@ on the loop for a bounded time (well under ``max.poll.interval.ms``):
 - on revoke/lost: the processors of those partitions are stopped before the
   callback returns, so two workers never drive a partition through us (a
   zombie is fenced anyway by the log epoch and the Redis epoch).
+
+If that position is outside the log (records trimmed that Redis never applied, or a
+log that is shorter than Redis says), the consumer must not jump to where the log
+starts: it would skip records and the state would silently diverge. So the consumer
+runs with ``auto.offset.reset = error`` and the membership fails with
+:class:`LogOutOfRangeError` (the node stops and says why).
 """
 
 from __future__ import annotations
@@ -25,6 +31,22 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 log = logging.getLogger("rt.membership")
 
 REBALANCE_STEP_TIMEOUT_S = 60.0
+
+
+class LogOutOfRangeError(RuntimeError):
+    """The offset Redis says comes next is not in rt.log (see the module docstring)."""
+
+    def __init__(self, topic: str, partition: int, detail: str) -> None:
+        super().__init__(
+            f"partition {partition} of {topic}: the offset after the last one applied in Redis "
+            f"is not in the log ({detail}). Records were deleted that Redis never applied "
+            "(log trimming with a Redis restored from an older backup, or a lost Redis), or the "
+            "log is not the one this Redis was built from. Refusing to go on: that would skip "
+            "records. Restore Redis from a backup newer than the log's start "
+            "(docs/operations.md)."
+        )
+        self.partition = partition
+
 
 OnAssign = Callable[[int], Coroutine[Any, Any, int]]
 """Take a partition; return the next offset to read (applied + 1, or -1 for the beginning)."""
@@ -45,12 +67,14 @@ class Membership:
         *,
         max_poll_interval_ms: int = 300_000,
         session_timeout_ms: int = 10_000,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._topic = topic
         self._loop = loop
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._on_batch = on_batch
+        self._on_fatal = on_fatal
         self._consumer = Consumer(
             {
                 **kafka_config,
@@ -58,7 +82,8 @@ class Membership:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
+                # Never jump over records: a position outside the log is an error.
+                "auto.offset.reset": "error",
                 "fetch.wait.max.ms": 100,  # the broker answers as soon as a record arrives
                 "fetch.error.backoff.ms": 50,
                 "socket.nagle.disable": True,
@@ -71,6 +96,7 @@ class Membership:
         )
         self._stop = threading.Event()
         self._owned: set[int] = set()
+        self._resume_at: dict[int, int] = {}
         self._paused: set[int] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="rt-membership", daemon=True)
@@ -94,10 +120,23 @@ class Membership:
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return fut.result(REBALANCE_STEP_TIMEOUT_S)
 
+    def _out_of_range(self, consumer: Consumer, partition: int) -> LogOutOfRangeError:
+        want = self._resume_at.get(partition, -1)
+        try:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=5, cached=False
+            )
+            held = f"offsets {low} to {high - 1}" if high > low else f"nothing before {high}"
+            detail = f"resuming at offset {want}, the log holds {held}"
+        except Exception:  # noqa: BLE001 - the error stands without the figures
+            detail = f"resuming at offset {want}"
+        return LogOutOfRangeError(self._topic, partition, detail)
+
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         positioned = []
         for tp in partitions:
             nxt = self._call(self._on_assign(tp.partition))
+            self._resume_at[tp.partition] = nxt
             positioned.append(
                 TopicPartition(tp.topic, tp.partition, nxt if nxt >= 0 else OFFSET_BEGINNING)
             )
@@ -157,6 +196,8 @@ class Membership:
                 for m in msgs:
                     err = m.error()
                     if err is not None:
+                        if err.code() == KafkaError._AUTO_OFFSET_RESET:
+                            raise self._out_of_range(consumer, m.partition() or 0)
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error: %s", err)
                         continue
@@ -166,7 +207,12 @@ class Membership:
                     self._loop.call_soon_threadsafe(self._deliver, ready)
         except BaseException as e:  # noqa: BLE001 - surfaced to the worker
             self.fatal = e
-            log.exception("membership thread died")
+            if isinstance(e, LogOutOfRangeError):
+                log.error("%s", e)
+            else:
+                log.exception("membership thread died")
+            if self._on_fatal is not None and not self._stop.is_set():
+                self._loop.call_soon_threadsafe(self._on_fatal, e)
         finally:
             try:
                 consumer.close()

@@ -201,6 +201,8 @@ class PartitionProcessor:
         self.deps = deps
         self.keys = PartitionKeys(deps.prefix, partition)
         self.epoch = 0
+        self.applied_next = 0
+        """The offset after the last one applied in Redis (where a new owner resumes)."""
         self.leader_epoch = 0
         self.leading = False
         self.active: dict[str, InvocationStatus] = {}
@@ -271,6 +273,7 @@ class PartitionProcessor:
         store = self.deps.store
         self.epoch = await store.claim(self.partition)  # Step 1.
         _, applied = await store.position(self.partition)  # Step 2.
+        self.applied_next = applied + 1
         await self._load()  # Step 3.
         if self._egress_used and self.deps.kafka_config is not None:
             try:
@@ -446,6 +449,7 @@ class PartitionProcessor:
             for ok in written:
                 if self._unapplied_writes[ok] <= 0:
                     del self._unapplied_writes[ok]
+        self.applied_next = max(self.applied_next, last + 1)
         if result.already_applied:
             return
         for effect in batch.effects:  # Step 5.

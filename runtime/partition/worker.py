@@ -10,6 +10,7 @@ from confluent_kafka import Message
 
 from runtime.partition.membership import Membership
 from runtime.partition.processor import PartitionProcessor, ProcessorDeps
+from runtime.partition.trim import LogTrimmer
 
 log = logging.getLogger("rt.worker")
 
@@ -18,15 +19,28 @@ BACKLOG_PAUSE = 20
 
 
 class Worker:
-    def __init__(self, deps: ProcessorDeps, kafka_config: dict[str, object]) -> None:
+    def __init__(
+        self,
+        deps: ProcessorDeps,
+        kafka_config: dict[str, object],
+        log_trim_after_s: float | None = None,
+    ) -> None:
         self.deps = deps
+        self._trimmer = (
+            LogTrimmer(kafka_config, deps.producer.topics.log, log_trim_after_s, self._next_offsets)
+            if log_trim_after_s is not None
+            else None
+        )
         self.worker_id = deps.worker_id or uuid.uuid4().hex[:12]
         self._kafka_config = kafka_config
         self.processors: dict[int, PartitionProcessor] = {}
         self._membership: Membership | None = None
+        self.failure: asyncio.Future[BaseException] | None = None
+        """Set when this worker can no longer process (its membership thread died)."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.failure = loop.create_future()
         self._membership = Membership(
             dict(self._kafka_config),
             self.deps.producer.topics.log,
@@ -35,8 +49,19 @@ class Worker:
             on_assign=self._assign,
             on_revoke=self._revoke,
             on_batch=self._batch,
+            on_fatal=self._failed,
         )
         self._membership.start()
+        if self._trimmer is not None:
+            self._trimmer.start()
+
+    def _next_offsets(self) -> dict[int, int]:
+        """Per owned partition, the offset after the last applied (what may be trimmed)."""
+        return {p: proc.applied_next for p, proc in self.processors.items()}
+
+    def _failed(self, e: BaseException) -> None:
+        if self.failure is not None and not self.failure.done():
+            self.failure.set_result(e)
 
     async def wait_owned(self, count: int, timeout: float = 60.0) -> None:
         """Wait until this worker leads ``count`` partitions (tests and start-up)."""
@@ -73,6 +98,8 @@ class Worker:
             self._membership.resume(partition)
 
     async def stop(self) -> None:
+        if self._trimmer is not None:
+            await self._trimmer.stop()
         if self._membership is not None:
             await asyncio.to_thread(self._membership.stop)
             self._membership = None
