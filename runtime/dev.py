@@ -28,6 +28,7 @@ from runtime.node import Node
 from runtime.settings import Settings
 
 INGRESS_READY_TIMEOUT_S = 60.0
+LISTEN_BACKLOG = 2048  # uvicorn's default
 
 
 class _Server(uvicorn.Server):
@@ -204,6 +205,8 @@ class DevRuntime:
         await asyncio.wait([stop_wait, failed, *tasks], return_when=asyncio.FIRST_COMPLETED)
         ingress.should_exit = True
         admin.should_exit = True
+        if failed.done():  # callers waiting for answers would wait forever: drop them
+            ingress.force_exit = admin.force_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         stop_wait.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -228,6 +231,7 @@ class DevRuntime:
         for child in children:
             child.start()
         task = asyncio.create_task(admin.serve(sockets=[self._sockets["admin"]]))
+        failed: asyncio.Task[BaseException] | None = None
         try:
             deadline = loop.time() + INGRESS_READY_TIMEOUT_S
             while not (admin.started and all(c.ready.is_set() for c in children)):
@@ -250,6 +254,7 @@ class DevRuntime:
             _raise_if_failed(failed)
         finally:
             admin.should_exit = True
+            admin.force_exit = failed is not None and failed.done()
             await asyncio.gather(*(asyncio.to_thread(c.stop, 30) for c in children))
             await asyncio.gather(task, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -277,12 +282,23 @@ def _raise_if_failed(failed: asyncio.Task[BaseException]) -> None:
 
 
 def _bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A socket that holds ``host:port`` from now on.
+
+    A bound socket that does not listen does not hold its port on Linux: any other socket
+    with ``SO_REUSEADDR`` (most servers) can bind it too. So a port of our own listens at
+    once (connections wait in the backlog until the server accepts); the ingress port
+    shared with ingress processes is held by ``SO_REUSEPORT`` alone, which only sockets of
+    the same user that also set it can join.
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        if not reuse_port:
+            sock.listen(LISTEN_BACKLOG)
     except BaseException:
         sock.close()
         raise

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -121,6 +121,15 @@ class Settings(BaseSettings):
         if v.upper() not in LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LEVELS)}")
         return v.upper()
+
+    @model_validator(mode="after")
+    def _trim_needs_fsync(self) -> Settings:
+        if self.log_trim_after_s is not None and self.redis_appendfsync == "no":
+            raise ValueError(
+                "log_trim_after_s needs redis_appendfsync everysec or always: with 'no' a "
+                "crash can lose more of Redis than the log still holds"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -106,14 +106,32 @@ def start_on_picked_ports(
     binds it; another process (a parallel test run) can take it in between.
     """
     for attempt in range(1, attempts + 1):
+        sizes = {log: _size(log) for log in logs}  # the logs are appended to across runs
         try:
             start_once()
             return
         except RuntimeError:  # wait_until: the child exited during start-up
-            lost = any("Address already in use" in tail(log, 200) for log in logs)
+            lost = any("Address already in use" in _since(log, sizes[log]) for log in logs)
             if not (picked and lost and attempt < attempts):
                 raise
             forget_ports()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _since(path: Path, offset: int) -> str:
+    """What was appended to ``path`` after it had ``offset`` bytes."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def wait_until(

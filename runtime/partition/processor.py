@@ -69,10 +69,10 @@ STATE_CACHE_KEYS = 10_000
 MAX_BATCH = 2_000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 ANSWER_GRACE_MS = 60_000
-"""A completed invocation's status outlives a shorter (even zero) journal retention by this
-much: an ingress whose pub/sub answer got lost reads the outcome from it (its safety net
-looks every few seconds), and a retention of 0 must not turn a lost message into a caller
-that waits forever."""
+"""A completed invocation's status (not its journal) outlives a shorter (even zero) journal
+retention by this much: an ingress whose pub/sub answer got lost reads the outcome from it
+(its safety net looks every few seconds), and a retention of 0 must not turn a lost
+message into a caller that waits forever."""
 SPEC_STEP = 2
 """Attempt number step of a hand-off after a clean end (a speculative attempt's number)."""
 _UNSEEN_CAP = 256
@@ -1202,8 +1202,7 @@ class PartitionProcessor:
             over = h.idempotency_retention_s if h is not None else None
             return int((svc.idempotency_retention_s if over is None else over) * 1000)
         over = h.journal_retention_s if h is not None else None
-        retention = int((svc.journal_retention_s if over is None else over) * 1000)
-        return max(retention, ANSWER_GRACE_MS)
+        return int((svc.journal_retention_s if over is None else over) * 1000)
 
     def _complete(self, st: InvocationStatus, outcome: Outcome, b: _Batch) -> None:
         """Finish an invocation: store the outcome, answer everyone, pass the lock on."""
@@ -1231,7 +1230,8 @@ class PartitionProcessor:
             self._add_timer(Timer("retention", inv_id, index=done_ms), done_ms + retention, b)
         else:
             self._save(st, b)
-            b.ops.append(PExpire(self.keys.inv(inv_id), retention))
+            keep = retention if st.idempotency_key is not None else max(retention, ANSWER_GRACE_MS)
+            b.ops.append(PExpire(self.keys.inv(inv_id), keep))
             b.ops.append(PExpire(self.keys.journal(inv_id), retention))
         answered = self.answered.pop(inv_id, 0)
         for i, sink in enumerate(st.ingress_sinks):

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from confluent_kafka import TopicPartition
@@ -36,8 +36,9 @@ class TrimPlan:
     ``sample`` records each owned partition's next offset to apply (the one after
     the last applied) with the time it was seen; ``due`` returns, per partition,
     the newest offset seen at least ``after_s`` ago that is beyond what was
-    already deleted. A partition this worker stops owning is forgotten, so a
-    new owner waits the full delay again.
+    already deleted (the trimmer caps it at what Redis holds when it deletes). A
+    partition this worker stops owning is forgotten, so a new owner waits the full
+    delay again.
     """
 
     def __init__(self, after_s: float) -> None:
@@ -80,11 +81,13 @@ class LogTrimmer:
         topic: str,
         after_s: float,
         next_offsets: Callable[[], Mapping[int, int]],
+        in_redis: Callable[[Mapping[int, int]], Awaitable[Mapping[int, int]]],
     ) -> None:
         self._admin = AdminClient(dict(kafka_config))
         self._topic = topic
         self._plan = TrimPlan(after_s)
         self._next_offsets = next_offsets
+        self._in_redis = in_redis
         self.interval_s = min(60.0, max(0.5, after_s / 5))
         self._task: asyncio.Task[None] | None = None
 
@@ -106,6 +109,13 @@ class LogTrimmer:
             if not due:
                 continue
             try:
+                # Never past what Redis holds now: it may have lost its last second of
+                # applies (AOF everysec) after the offsets were sampled.
+                held = await self._in_redis(due)
+                due = {p: min(o, held.get(p, 0)) for p, o in due.items()}
+                due = {p: o for p, o in due.items() if o > 0}
+                if not due:
+                    continue
                 done = await asyncio.to_thread(self._delete, due)
             except Exception as e:  # noqa: BLE001 - the next round tries again
                 log.warning("trimming %s failed (will retry): %s", self._topic, e)

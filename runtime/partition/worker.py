@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 
 from confluent_kafka import Message
 
@@ -27,7 +28,13 @@ class Worker:
     ) -> None:
         self.deps = deps
         self._trimmer = (
-            LogTrimmer(kafka_config, deps.producer.topics.log, log_trim_after_s, self._next_offsets)
+            LogTrimmer(
+                kafka_config,
+                deps.producer.topics.log,
+                log_trim_after_s,
+                self._next_offsets,
+                self._next_offsets_in_redis,
+            )
             if log_trim_after_s is not None
             else None
         )
@@ -58,6 +65,14 @@ class Worker:
     def _next_offsets(self) -> dict[int, int]:
         """Per owned partition, the offset after the last applied (what may be trimmed)."""
         return {p: proc.applied_next for p, proc in self.processors.items()}
+
+    async def _next_offsets_in_redis(self, partitions: Mapping[int, int]) -> dict[int, int]:
+        """The same, read from Redis now (what a new owner would resume from)."""
+        out = {}
+        for p in partitions:
+            _, applied = await self.deps.store.position(p)
+            out[p] = applied + 1
+        return out
 
     def _failed(self, e: BaseException) -> None:
         if self.failure is not None and not self.failure.done():

@@ -24,11 +24,25 @@ def test_port_zero_becomes_the_bound_port(tmp_path: Path) -> None:
     try:
         s = rt.settings
         assert s.ingress_port > 0 and s.admin_port > 0 and s.ingress_port != s.admin_port
-        # Bound, so nobody else can take them before the servers listen.
-        with socket.socket() as other, pytest.raises(OSError):
-            other.bind(("127.0.0.1", s.ingress_port))
+        # Held, so nobody else can take them before the servers run: not even a socket
+        # with SO_REUSEADDR (a bound socket that does not listen would let it).
+        for port in (s.ingress_port, s.admin_port):
+            with socket.socket() as other, pytest.raises(OSError):
+                other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                other.bind(("127.0.0.1", port))
+                other.listen()
     finally:
         rt.close_sockets()
+
+
+def test_the_same_port_twice_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rt = _runtime(tmp_path, ingress_port=port, admin_port=port)
+    with pytest.raises(RuntimeError, match=rf"admin port 127.0.0.1:{port} is in use"):
+        rt.bind_ports()
+    assert rt._sockets == {}
 
 
 def test_a_taken_port_is_a_clear_error_and_releases_the_other(tmp_path: Path) -> None:
@@ -49,6 +63,10 @@ def test_ingress_processes_can_bind_the_reserved_port(tmp_path: Path) -> None:
     rt.bind_ports()
     try:
         port = rt.settings.ingress_port
+        with socket.socket() as other, pytest.raises(OSError):  # but nobody else
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind(("127.0.0.1", port))
+            other.listen()
         children = [reuseport_socket("127.0.0.1", port) for _ in range(2)]
         for c in children:
             c.close()

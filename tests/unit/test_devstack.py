@@ -18,6 +18,7 @@ def test_cluster_ids_never_look_like_cli_options() -> None:
 
 def _starter(tmp_path: Path, failures: list[str]) -> tuple[list[int], list[int], Path]:
     """A start that fails with the given log lines (one per attempt), then succeeds."""
+    tmp_path.mkdir(exist_ok=True)
     log = tmp_path / "child.log"
     starts: list[int] = []
     forgotten: list[int] = []
@@ -25,7 +26,8 @@ def _starter(tmp_path: Path, failures: list[str]) -> tuple[list[int], list[int],
     def start_once() -> None:
         starts.append(1)
         if len(starts) <= len(failures):
-            log.write_text(failures[len(starts) - 1])
+            with log.open("a") as f:
+                f.write(failures[len(starts) - 1] + "\n")
             raise RuntimeError("child exited during start-up")
 
     process.start_on_picked_ports(
@@ -51,4 +53,22 @@ def test_other_start_failures_and_configured_ports_are_not_retried(tmp_path: Pat
     with pytest.raises(RuntimeError):  # the user chose the port: say so, do not move it
         process.start_on_picked_ports(fail, picked=False, forget_ports=lambda: None, logs=[log])
     with pytest.raises(RuntimeError):  # bounded
-        _starter(tmp_path, ["Address already in use"] * 3)
+        _starter(tmp_path / "bounded", ["Address already in use"] * 3)
+
+
+def test_an_old_port_clash_in_the_log_does_not_count(tmp_path: Path) -> None:
+    """The logs are appended to across runs: only what this start wrote is read."""
+    log = tmp_path / "child.log"
+    log.write_text("an earlier run: Address already in use\n")
+
+    def fail() -> None:
+        with log.open("a") as f:
+            f.write("java.io.IOException: the data dir is locked\n")
+        raise RuntimeError("exited")
+
+    forgotten: list[int] = []
+    with pytest.raises(RuntimeError):
+        process.start_on_picked_ports(
+            fail, picked=True, forget_ports=lambda: forgotten.append(1), logs=[log]
+        )
+    assert forgotten == []

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from runtime.partition.trim import TrimPlan
+from runtime.settings import Settings
 
 
 def test_nothing_is_due_before_the_delay() -> None:
@@ -66,3 +69,12 @@ def test_never_beyond_what_was_applied_after_s_ago(
         for p, off in plan.due(now).items():
             assert any(t <= now - after_s and s.get(p, -1) >= off for t, s in history)
             plan.trimmed({p: off})
+
+
+def test_trimming_settings_are_checked() -> None:
+    assert Settings().log_trim_after_s is None  # off by default: the whole log is kept
+    assert Settings(log_trim_after_s=3600).log_trim_after_s == 3600
+    with pytest.raises(ValidationError, match="greater than or equal to 5"):
+        Settings(log_trim_after_s=1)  # inside Redis's AOF fsync window
+    with pytest.raises(ValidationError, match="needs redis_appendfsync everysec or always"):
+        Settings(log_trim_after_s=60, redis_appendfsync="no")
