@@ -59,9 +59,10 @@ class DevRuntime:
 
         Why: checking that a port is free and binding it later is a race (another
         process, or the other of our two ports, can take it in between), and a port 0
-        must become a real port before ``dev.json`` announces it. The sockets are bound
-        but not listening; the HTTP servers listen on them. With ingress processes the
-        ingress socket only reserves the port: the children bind it too (SO_REUSEPORT).
+        must become a real port before ``dev.json`` announces it. The HTTP servers serve
+        on these sockets (see :func:`_bound_socket` for how each one holds its port). With
+        ingress processes the ingress socket only reserves the port: the children bind and
+        serve it (SO_REUSEPORT).
         """
         if self._sockets:
             return

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -74,33 +74,38 @@ class RtNode:
             self.wait_ready()
         return self
 
-    def _learn_ports(self, timeout: float = 60) -> None:
+    def _until(self, ready: Callable[[], bool], timeout: float, what: str, every: float) -> None:
+        """Poll ``ready`` while the node runs; fail with its log if it exits or times out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"rt node exited:\n{tail(self.log, 80)}")
-            info = read_info(self.state_dir, self.proc.pid)
-            if info is not None:
-                self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
-                self.admin_port = httpx.URL(info["admin_url"]).port or 0
+            if ready():
                 return
-            time.sleep(0.05)
-        raise AssertionError(f"rt node wrote no dev.json:\n{tail(self.log, 80)}")
+            time.sleep(every)
+        raise AssertionError(f"rt node {what}:\n{tail(self.log, 80)}")
+
+    def _learn_ports(self, timeout: float = 60) -> None:
+        def written() -> bool:
+            assert self.proc is not None
+            info = read_info(self.state_dir, self.proc.pid)
+            if info is None:
+                return False
+            self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
+            self.admin_port = httpx.URL(info["admin_url"]).port or 0
+            return True
+
+        self._until(written, timeout, "wrote no dev.json", every=0.05)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"rt node exited:\n{tail(self.log, 80)}")
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{self.url}/restate/health", timeout=1).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/restate/health", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"rt node not ready:\n{tail(self.log, 80)}")
+                return False
+
+        self._until(healthy, timeout, "not ready", every=0.1)
 
     def kill9(self) -> None:
         assert self.proc is not None
