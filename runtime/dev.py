@@ -136,6 +136,8 @@ class DevRuntime:
             "redis_url": self.stack.redis_url,
             "ingress_url": f"http://{s.ingress_host}:{s.ingress_port}",
             "admin_url": f"http://{s.admin_host}:{s.admin_port}",
+            "ingress_port": s.ingress_port,
+            "admin_port": s.admin_port,
             "state_dir": str(self.state_dir.resolve()),
             "partitions": s.partitions,
             "topic_prefix": s.topic_prefix,

@@ -225,8 +225,8 @@ class Runtime:
                 if info is None:
                     time.sleep(0.1)
                     continue
-                self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
-                self.admin_port = httpx.URL(info["admin_url"]).port or 0
+                self.ingress_port = info["ingress_port"]
+                self.admin_port = info["admin_port"]
             try:
                 if self._http.get(f"{self.url}/restate/health", timeout=1).status_code == 200:
                     return

@@ -92,8 +92,8 @@ class RtNode:
             info = read_info(self.state_dir, self.proc.pid)
             if info is None:
                 return False
-            self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
-            self.admin_port = httpx.URL(info["admin_url"]).port or 0
+            self.ingress_port = info["ingress_port"]
+            self.admin_port = info["admin_port"]
             return True
 
         self._until(written, timeout, "wrote no dev.json", every=0.05)

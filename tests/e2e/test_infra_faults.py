@@ -129,8 +129,8 @@ def test_rt_dev_survives_kill9_of_its_whole_process_group(tmp_path: Path) -> Non
             if info is None:
                 time.sleep(0.2)
                 continue
-            ports["ingress"] = httpx.URL(info["ingress_url"]).port or 0
-            ports["admin"] = httpx.URL(info["admin_url"]).port or 0
+            ports["ingress"] = info["ingress_port"]
+            ports["admin"] = info["admin_port"]
             ingress = ports["ingress"]
             try:
                 if (

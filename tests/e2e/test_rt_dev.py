@@ -75,8 +75,8 @@ class RtDev:
             if info is None:
                 time.sleep(0.2)
                 continue
-            self.ingress_port = httpx.URL(info["ingress_url"]).port or 0
-            self.admin_port = httpx.URL(info["admin_url"]).port or 0
+            self.ingress_port = info["ingress_port"]
+            self.admin_port = info["admin_port"]
             try:
                 r = httpx.get(f"http://127.0.0.1:{self.ingress_port}/restate/health", timeout=1)
                 if r.status_code == 200:
