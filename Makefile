@@ -1,9 +1,10 @@
 # make setup  - install everything (apt packages if missing, .venv, Kafka jars)
 # make test   - format check, lint, type check, then the whole test suite
+# make lock   - refresh requirements.lock after changing pyproject.toml (setup installs it)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint typecheck pytest unit fmt
+.PHONY: setup test lint typecheck pytest unit fmt lock
 
 setup:
 	./scripts/setup.sh
@@ -26,3 +27,6 @@ unit:
 fmt:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+lock:
+	./scripts/lock.sh

@@ -85,7 +85,7 @@ class ResponseListener:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     @property
     def channel(self) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything rt needs on a fresh Debian/Ubuntu machine:
-# Java 17+, Maven, redis-server (apt, only if missing), a Python venv in .venv
-# with rt and its dev tools, and the Kafka broker jars (Maven Central -> ~/.cache/rt).
+# Java 17+, Maven, redis-server (apt, only if missing), a Python venv in .venv with
+# rt and its dev tools at the versions of requirements.lock, and the Kafka broker jars
+# (Maven Central -> ~/.cache/rt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,10 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+# Exactly the versions in requirements.lock (hashes checked), then rt itself from this
+# tree; scripts/lock.sh refreshes the lock.
+.venv/bin/python -m pip install -q --require-hashes --no-deps -r requirements.lock
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+.venv/bin/python -m pip check
 .venv/bin/rt devstack fetch
 echo "setup: done (activate with: source .venv/bin/activate)"

@@ -12,8 +12,8 @@ protocol callback feeding hiredis' reader. No task, no pool, no timeout context 
 call.
 
 redis-py still makes the connection (host/port or unix socket, TLS, AUTH, SELECT,
-CLIENT SETNAME, exactly as the rest of rt's clients), then this module takes over its
-transport. A connection failure fails every command in flight with redis-py's
+CLIENT SETNAME, exactly as the rest of rt's clients, but always RESP2), then this
+module takes over its transport. A connection failure fails every command in flight with redis-py's
 ``ConnectionError`` (a hung server: ``TimeoutError`` after ``timeout_s``), so callers'
 retry policies apply unchanged; the next command reconnects. A caller cancelled while
 waiting does not desynchronise anything: its reply is read and dropped.
@@ -91,7 +91,9 @@ class PipelinedConnection:
     async def _connect(self) -> None:
         try:
             pool = self._client.connection_pool
-            conn = pool.connection_class(**pool.connection_kwargs)
+            # RESP2 whatever the client's default (redis-py 8 speaks RESP3): the replies
+            # are parsed here, as RESP2, by the hiredis reader below.
+            conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
             await conn.connect()  # type: ignore[no-untyped-call]
             writer = getattr(conn, "_writer", None)
             if writer is None:  # pragma: no cover - guards a redis-py internals change
