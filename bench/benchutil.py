@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: ports, percentiles, a managed ``rt dev``, key cleanup.
+"""What the benchmark scripts share: Kafka + Redis, a managed ``rt dev``, percentiles, cleanup.
 
 Benchmarks run as scripts (``python bench/x.py``), so this module is imported
 from the script's own directory.
@@ -7,10 +7,11 @@ from the script's own directory.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,12 +19,35 @@ from pathlib import Path
 import httpx
 import redis
 
+from runtime.devstack.process import free_port
+from runtime.devstack.stack import DevStack
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["drop_keys", "free_port", "kafka_and_redis", "pct", "rt_dev"]
+
+
+@contextlib.contextmanager
+def kafka_and_redis() -> Iterator[tuple[str, str]]:
+    """``(bootstrap, redis_url)`` for one benchmark run.
+
+    ``RT_KAFKA_BOOTSTRAP`` / ``RT_REDIS_URL`` when set; whatever is not set is
+    started here for the run by rt's own devstack (the Kafka 4.3.1 KRaft broker and
+    redis-server that ``rt dev`` and the tests use, data in a temporary directory)
+    and stopped on exit.
+    """
+    with tempfile.TemporaryDirectory(prefix="rt-bench-stack-") as state:
+        stack = DevStack(
+            state_dir=Path(state),
+            kafka_bootstrap=os.environ.get("RT_KAFKA_BOOTSTRAP"),
+            redis_url=os.environ.get("RT_REDIS_URL"),
+        )
+        if stack.kafka_bootstrap is None or stack.redis_url is None:
+            print("starting a local Kafka and Redis for this run", file=sys.stderr, flush=True)
+        stack.start()
+        try:
+            assert stack.kafka_bootstrap is not None and stack.redis_url is not None
+            yield stack.kafka_bootstrap, stack.redis_url
+        finally:
+            stack.stop()
 
 
 def pct(values: Sequence[float], p: float) -> float:

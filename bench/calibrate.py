@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Machine-speed probe: times a fixed single-threaded pure-Python workload (JSON round trips,
-dict/str work). The machine is shared, so its speed drifts; bench_suite.sh logs this before each
+dict/str work). The machine is shared, so its speed drifts; bench/suite.sh logs this before each
 pass so that runs taken at different times (e.g. real Restate vs. the project) can be compared or
 normalised. Lower is faster. Prints one JSON line."""
 

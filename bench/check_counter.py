@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Correctness check for a Restate-style Counter virtual object (anchors/restate/services.py).
+"""Correctness check for a Restate-style Counter virtual object (bench/services.py).
 
 1. N concurrent Counter/<fresh key>/add(1) calls (concurrency C); then Counter/<key>/get must be N,
    and the set of values returned by add must be exactly {1..N} (each add saw a distinct count,

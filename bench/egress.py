@@ -1,9 +1,10 @@
 """Egress cost: request rate/latency with 0, 1 and 10 emitted records, and emit-to-visible lag.
 
 Starts its own ``rt dev bench/egress_app.py`` against ``RT_KAFKA_BOOTSTRAP`` /
-``RT_REDIS_URL`` (``source /work/infra/env.sh``), runs each scenario for ``DURATION``
-seconds at concurrency ``C`` over HTTP, and reads the output topic with a
-read_committed consumer: lag = time a record becomes visible - time its request was sent.
+``RT_REDIS_URL`` (a local Kafka and Redis started for the run when those are not
+set), runs each scenario for ``DURATION`` seconds at concurrency ``C`` over HTTP,
+and reads the output topic with a read_committed consumer: lag = time a record
+becomes visible - time its request was sent. From the repository root::
 
     .venv/bin/python -m bench.egress            # DURATION=15 C=16 PARTITIONS=4
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.benchutil import kafka_and_redis
 from tests.conftest import Infra
 from tests.e2e.conftest import RtNode
 from tests.e2e.egress_util import committed_reader, create_topic
@@ -75,7 +77,11 @@ async def load(url: str, handler: str, n: int) -> tuple[int, list[float]]:
 
 
 def main() -> None:
-    infra = Infra(os.environ["RT_KAFKA_BOOTSTRAP"], os.environ["RT_REDIS_URL"], {})
+    with kafka_and_redis() as (bootstrap, redis_url):
+        run(Infra(bootstrap, redis_url, {}))
+
+
+def run(infra: Infra) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     topic = f"{prefix}.out"
     create_topic(infra, topic, partitions=PARTITIONS)

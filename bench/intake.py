@@ -1,8 +1,11 @@
 """Subscription intake rate vs a bare confluent-kafka consumer, on the same pre-filled topic.
 
-Usage (against a running Kafka + Redis, e.g. after ``source /work/infra/env.sh``)::
+Usage, from the repository root::
 
     .venv/bin/python bench/intake.py [--records 1000000] [--partitions 8] [--keys 1000] [--e2e]
+
+It uses the Kafka and Redis named by ``RT_KAFKA_BOOTSTRAP`` / ``RT_REDIS_URL``, and
+starts a local one of each for the run (rt's devstack) when they are not set.
 
 Steps: fill ``<prefix>.src`` (JSON ``1`` per record, ``keys`` keys), read it all
 with a bare consumer (the physical limit), start ``rt dev bench/services.py`` with
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from benchutil import drop_keys, free_port, rt_dev
+from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -150,8 +153,11 @@ def main() -> None:
         help="also wait until every invocation ran (minutes for large --records)",
     )
     args = ap.parse_args()
-    bootstrap = os.environ["RT_KAFKA_BOOTSTRAP"]
-    redis_url = os.environ["RT_REDIS_URL"]
+    with kafka_and_redis() as (bootstrap, redis_url):
+        run(args, bootstrap, redis_url)
+
+
+def run(args: argparse.Namespace, bootstrap: str, redis_url: str) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     topic = f"{prefix}.src"
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -187,7 +193,7 @@ def main() -> None:
             group = f"{prefix}.sub.{r.json()['id']}"
             intake_s, e2e_s, first_s = wait(args, bootstrap, group, topic, red, prefix, start)
     finally:
-        # The shared Kafka and Redis should not grow with every run (1M invocations ≈ 3 GB).
+        # A shared Kafka and Redis should not grow with every run (1M invocations ≈ 3 GB).
         drop_keys(red, prefix)
         ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{prefix}.")]
         for fut in admin.delete_topics(ours).values():

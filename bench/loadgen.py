@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Closed-loop asyncio HTTP load generator for Restate-style ingress URLs.
 
-Adapted from the performance anchor (/work/shared/anchors/loadgen.py); the measuring logic is
+Kept from the first rt vs Restate measurements (the "anchor" figures); the measuring logic is
 unchanged so rt and Restate figures stay comparable. Additions: --tag NAME=VALUE (copied into
 the output line, e.g. system=rt round=2). Needs aiohttp (`pip install aiohttp`).
 

@@ -20,13 +20,17 @@ ap.add_argument("--thread", default=None, help="only stacks whose thread frame c
 a = ap.parse_args()
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+?)(?::(?P<line>\d+))?\)$")
+# rt's own files, wherever the checkout or the benchmark's snapshot of it (RT_SRC) lives
+RT_FILE = re.compile(r"/((?:runtime|sdk|connectors)/[^/].*)$")
 
 
 def short(path: str) -> str:
-    for mark in ("/site-packages/", "/work/main/", "/lib/python3.11/"):
+    for mark in ("/site-packages/", "/lib/python3."):
         if mark in path:
-            return path.split(mark, 1)[1]
-    return path
+            rest = path.split(mark, 1)[1]
+            return rest.split("/", 1)[1] if mark == "/lib/python3." else rest
+    m = RT_FILE.search(path)
+    return m.group(1) if m else path
 
 
 def area(path: str) -> str:

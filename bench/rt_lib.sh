@@ -1,6 +1,6 @@
 # Sourced by run_rt.sh and profile_rt.sh: start/stop one fresh `rt dev bench/services.py`.
-# env: RT_INGRESS_PORT (18080), RT_ADMIN_PORT (19070), PARTITIONS (8), RT_STATE_DIR (mktemp),
-#      VENV (repo .venv)
+# env: RT_INGRESS_PORT (18080), RT_ADMIN_PORT (19070), PARTITIONS (8), RT_STATE_DIR (default: a
+#      temporary directory, removed by rt_stop unless KEEP_STATE=1), VENV (repo .venv)
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 VENV=${VENV:-$REPO/.venv}
@@ -12,6 +12,7 @@ RT_LOG=
 KAFKA_PID=
 REDIS_PID=
 RT_CPU_ARGS=
+RT_STATE_OWNED=0   # 1 when rt_start made RT_STATE_DIR (and rt_stop may delete it)
 
 # RT_SRC: run rt from a copy of runtime/ + sdk/ (see rt_snapshot) instead of the working tree,
 # so every round of a comparison runs the same code while the tree is being edited.
@@ -20,7 +21,7 @@ RT_SRC=${RT_SRC:-}
 # Copy runtime/, sdk/, connectors/ to a temp dir; prints the dir. Records the commit + diff.
 rt_snapshot() {
   local d
-  d=$(mktemp -d /tmp/rt-src.XXXXXX)
+  d=$(mktemp -d -t rt-src.XXXXXX)
   (cd "$REPO" && cp -r runtime sdk connectors "$d/" \
     && git rev-parse HEAD > "$d/COMMIT" 2>/dev/null; git diff HEAD -- runtime sdk connectors > "$d/DIFF" 2>/dev/null)
   echo "$d"
@@ -46,7 +47,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 rt_start() {
   _rt_start_once && return 0
   echo "rt dev start-up failed; retrying once with a new state dir" >&2
-  [[ "${RT_STATE_DIR:-}" == /tmp/rt-bench.* ]] && rm -rf "$RT_STATE_DIR"
+  [ "$RT_STATE_OWNED" = 1 ] && rm -rf "$RT_STATE_DIR"
   RT_STATE_DIR=
   _rt_start_once
 }
@@ -55,7 +56,7 @@ _rt_start_once() {
   for p in "$RT_INGRESS_PORT" "$RT_ADMIN_PORT"; do
     if port_busy "$p"; then echo "port $p is in use: set RT_INGRESS_PORT / RT_ADMIN_PORT" >&2; return 1; fi
   done
-  RT_STATE_DIR=${RT_STATE_DIR:-$(mktemp -d /tmp/rt-bench.XXXXXX)}
+  if [ -z "${RT_STATE_DIR:-}" ]; then RT_STATE_DIR=$(mktemp -d -t rt-bench.XXXXXX); RT_STATE_OWNED=1; fi
   RT_LOG=$RT_STATE_DIR.log
   # rt dev: local Kafka 4.3.1 (KRaft, RF=1) + Redis (AOF appendfsync everysec) under the state dir
   # run from / so neither the cwd nor the repo shadows RT_SRC on sys.path
@@ -94,8 +95,8 @@ rt_stop() {
   if kill -0 "$RT_PID" 2>/dev/null; then echo "rt dev $RT_PID still alive, SIGKILL" >&2; kill -9 "$RT_PID"; fi
   wait "$RT_PID" 2>/dev/null
   RT_PID=
-  if [ "${KEEP_STATE:-0}" != 1 ] && [ -n "${RT_STATE_DIR:-}" ] && [[ "$RT_STATE_DIR" == /tmp/rt-bench.* ]]; then
-    rm -rf "$RT_STATE_DIR"
+  if [ "${KEEP_STATE:-0}" != 1 ] && [ "$RT_STATE_OWNED" = 1 ] && [ -n "${RT_STATE_DIR:-}" ]; then
+    rm -rf "$RT_STATE_DIR" "$RT_STATE_DIR.log"
   fi
 }
 

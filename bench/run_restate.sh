@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# The same scenarios against the real Restate 1.7.12 + restate-sdk 1.2.0 (the anchor).
-# Needs /work/shared/anchors/restate/install.sh done once. Restate listens on 8080/9070, its SDK
-# (hypercorn) on 9080: those ports must be free. Durability: Restate fsyncs every log write.
+# The same scenarios against the real Restate 1.7.12 + restate-sdk 1.2.0 serving
+# bench/services.py (bench/restate.sh installs both on first use into RESTATE_ANCHOR_DIR,
+# default ~/.cache/rt-anchor). Restate listens on 8080/9070, its SDK (hypercorn) on 9080: those
+# ports must be free. Durability: Restate fsyncs every log write.
 #
-#   bench/run_restate.sh            # env as run_rt.sh (OUT defaults to bench/results-restate.jsonl;
+#   bench/run_restate.sh            # env as run_rt.sh (OUT defaults to bench/results/restate.jsonl;
 #                                   # WARMUP_S of un-measured load first, as for rt)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ANCHORS=${ANCHORS:-/work/shared/anchors}
-A=${ANCHOR_DIR:-$HOME/.cache/rt-anchor}
-export ANCHOR_DIR=$A
-OUT=${OUT:-$HERE/results-restate.jsonl}
+A=${RESTATE_ANCHOR_DIR:-$HOME/.cache/rt-anchor}
+export RESTATE_ANCHOR_DIR=$A
+OUT=${OUT:-$HERE/results/restate.jsonl}
+mkdir -p "$(dirname "$OUT")"
 export OUT
-trap '"$ANCHORS/restate/stop.sh" >/dev/null' EXIT
-"$ANCHORS/restate/start.sh" >&2 || exit 1
+trap '"$HERE/restate.sh" stop' EXIT
+"$HERE/restate.sh" start || exit 1
 echo "{\"event\": \"start\", \"system\": \"restate\", \"ts\": \"$(date -u +%FT%TZ)\"}" >> "$OUT"
 BENCH_DIR=$HERE VENV=$HERE/../.venv
 . "$HERE/rt_lib.sh"   # for warm_up only

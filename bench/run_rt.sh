@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a fresh rt (`rt dev bench/services.py --fresh`), run the anchor scenarios, stop rt.
 #
-#   bench/run_rt.sh                                  # all scenarios once, results in bench/results-rt.jsonl
+#   bench/run_rt.sh                                  # all scenarios once, results in bench/results/rt.jsonl
 #   ONLY="greet_c1 greet_c32" SCALE=0.5 bench/run_rt.sh
 #
 # env: PARTITIONS (8), RT_INGRESS_PORT (18080), RT_ADMIN_PORT (19070), OUT, RUNS, ONLY, SCALE,
@@ -15,7 +15,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=rt_lib.sh
 . "$HERE/rt_lib.sh"
-OUT=${OUT:-$HERE/results-rt.jsonl}
+OUT=${OUT:-$HERE/results/rt.jsonl}
+mkdir -p "$(dirname "$OUT")"
 export OUT
 trap 'rt_stop' EXIT
 rt_start || exit 1

@@ -1,7 +1,9 @@
-"""Benchmark services for rt: the anchor's services (anchors/restate/services.py) on rt's SDK.
+"""The benchmark services, one file for both systems: rt's SDK, or restate-sdk without it.
 
-rt's ``sdk`` mirrors restate-sdk's public API, so this is the reference file with
-``import sdk as restate``. Serve with ``rt dev bench/services.py`` (see bench/README.md).
+rt's ``sdk`` mirrors restate-sdk's public API, so the same definitions run on both:
+``rt dev bench/services.py`` serves them on rt; ``bench/restate.sh start`` serves them
+with restate-sdk 1.2.0 under hypercorn (its venv has no ``sdk``), registered with the
+real Restate. See bench/README.md.
 
 - Greeter.greet(name) -> "Hello name"         pure handler, no journal entries
 - Counter/{key}/add(n) -> new count           exclusive virtual-object handler (get + set state)
@@ -12,8 +14,20 @@ rt's ``sdk`` mirrors restate-sdk's public API, so this is the reference file wit
 
 from datetime import timedelta
 
-import sdk as restate
-from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
+try:
+    import sdk as restate
+    from sdk import Context, ObjectContext, ObjectSharedContext, TerminalError, WorkflowContext
+except ModuleNotFoundError as missing:  # the comparison system's SDK
+    if missing.name != "sdk":
+        raise
+    import restate  # type: ignore[no-redef]
+    from restate import (  # type: ignore[no-redef]
+        Context,
+        ObjectContext,
+        ObjectSharedContext,
+        TerminalError,
+        WorkflowContext,
+    )
 
 # --- Service: Greeter.greet(name) -> "Hello name" (pure, no journal entries) ---
 greeter = restate.Service("Greeter")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The anchor's scenario suite (anchors/bench_suite.sh) against any server that speaks Restate's
-# ingress URLs and serves bench/services.py (rt) or anchors/restate/services.py (Restate).
+# The scenario suite against any server that speaks Restate's ingress URLs and serves
+# bench/services.py (rt, or Restate via bench/restate.sh).
 # Each pass runs every selected scenario once; after the Counter scenarios the stored counts are
 # checked to be exact (counter_totals.py).
 #
-# env: BASE (default http://127.0.0.1:8080), RUNS (passes, default 1), OUT (jsonl, appended),
+# env: BASE (default http://127.0.0.1:8080), RUNS (passes, default 1), OUT (jsonl, appended;
+#      default bench/results/suite.jsonl),
 #      PY (python with aiohttp; default: the repo .venv), CPU_ARGS ("--cpu-pid server=PID ..."),
 #      ONLY (space-separated scenario names), SCALE (multiplier on request counts, may be
 #      fractional, e.g. 0.5), TAGS ("system=rt round=1": copied into every output line),
@@ -15,13 +16,16 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BASE=${BASE:-http://127.0.0.1:8080}
 RUNS=${RUNS:-1}
-OUT=${OUT:-$HERE/results.jsonl}
+OUT=${OUT:-$HERE/results/suite.jsonl}
+mkdir -p "$(dirname "$OUT")"
 PY=${PY:-$HERE/../.venv/bin/python}
 CPU_ARGS=${CPU_ARGS:-}
 ONLY=${ONLY:-}
 SCALE=${SCALE:-1}
 CHECK=${CHECK:-1}
 TAG=${TAG:-$(date +%s)}
+"$PY" -c 'import aiohttp' 2>/dev/null \
+  || { echo "the load generator needs aiohttp: $PY -m pip install aiohttp" >&2; exit 1; }
 TAG_ARGS=()
 for t in ${TAGS:-}; do TAG_ARGS+=(--tag "$t"); done
 n() { awk -v a="$1" -v s="$SCALE" 'BEGIN { v = int(a * s + 0.5); print (v < 1 ? 1 : v) }'; }

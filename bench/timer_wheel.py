@@ -10,9 +10,10 @@ and reports:
 - the wheel's peak in-memory count (≤ cap) while N were pending.
 
 This isolates the wheel from handler execution (``bench/timers.py`` measures
-the whole path, handler start − due). Usage::
+the whole path, handler start − due). Kafka and Redis: ``RT_KAFKA_BOOTSTRAP`` /
+``RT_REDIS_URL``, or a local pair started for the run when those are not set.
+Usage, from the repository root::
 
-    source /work/infra/env.sh
     .venv/bin/python bench/timer_wheel.py --n 100000 --window 20 --cap 10000
 """
 
@@ -21,12 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 
 import redis
-from benchutil import drop_keys, pct
+from benchutil import drop_keys, kafka_and_redis, pct
 from confluent_kafka import Consumer, TopicPartition
 
 from runtime.log import records
@@ -61,8 +61,9 @@ def _fired(bootstrap: str, topic: str) -> dict[bytes, int]:
     return out
 
 
-async def run(n: int, window_s: float, lead_s: float, cap: int) -> dict[str, object]:
-    bootstrap, url = os.environ["RT_KAFKA_BOOTSTRAP"], os.environ["RT_REDIS_URL"]
+async def run(
+    bootstrap: str, url: str, n: int, window_s: float, lead_s: float, cap: int
+) -> dict[str, object]:
     prefix = f"bw{uuid.uuid4().hex[:8]}"
     ensure_topics({"bootstrap.servers": bootstrap}, TopicNames(prefix), 1)
     r = redis.Redis.from_url(url)
@@ -123,7 +124,9 @@ def main() -> None:
     ap.add_argument("--lead", type=float, default=10.0, help="seconds until the first is due")
     ap.add_argument("--cap", type=int, default=10_000, help="timers in memory at most")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(run(args.n, args.window, args.lead, args.cap))))
+    with kafka_and_redis() as (bootstrap, url):
+        result = asyncio.run(run(bootstrap, url, args.n, args.window, args.lead, args.cap))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Timer benchmark: N delayed sends due over a short window; firing lateness and throughput.
 
 Starts ``rt dev bench/timer_services.py`` against the Kafka/Redis in
-``RT_KAFKA_BOOTSTRAP`` / ``RT_REDIS_URL`` (a fresh topic prefix per run), sends
+``RT_KAFKA_BOOTSTRAP`` / ``RT_REDIS_URL``, or a local pair started for the run
+when those are not set (a fresh topic prefix per run), sends
 N ``POST /BenchTimer/hit/send?delay=<ms>`` so that their due times spread
 evenly over ``--window`` seconds starting ``--lead`` seconds from now (the lead
 covers the time to submit them all, so every timer is pending before the first
@@ -9,9 +10,8 @@ is due), then waits for every handler to start.
 
 Lateness = handler start (wall clock, written by the handler) − due time (the
 ``executionTime`` the ingress answered). Throughput = timers fired per second
-over the firing span. Usage::
+over the firing span. Usage, from the repository root::
 
-    source /work/infra/env.sh
     .venv/bin/python bench/timers.py --n 10000 --window 10 --lead 40
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from benchutil import drop_keys, free_port, pct, rt_dev
+from benchutil import drop_keys, free_port, kafka_and_redis, pct, rt_dev
 
 BENCH = Path(__file__).resolve().parent
 
@@ -95,16 +95,19 @@ def main() -> None:
     )
     ap.add_argument("--chunks", type=int, default=20, help="fan-out handlers (--via fanout)")
     args = ap.parse_args()
+    with kafka_and_redis() as (bootstrap, redis_url):
+        run(args, bootstrap, redis_url)
 
-    if "RT_KAFKA_BOOTSTRAP" not in os.environ:
-        raise SystemExit("set RT_KAFKA_BOOTSTRAP and RT_REDIS_URL (source /work/infra/env.sh)")
-    redis_url = os.environ["RT_REDIS_URL"]
+
+def run(args: argparse.Namespace, bootstrap: str, redis_url: str) -> None:
     prefix = f"bt{uuid.uuid4().hex[:8]}"
     key = f"{prefix}:bench:started"
     ingress, admin = free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix="rt-bench-timers-"))
     env = {
         **os.environ,
+        "RT_KAFKA_BOOTSTRAP": bootstrap,
+        "RT_REDIS_URL": redis_url,
         "RT_TOPIC_PREFIX": prefix,
         "RT_PARTITIONS": str(args.partitions),
         "RT_BENCH_REDIS": redis_url,

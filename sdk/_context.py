@@ -100,9 +100,8 @@ _WRONG_TARGET = {
 class _BaseContext(Context):
     """Everything every handler can do."""
 
-    def __init__(self, driver: InvocationDriver, handler: HandlerDefinition) -> None:
+    def __init__(self, driver: InvocationDriver) -> None:
         self._driver = driver
-        self._handler = handler
         self._request: Request | None = None
 
     # -- request, randomness, time -----------------------------------------
@@ -563,4 +562,4 @@ _CONTEXT_CLASSES: dict[tuple[ServiceType, HandlerKind | None], type[_BaseContext
 
 def make_context(driver: InvocationDriver, handler: HandlerDefinition) -> Context:
     """The context object for one attempt of ``handler``."""
-    return _CONTEXT_CLASSES[(handler.service_type, handler.kind)](driver, handler)
+    return _CONTEXT_CLASSES[(handler.service_type, handler.kind)](driver)

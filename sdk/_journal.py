@@ -387,9 +387,3 @@ def journal_to_json(entries: Iterable[JournalEntry]) -> bytes:
 def journal_from_json(data: bytes | str) -> list[JournalEntry]:
     """Decode a JSON journal written by :func:`journal_to_json`."""
     return _json_journal_decoder.decode(data)
-
-
-def journal_from_builtins(obj: Any) -> list[JournalEntry]:
-    """Convert already-parsed JSON (lists/dicts, payloads base64) into entries."""
-    entries: list[JournalEntry] = msgspec.convert(obj, list[JournalEntry])
-    return entries

@@ -31,7 +31,6 @@ from sdk._journal import (
     InputCommand,
     JournalEntry,
     Result,
-    RunCommand,
 )
 
 NON_DETERMINISM_CODE = 570
@@ -225,7 +224,3 @@ class JournalMachine:
         """Take the pending cancellation signal, if any."""
         pending, self.cancel_pending = self.cancel_pending, False
         return pending
-
-    def is_run(self, index: int) -> bool:
-        """True when command ``index`` is a ``ctx.run``."""
-        return isinstance(self.command(index), RunCommand)

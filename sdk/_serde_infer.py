@@ -182,13 +182,6 @@ def codec_for(hint: Any) -> Codec:
         return _build_codec(hint)
 
 
-def plain_encode(obj: Any) -> bytes:
-    """JSON-encode ``obj`` by its runtime type (models, dataclasses, Structs included)."""
-    if obj is None:
-        return b""
-    return _plain_encoder.encode(obj)
-
-
 def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """``typing.get_type_hints`` with a clear error when an annotation cannot be resolved."""
     try:

@@ -13,8 +13,7 @@ from typing import Any
 
 import msgspec
 
-from sdk._journal import journal_from_builtins
-from sdk.engine import JournalEntry
+from sdk.engine import JournalEntry, journal_from_json
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
@@ -61,5 +60,5 @@ def dump_golden(path: Path, golden: dict[str, Any], journal: list[JournalEntry])
 
 def load_golden(path: Path) -> tuple[dict[str, Any], list[JournalEntry]]:
     golden = json.loads(path.read_text())
-    journal = journal_from_builtins(golden["journal"])
+    journal = journal_from_json(json.dumps(golden["journal"]))
     return golden, journal

@@ -1,14 +1,23 @@
-"""The restate-sdk benchmark services import with ``import sdk as restate`` and run."""
+"""bench/services.py imports with rt's SDK, or restate-sdk without it, and its handlers run.
+
+The same file is served by ``rt dev`` and, with restate-sdk 1.2.0, registered with the
+real Restate by ``bench/restate.sh``, so both systems run identical handlers.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+import sdk
 from sdk.engine import App, Done, Failed, Failure, ServiceType, SleepCommand
 from tests.unit.sdk.fake_runtime import FakeRuntime, output_json
+
+SERVICES = Path(__file__).resolve().parents[3] / "bench" / "services.py"
 
 
 def _load(path: Path, name: str):  # type: ignore[no-untyped-def]
@@ -19,15 +28,7 @@ def _load(path: Path, name: str):  # type: ignore[no-untyped-def]
     return module
 
 
-# bench/services.py is the anchor's file with ``import sdk as restate``: one copy, used by
-# the benchmarks and pinned here.
-anchor = _load(Path(__file__).resolve().parents[3] / "bench" / "services.py", "bench_services")
-
-_CANDIDATES = [
-    Path(__file__).resolve().parents[4] / "shared/anchors/restate/services.py",
-    Path("/work/shared/anchors/restate/services.py"),
-]
-ORIGINAL = next((p for p in _CANDIDATES if p.exists()), Path(anchor.__file__))
+anchor = _load(SERVICES, "bench_services")
 
 
 def test_all_services_registered() -> None:
@@ -41,12 +42,22 @@ def test_all_services_registered() -> None:
     assert sorted(anchor.app.services["Greeter"].handlers) == ["fail", "flaky", "greet"]
 
 
-def test_original_file_imports() -> None:
-    """Import the shared anchor file itself (falls back to the copy outside the workspace)."""
-    spec = importlib.util.spec_from_file_location("anchor_original", ORIGINAL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_rt_sdk_is_used_when_importable() -> None:
+    assert anchor.restate is sdk
+
+
+def test_without_rt_sdk_the_file_imports_restate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``sdk`` cannot be imported (Restate's venv), the file takes ``restate``.
+
+    ``restate`` is rt's SDK under restate-sdk's name here: the file may use only names
+    that both SDKs have.
+    """
+    stand_in = ModuleType("restate")
+    stand_in.__dict__.update({n: getattr(sdk, n) for n in sdk.__all__})
+    monkeypatch.setitem(sys.modules, "sdk", None)  # ``import sdk`` raises ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "restate", stand_in)
+    module = _load(SERVICES, "bench_services_restate")
+    assert module.restate is stand_in
     assert sorted(module.app.services) == ["Counter", "Greeter", "Sleeper", "Steps"]
 
 
