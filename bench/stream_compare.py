@@ -38,13 +38,11 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import redis
-from benchutil import drop_keys, free_port, rt_dev
+from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -103,24 +101,6 @@ def ensure_quix() -> Path:
         [str(py), "-m", "pip", "install", "-q", f"quixstreams=={QUIX_VERSION}"], check=True
     )
     return py
-
-
-@contextmanager
-def kafka_and_redis(workdir: Path) -> Iterator[tuple[str, str]]:
-    bootstrap = os.environ.get("RT_KAFKA_BOOTSTRAP")
-    redis_url = os.environ.get("RT_REDIS_URL")
-    if bootstrap and redis_url:
-        yield bootstrap, redis_url
-        return
-    from runtime.devstack.stack import DevStack
-
-    stack = DevStack(workdir / "stack", kafka_bootstrap=bootstrap, redis_url=redis_url)
-    stack.start()
-    try:
-        assert stack.kafka_bootstrap is not None and stack.redis_url is not None
-        yield stack.kafka_bootstrap, stack.redis_url
-    finally:
-        stack.stop()
 
 
 def fill(bootstrap: str, topic: str, records: int, keys: int) -> None:
@@ -213,7 +193,7 @@ def main() -> None:
     quix_py = ensure_quix() if args.only != "rt" else None
     with tempfile.TemporaryDirectory(prefix="rt-bench-stream-") as tmp:
         workdir = Path(tmp)
-        with kafka_and_redis(workdir) as (bootstrap, redis_url):
+        with kafka_and_redis() as (bootstrap, redis_url):
             topic = f"bench-src-{uuid.uuid4().hex[:8]}"
             admin = AdminClient({"bootstrap.servers": bootstrap})
             admin.create_topics([NewTopic(topic, num_partitions=args.partitions)])[topic].result(30)
