@@ -57,16 +57,30 @@ LIST_LIMIT_MAX = 10_000
 SETTLE_TIMEOUT_S = 10.0
 """How long kill/purge wait for their record to be applied before answering ``202``."""
 
+
+class RestateStatus(enum.StrEnum):
+    """An invocation's status as the admin API shows it: the names of Restate's
+    ``sys_invocation.status``. NEVER CHANGE a value (admin wire format, CLI filters)."""
+
+    SCHEDULED = "scheduled"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    BACKING_OFF = "backing-off"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
 _RESTATE_STATUS = {
-    Status.SCHEDULED: "scheduled",
-    Status.INBOXED: "pending",
-    Status.INVOKED: "running",
-    Status.SUSPENDED: "suspended",
-    Status.BACKING_OFF: "backing-off",
-    Status.PAUSED: "paused",
-    Status.COMPLETED: "completed",
+    Status.SCHEDULED: RestateStatus.SCHEDULED,
+    Status.INBOXED: RestateStatus.PENDING,
+    Status.INVOKED: RestateStatus.RUNNING,
+    Status.SUSPENDED: RestateStatus.SUSPENDED,
+    Status.BACKING_OFF: RestateStatus.BACKING_OFF,
+    Status.PAUSED: RestateStatus.PAUSED,
+    Status.COMPLETED: RestateStatus.COMPLETED,
 }
-"""rt's statuses under the names of Restate's ``sys_invocation.status``."""
+"""rt's statuses under Restate's names."""
 
 
 class TerminationMode(enum.StrEnum):
@@ -272,7 +286,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 100,
     ) -> InvocationList:
         """Invocations that have not completed, oldest first (rt extension)."""
-        active = set(_RESTATE_STATUS.values()) - {"completed"}
+        active = {s.value for s in RestateStatus} - {RestateStatus.COMPLETED}
         if status is not None and status not in active:
             raise AdminApiError(
                 400,

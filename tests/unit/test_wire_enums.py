@@ -8,6 +8,7 @@ from enum import StrEnum
 import msgspec
 import pytest
 
+from runtime.admin.invocations import RestateStatus
 from runtime.log import records
 from runtime.log.records import InvocationSource, TargetKind
 from runtime.registry import HandlerKind, OnMaxAttempts, ServiceType
@@ -49,6 +50,18 @@ PINNED: list[tuple[type[StrEnum], dict[str, str]]] = [
     ),
     (HandlerKind, {"EXCLUSIVE": "Exclusive", "SHARED": "Shared", "WORKFLOW": "Workflow"}),
     (OnMaxAttempts, {"PAUSE": "pause", "KILL": "kill"}),
+    (
+        RestateStatus,
+        {
+            "SCHEDULED": "scheduled",
+            "PENDING": "pending",
+            "RUNNING": "running",
+            "SUSPENDED": "suspended",
+            "BACKING_OFF": "backing-off",
+            "PAUSED": "paused",
+            "COMPLETED": "completed",
+        },
+    ),
 ]
 
 
