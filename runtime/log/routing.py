@@ -2,7 +2,7 @@
 
 The log layer is the bottom of the runtime: this module knows records, not
 services. A target's kind is decided by the service model
-(:meth:`runtime.registry.ServiceInfo.target_kind`) and arrives here as a value.
+(``ServiceInfo.target_kind``) and arrives here as a value.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _KEYED_KINDS = {"Shared": TargetKind.SHARED, "Workflow": TargetKind.WORKFLOW}
 
 
 def target_kind(service_ty: _ServiceTypeLike, handler_kind: str | None) -> TargetKind:
-    """Transitional: use :meth:`runtime.registry.ServiceInfo.target_kind`.
+    """Transitional: use the service model's ``ServiceInfo.target_kind``.
 
     Kept, without importing the registry, for callers not yet moved; delete it then.
     """
