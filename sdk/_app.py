@@ -12,14 +12,17 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, Literal
 
+import pydantic
+
 from sdk._definitions import (
     HandlerDefinition,
     HandlerKind,
-    InvocationRetryPolicy,
+    HandlerOptions,
     ServiceDefinition,
+    ServiceOptions,
     ServiceType,
 )
-from sdk._serde_infer import codec_for
+from sdk._serde_infer import codec_for, unwrap_optional
 from sdk.serde import DefaultSerde, MsgspecJsonSerde, PydanticJsonSerde, Serde
 
 Scope = MutableMapping[str, Any]
@@ -193,28 +196,64 @@ def _ms(d: timedelta | None) -> int | None:
     return None if d is None else int(d.total_seconds() * 1000)
 
 
-def _retry_fields(policy: InvocationRetryPolicy | None) -> dict[str, Any]:
-    if policy is None:
-        return {}
-    return {
-        "retryPolicyInitialInterval": _ms(policy.initial_interval),
-        "retryPolicyMaxInterval": _ms(policy.max_interval),
-        "retryPolicyMaxAttempts": policy.max_attempts,
-        "retryPolicyExponentiationFactor": policy.exponentiation_factor,
-        "retryPolicyOnMaxAttempts": policy.on_max_attempts.upper()
-        if policy.on_max_attempts
-        else None,
+_OPTION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("inactivity_timeout", "inactivityTimeout"),
+    ("abort_timeout", "abortTimeout"),
+    ("journal_retention", "journalRetention"),
+    ("idempotency_retention", "idempotencyRetention"),
+    ("workflow_retention", "workflowCompletionRetention"),
+    ("enable_lazy_state", "enableLazyState"),
+    ("ingress_private", "ingressPrivate"),
+)
+"""Service and handler options as the manifest names them (Restate's endpoint manifest;
+durations in milliseconds). The one place an option meets its manifest field."""
+
+
+def _option_fields(o: ServiceOptions | HandlerOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "documentation": o.description,
+        "metadata": dict(o.metadata) if o.metadata else None,
     }
+    for attr, name in _OPTION_FIELDS:
+        value = getattr(o, attr, None)
+        fields[name] = _ms(value) if isinstance(value, timedelta) else value
+    policy = o.invocation_retry_policy
+    if policy is not None:
+        fields |= {
+            "retryPolicyInitialInterval": _ms(policy.initial_interval),
+            "retryPolicyMaxInterval": _ms(policy.max_interval),
+            "retryPolicyMaxAttempts": policy.max_attempts,
+            "retryPolicyExponentiationFactor": policy.exponentiation_factor,
+            "retryPolicyOnMaxAttempts": (
+                policy.on_max_attempts.upper() if policy.on_max_attempts else None
+            ),
+        }
+    return fields
 
 
 def _schema(serde: Serde[Any], hint: Any) -> Any:
+    """The JSON schema of a payload: pydantic's for the type where it has one (titled, so
+    tools can name it), else the codec's."""
     if isinstance(serde, PydanticJsonSerde | MsgspecJsonSerde):
         hint = serde.model
     elif isinstance(serde, DefaultSerde) and serde.type_hint is not None:
         hint = serde.type_hint
-    if hint is None:
+    if hint is None or hint is Any:
         return None
-    return codec_for(hint).json_schema()
+    try:
+        return pydantic.TypeAdapter(hint).json_schema()
+    except Exception:  # noqa: BLE001 - a schema is documentation, never a reason to fail
+        return codec_for(hint).json_schema()
+
+
+def _input_required(h: HandlerDefinition) -> bool:
+    """A body must be sent: the handler takes an argument that is not Optional."""
+    if h.arity == 1:
+        return False
+    hint = h.input_type
+    if hint is None or hint is type(None) or hint is Any:
+        return False
+    return not unwrap_optional(hint)[1]
 
 
 def _handler_manifest(h: HandlerDefinition) -> dict[str, Any]:
@@ -223,7 +262,7 @@ def _handler_manifest(h: HandlerDefinition) -> dict[str, Any]:
         inp: dict[str, Any] = {}
     else:
         inp = {
-            "required": False,
+            "required": _input_required(h),
             "contentType": o.accept,
             "jsonSchema": _schema(h.input_serde, h.input_type),
         }
@@ -240,35 +279,17 @@ def _handler_manifest(h: HandlerDefinition) -> dict[str, Any]:
         "ty": _HANDLER_TY[h.kind] if h.kind else None,
         "input": _drop_none(inp),
         "output": _drop_none(out),
-        "documentation": o.description,
-        "metadata": dict(o.metadata) if o.metadata else None,
-        "inactivityTimeout": _ms(o.inactivity_timeout),
-        "abortTimeout": _ms(o.abort_timeout),
-        "journalRetention": _ms(o.journal_retention),
-        "idempotencyRetention": _ms(o.idempotency_retention),
-        "workflowCompletionRetention": _ms(o.workflow_retention),
-        "enableLazyState": o.enable_lazy_state,
-        "ingressPrivate": o.ingress_private,
-        **_retry_fields(o.invocation_retry_policy),
+        **_option_fields(o),
     }
     return _drop_none(fields)
 
 
 def _service_manifest(s: ServiceDefinition) -> dict[str, Any]:
-    o = s.options
     fields: dict[str, Any] = {
         "name": s.name,
         "ty": _SERVICE_TY[s.service_type],
         "handlers": [_handler_manifest(h) for h in s.handlers.values()],
-        "documentation": o.description,
-        "metadata": dict(o.metadata) if o.metadata else None,
-        "inactivityTimeout": _ms(o.inactivity_timeout),
-        "abortTimeout": _ms(o.abort_timeout),
-        "journalRetention": _ms(o.journal_retention),
-        "idempotencyRetention": _ms(o.idempotency_retention),
-        "enableLazyState": o.enable_lazy_state,
-        "ingressPrivate": o.ingress_private,
-        **_retry_fields(o.invocation_retry_policy),
+        **_option_fields(s.options),
     }
     return _drop_none(fields)
 

@@ -14,7 +14,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast, overload
 
@@ -170,66 +170,121 @@ class InvocationRetryPolicy:
             raise ValueError("InvocationRetryPolicy.on_max_attempts must be 'pause' or 'kill'")
 
 
+def _check_duration(name: str, value: object) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name} must be a datetime.timedelta, got {type(value).__name__}")
+    if value < timedelta(0):
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _check_bool(name: str, value: object) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def _check_metadata(name: str, value: object) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError(f"{name} must be a dict[str, str]")
+    return dict(value)
+
+
+def _check_context_managers(name: str, value: object) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, Sequence) or not all(callable(v) for v in value):
+        raise TypeError(f"{name} must be a list of callables")
+    return tuple(cast(Sequence[ContextManagerFactory], value))
+
+
+def _check_retry_policy(name: str, value: object) -> Any:
+    if value is not None and not isinstance(value, InvocationRetryPolicy):
+        raise TypeError(f"{name} must be an InvocationRetryPolicy")
+    return value
+
+
+def _check_text(name: str, value: object) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str")
+    return value
+
+
+def _check_media_type(name: str, value: object) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def _option(check: Callable[[str, object], Any], default: Any = None) -> Any:
+    """An option field: ``check(name, value)`` validates a given value (and may normalise
+    it) when the options are built, so every option is declared, checked and stored once."""
+    return field(default=default, metadata={"check": check})
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceOptions:
     """Options given to ``Service(...)``, ``VirtualObject(...)`` or ``Workflow(...)``.
 
     ``None`` means "not set": the runtime's default applies (or the handler's
     own option, which takes precedence).
+
+    Raises:
+        TypeError: An option of the wrong type.
+        ValueError: An invalid option value (a negative duration).
     """
 
-    description: str | None = None
+    description: str | None = _option(_check_text)
     """Documentation shown by the admin API."""
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, str] | None = _option(_check_metadata)
     """Free-form string map shown by the admin API."""
-    inactivity_timeout: timedelta | None = None
+    inactivity_timeout: timedelta | None = _option(_check_duration)
     """Ask a silent attempt to suspend after this long; ``timedelta(0)`` = always replay."""
-    abort_timeout: timedelta | None = None
+    abort_timeout: timedelta | None = _option(_check_duration)
     """Abort an attempt this long after it was asked to suspend."""
-    journal_retention: timedelta | None = None
+    journal_retention: timedelta | None = _option(_check_duration)
     """Keep the journal of completed invocations this long."""
-    idempotency_retention: timedelta | None = None
+    idempotency_retention: timedelta | None = _option(_check_duration)
     """Keep results of idempotent requests this long (default 24 h)."""
-    ingress_private: bool | None = None
+    ingress_private: bool | None = _option(_check_bool)
     """When True, only other handlers can call this service (not HTTP or Kafka)."""
-    invocation_retry_policy: InvocationRetryPolicy | None = None
+    invocation_retry_policy: InvocationRetryPolicy | None = _option(_check_retry_policy)
     """Retry policy of failed attempts."""
-    enable_lazy_state: bool | None = None
+    enable_lazy_state: bool | None = _option(_check_bool)
     """Objects/workflows: fetch state key by key instead of an eager snapshot."""
-    invocation_context_managers: tuple[ContextManagerFactory, ...] = ()
+    invocation_context_managers: tuple[ContextManagerFactory, ...] = _option(
+        _check_context_managers, ()
+    )
     """Entered around every attempt of every handler, outermost first."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            checked = f.metadata["check"](f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, checked)
 
 
 @dataclass(frozen=True, kw_only=True)
-class HandlerOptions:
-    """Options given to a handler decorator (override the service's options)."""
+class HandlerOptions(ServiceOptions):
+    """Options given to a handler decorator: the service's options (each overrides the
+    service's value) and the handler's own.
 
-    accept: str = "application/json"
+    Raises:
+        TypeError: An option of the wrong type.
+        ValueError: An invalid option value.
+    """
+
+    accept: str = _option(_check_media_type, "application/json")
     """Content types accepted as input at the ingress (wildcards allowed)."""
-    content_type: str = "application/json"
+    content_type: str = _option(_check_media_type, "application/json")
     """Content type of the output."""
-    description: str | None = None
-    """Documentation (defaults to the function's docstring)."""
-    metadata: Mapping[str, str] | None = None
-    """Free-form string map shown by the admin API."""
-    inactivity_timeout: timedelta | None = None
-    """See :attr:`ServiceOptions.inactivity_timeout`."""
-    abort_timeout: timedelta | None = None
-    """See :attr:`ServiceOptions.abort_timeout`."""
-    journal_retention: timedelta | None = None
-    """See :attr:`ServiceOptions.journal_retention`."""
-    idempotency_retention: timedelta | None = None
-    """See :attr:`ServiceOptions.idempotency_retention`."""
-    workflow_retention: timedelta | None = None
+    workflow_retention: timedelta | None = _option(_check_duration)
     """Workflow main handler: keep state, promises and result this long after completion."""
-    ingress_private: bool | None = None
-    """See :attr:`ServiceOptions.ingress_private`."""
-    invocation_retry_policy: InvocationRetryPolicy | None = None
-    """See :attr:`ServiceOptions.invocation_retry_policy`."""
-    enable_lazy_state: bool | None = None
-    """See :attr:`ServiceOptions.enable_lazy_state`."""
-    invocation_context_managers: tuple[ContextManagerFactory, ...] = ()
-    """Entered around every attempt of this handler, inside the service's ones."""
 
 
 @dataclass(frozen=True)
@@ -312,8 +367,9 @@ class HandlerDefinition:
     @property
     def context_managers(self) -> tuple[ContextManagerFactory, ...]:
         """Service context managers, then the handler's."""
-        return self.service_options.invocation_context_managers + (
-            self.options.invocation_context_managers
+        return (
+            *self.service_options.invocation_context_managers,
+            *self.options.invocation_context_managers,
         )
 
     @property
@@ -339,30 +395,6 @@ def _first(a: Any, b: Any) -> Any:
     return a if a is not None else b
 
 
-def _check_duration(name: str, value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, timedelta):
-        raise TypeError(f"{name} must be a datetime.timedelta, got {type(value).__name__}")
-    if value < timedelta(0):
-        raise ValueError(f"{name} must not be negative, got {value}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-
-
-def _check_metadata(value: object) -> Mapping[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise TypeError("metadata must be a dict[str, str]")
-    return dict(value)
-
-
 def _check_name(what: str, name: object) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(
@@ -372,54 +404,10 @@ def _check_name(what: str, name: object) -> str:
     return name
 
 
-def _check_context_managers(value: object) -> tuple[ContextManagerFactory, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, Sequence) or not all(callable(v) for v in value):
-        raise TypeError("invocation_context_managers must be a list of callables")
-    return tuple(cast(Sequence[ContextManagerFactory], value))
-
-
-def _service_options(
-    *,
-    description: str | None = None,
-    metadata: Mapping[str, str] | None = None,
-    inactivity_timeout: timedelta | None = None,
-    abort_timeout: timedelta | None = None,
-    journal_retention: timedelta | None = None,
-    idempotency_retention: timedelta | None = None,
-    ingress_private: bool | None = None,
-    invocation_retry_policy: InvocationRetryPolicy | None = None,
-    enable_lazy_state: bool | None = None,
-    invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
-) -> ServiceOptions:
-    for n, v in (
-        ("inactivity_timeout", inactivity_timeout),
-        ("abort_timeout", abort_timeout),
-        ("journal_retention", journal_retention),
-        ("idempotency_retention", idempotency_retention),
-    ):
-        _check_duration(n, v)
-    _check_bool("ingress_private", ingress_private)
-    _check_bool("enable_lazy_state", enable_lazy_state)
-    if description is not None and not isinstance(description, str):
-        raise TypeError("description must be a str")
-    if invocation_retry_policy is not None and not isinstance(
-        invocation_retry_policy, InvocationRetryPolicy
-    ):
-        raise TypeError("invocation_retry_policy must be an InvocationRetryPolicy")
-    return ServiceOptions(
-        description=description,
-        metadata=_check_metadata(metadata),
-        inactivity_timeout=inactivity_timeout,
-        abort_timeout=abort_timeout,
-        journal_retention=journal_retention,
-        idempotency_retention=idempotency_retention,
-        ingress_private=ingress_private,
-        invocation_retry_policy=invocation_retry_policy,
-        enable_lazy_state=enable_lazy_state,
-        invocation_context_managers=_check_context_managers(invocation_context_managers),
-    )
+def _service_options(description: str | None, options: Mapping[str, Any]) -> ServiceOptions:
+    """The options of ``Service(name, description, **options)`` (names checked by the caller;
+    the keyword types are the public signatures', the fields normalise them)."""
+    return ServiceOptions(description=description, **options)
 
 
 class ServiceDefinition:
@@ -454,20 +442,9 @@ class ServiceDefinition:
         *,
         name: str | None,
         kind: HandlerKind | None,
-        accept: str = "application/json",
-        content_type: str = "application/json",
         input_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
         output_serde: Serde[Any] = DefaultSerde(),  # noqa: B008 - never mutated
-        metadata: Mapping[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        workflow_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        **options: Any,
     ) -> Callable[..., Any]:
         label = f"{self._name}.{name or getattr(fn, '__name__', '?')}"
         if not callable(fn):
@@ -488,44 +465,13 @@ class ServiceDefinition:
             raise ValueError(f"workflow {self._name} already has a main handler ({main.name!r})")
 
         arity, input_type, output_type = _check_signature(fn, label, self.service_type, kind)
-        for n, v in (
-            ("inactivity_timeout", inactivity_timeout),
-            ("abort_timeout", abort_timeout),
-            ("journal_retention", journal_retention),
-            ("idempotency_retention", idempotency_retention),
-            ("workflow_retention", workflow_retention),
-        ):
-            _check_duration(f"handler {label}: {n}", v)
-        _check_bool(f"handler {label}: ingress_private", ingress_private)
-        _check_bool(f"handler {label}: enable_lazy_state", enable_lazy_state)
-        for opt, text in (("accept", accept), ("content_type", content_type)):
-            if not isinstance(text, str) or not text:
-                raise ValueError(f"handler {label}: {opt} must be a non-empty string")
         for n, s in (("input_serde", input_serde), ("output_serde", output_serde)):
             if not isinstance(s, Serde):
                 raise TypeError(f"handler {label}: {n} must be a Serde, got {s!r}")
-        if invocation_retry_policy is not None and not isinstance(
-            invocation_retry_policy, InvocationRetryPolicy
-        ):
-            raise TypeError(
-                f"handler {label}: invocation_retry_policy must be an InvocationRetryPolicy"
-            )
-
-        options = HandlerOptions(
-            accept=accept,
-            content_type=content_type,
-            description=inspect.getdoc(fn),
-            metadata=_check_metadata(metadata),
-            inactivity_timeout=inactivity_timeout,
-            abort_timeout=abort_timeout,
-            journal_retention=journal_retention,
-            idempotency_retention=idempotency_retention,
-            workflow_retention=workflow_retention,
-            ingress_private=ingress_private,
-            invocation_retry_policy=invocation_retry_policy,
-            enable_lazy_state=enable_lazy_state,
-            invocation_context_managers=_check_context_managers(invocation_context_managers),
-        )
+        try:
+            handler_options = HandlerOptions(description=inspect.getdoc(fn), **options)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"handler {label}: {e}") from None
         definition = HandlerDefinition(
             service_name=self._name,
             service_type=self.service_type,
@@ -537,7 +483,7 @@ class ServiceDefinition:
             output_type=output_type,
             input_serde=_infer_serde(input_serde, input_type),
             output_serde=_infer_serde(output_serde, output_type),
-            options=options,
+            options=handler_options,
             service_options=self.options,
         )
         self.handlers[handler_name] = definition
@@ -656,7 +602,7 @@ class Service(ServiceDefinition):
         self, name: str, description: str | None = None, **options: Unpack[ServiceKwargs]
     ) -> None:
         _reject_unknown(f"Service({name!r})", options, ServiceKwargs)
-        super().__init__(name, _service_options(description=description, **options))
+        super().__init__(name, _service_options(description, options))
 
     @overload
     def handler(self, name: F, /) -> F: ...
@@ -713,7 +659,7 @@ class VirtualObject(ServiceDefinition):
         self, name: str, description: str | None = None, **options: Unpack[KeyedServiceKwargs]
     ) -> None:
         _reject_unknown(f"VirtualObject({name!r})", options, KeyedServiceKwargs)
-        super().__init__(name, _service_options(description=description, **options))
+        super().__init__(name, _service_options(description, options))
 
     @overload
     def handler(self, name: F, /) -> F: ...
@@ -786,7 +732,7 @@ class Workflow(ServiceDefinition):
         self, name: str, description: str | None = None, **options: Unpack[KeyedServiceKwargs]
     ) -> None:
         _reject_unknown(f"Workflow({name!r})", options, KeyedServiceKwargs)
-        super().__init__(name, _service_options(description=description, **options))
+        super().__init__(name, _service_options(description, options))
 
     @property
     def main_handler(self) -> HandlerDefinition | None:

@@ -1,6 +1,6 @@
 """The durable side of the admin API (object state), on Kafka + Redis.
 
-State reads come straight from Redis (the applied view); a state replacement
+State reads come from the applied view (``runtime.state.reads``); a state replacement
 is a ``SetObjectState`` record on the object's partition, so it queues behind
 the key's running exclusive handler like any invocation (Restate's semantics).
 """
@@ -15,7 +15,7 @@ from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_key
 from runtime.registry import Registry
 from runtime.settings import Settings
-from runtime.state.keys import PartitionKeys
+from runtime.state.reads import StateReads
 from sdk._ids import keyed_routing_key
 
 
@@ -35,24 +35,13 @@ class LogAdminBackend:
     ) -> None:
         self._registry = registry
         self._producer = producer
-        self._redis = redis
-        self._prefix = settings.topic_prefix
+        self._reads = StateReads(redis, settings.topic_prefix, settings.partitions)
         self._partitions = settings.partitions
 
     async def get_state(self, service: str, key: str) -> dict[str, bytes]:
-        part = partition_of_key(keyed_routing_key(service, key), self._partitions)
-        raw = await self._redis.hgetall(PartitionKeys(self._prefix, part).state(service, key))
-        return {_text(k): _raw(v) for k, v in raw.items()}
+        return await self._reads.object_state(service, key)
 
     async def set_state(self, service: str, key: str, new_state: dict[str, bytes]) -> None:
         rk = keyed_routing_key(service, key)
         part = partition_of_key(rk, self._partitions)
         await self._producer.append(part, rk, records.SetObjectState(service, key, new_state))
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
-def _raw(v: bytes | str) -> bytes:
-    return v if isinstance(v, bytes) else v.encode()

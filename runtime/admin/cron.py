@@ -36,9 +36,10 @@ from runtime.ingress.durations import DurationError, parse_duration_ms
 from runtime.ingress.responses import rfc3339_ms
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_key
-from runtime.log.routing import target_kind
+from runtime.log.records import TargetKind
+from runtime.log.routing import job_routing_key
 from runtime.registry import Registry, ServiceType
-from runtime.state.keys import PartitionKeys
+from runtime.state.reads import StateReads
 from runtime.timers.cron import (
     JOB_ID,
     TICK_PLACEHOLDER,
@@ -66,11 +67,6 @@ class CronBackend(Protocol):
     async def all(self) -> list[CronState]: ...
 
 
-def job_routing_key(job_id: str) -> bytes:
-    """Kafka key (and partition choice) of a job's records. NEVER CHANGE."""
-    return f"rt-cron/{job_id}".encode()
-
-
 class LogCronBackend:
     """Cron definitions as records on ``rt.log``; reads from the partitions' Redis hashes."""
 
@@ -78,37 +74,27 @@ class LogCronBackend:
         self, producer: LogProducer, redis: aioredis.Redis, prefix: str, partitions: int
     ) -> None:
         self._producer = producer
-        self._redis = redis
-        self._prefix = prefix
+        self._reads = StateReads(redis, prefix, partitions)
         self._partitions = partitions
 
-    def _key(self, job_id: str) -> tuple[int, str]:
-        part = partition_of_key(job_routing_key(job_id), self._partitions)
-        return part, PartitionKeys(self._prefix, part).cron
+    async def _append(self, job_id: str, record: records.Record) -> None:
+        key = job_routing_key(job_id)
+        await self._producer.append(partition_of_key(key, self._partitions), key, record)
 
     async def put(self, job: records.CronJob) -> CronState | None:
-        part, _ = self._key(job.id)
-        await self._producer.append(part, job_routing_key(job.id), records.CronSchedule(job))
+        await self._append(job.id, records.CronSchedule(job))
         return await self._wait(job.id, lambda s: s is not None and s.job == job)
 
     async def delete(self, job_id: str) -> None:
-        part, _ = self._key(job_id)
-        await self._producer.append(part, job_routing_key(job_id), records.CronDelete(job_id))
+        await self._append(job_id, records.CronDelete(job_id))
         await self._wait(job_id, lambda s: s is None)
 
     async def get(self, job_id: str) -> CronState | None:
-        _, key = self._key(job_id)
-        blob = await self._redis.hget(key, job_id)
-        if blob is None:
-            return None
-        return decode_state(blob if isinstance(blob, bytes) else blob.encode())
+        blob = await self._reads.cron_job(job_id)
+        return decode_state(blob) if blob is not None else None
 
     async def all(self) -> list[CronState]:
-        pipe = self._redis.pipeline(transaction=False)
-        for p in range(self._partitions):
-            pipe.hgetall(PartitionKeys(self._prefix, p).cron)
-        raws: list[dict[bytes, bytes]] = await pipe.execute()
-        out = [decode_state(v) for raw in raws for v in raw.values()]
+        out = [decode_state(blob) for blob in await self._reads.cron_jobs()]
         return sorted(out, key=lambda s: s.job.id)
 
     async def _wait(self, job_id: str, done: Any) -> CronState | None:
@@ -155,11 +141,11 @@ def _parse_target(registry: Registry, text: str) -> records.Target:
         raise AdminApiError(
             404, f"The requested handler '{parts[-1]}' on service '{parts[0]}' does not exist"
         )
-    kind = target_kind(service.ty, handler.kind)
+    kind = service.target_kind(handler.name)
     if service.ty.keyed and len(parts) != 3:
         what = "a workflow" if service.ty is ServiceType.WORKFLOW else "a virtual object"
         raise AdminApiError(400, f"'{service.name}' is {what}: target '{service.name}/key/handler'")
-    if kind == "workflow" and TICK_PLACEHOLDER not in parts[1]:
+    if kind is TargetKind.WORKFLOW and TICK_PLACEHOLDER not in parts[1]:
         raise AdminApiError(
             400,
             f"a workflow runs once per id: put {TICK_PLACEHOLDER} in the key so that every tick "

@@ -48,27 +48,39 @@ from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
 from runtime.partition.status import InvocationStatus, Status, decode_status
 from runtime.settings import Settings
-from runtime.state.keys import PartitionKeys
+from runtime.state.reads import StateReads
 from sdk._ids import InvalidIdError, parse_invocation_id
 
 LIST_LIMIT_MAX = 10_000
 """Most invocations one ``GET /invocations`` returns."""
-_LIST_CHUNK = 500
-"""Statuses read per pipelined round trip while listing."""
 
 SETTLE_TIMEOUT_S = 10.0
 """How long kill/purge wait for their record to be applied before answering ``202``."""
 
+
+class RestateStatus(enum.StrEnum):
+    """An invocation's status as the admin API shows it: the names of Restate's
+    ``sys_invocation.status``. NEVER CHANGE a value (admin wire format, CLI filters)."""
+
+    SCHEDULED = "scheduled"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    BACKING_OFF = "backing-off"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
 _RESTATE_STATUS = {
-    Status.SCHEDULED: "scheduled",
-    Status.INBOXED: "pending",
-    Status.INVOKED: "running",
-    Status.SUSPENDED: "suspended",
-    Status.BACKING_OFF: "backing-off",
-    Status.PAUSED: "paused",
-    Status.COMPLETED: "completed",
+    Status.SCHEDULED: RestateStatus.SCHEDULED,
+    Status.INBOXED: RestateStatus.PENDING,
+    Status.INVOKED: RestateStatus.RUNNING,
+    Status.SUSPENDED: RestateStatus.SUSPENDED,
+    Status.BACKING_OFF: RestateStatus.BACKING_OFF,
+    Status.PAUSED: RestateStatus.PAUSED,
+    Status.COMPLETED: RestateStatus.COMPLETED,
 }
-"""rt's statuses under the names of Restate's ``sys_invocation.status``."""
+"""rt's statuses under Restate's names."""
 
 
 class TerminationMode(enum.StrEnum):
@@ -176,20 +188,12 @@ class LogInvocationBackend:
 
     def __init__(self, producer: LogProducer, redis: aioredis.Redis, settings: Settings) -> None:
         self._producer = producer
-        self._redis = redis
-        self._prefix = settings.topic_prefix
+        self._reads = StateReads(redis, settings.topic_prefix, settings.partitions)
         self._partitions = settings.partitions
 
-    def _where(self, invocation_id: str) -> tuple[int, PartitionKeys]:
-        part = partition_of_invocation(invocation_id, self._partitions)
-        return part, PartitionKeys(self._prefix, part)
-
     async def _status(self, invocation_id: str) -> InvocationStatus | None:
-        _, keys = self._where(invocation_id)
-        blob = await self._redis.get(keys.inv(invocation_id))
-        if blob is None:
-            return None
-        return decode_status(blob if isinstance(blob, bytes) else blob.encode())
+        blob = await self._reads.status(invocation_id)
+        return decode_status(blob) if blob is not None else None
 
     async def _running(self, invocation_id: str) -> int:
         st = await self._status(invocation_id)
@@ -197,53 +201,28 @@ class LogInvocationBackend:
             raise InvocationNotFound(invocation_id)
         if st.status is Status.COMPLETED:
             raise InvocationCompleted(invocation_id)
-        part, _ = self._where(invocation_id)
-        return part
+        return partition_of_invocation(invocation_id, self._partitions)
 
     async def active(self, which: ListFilter) -> list[InvocationDescription]:
-        all_keys = [PartitionKeys(self._prefix, p) for p in range(self._partitions)]
-        pipe = self._redis.pipeline(transaction=False)
-        for keys in all_keys:
-            pipe.hkeys(keys.active)
-        per_partition: list[list[bytes | str]] = await pipe.execute()
-        ids = [
-            (keys, i.decode() if isinstance(i, bytes) else i)
-            for keys, part_ids in zip(all_keys, per_partition, strict=True)
-            for i in part_ids
-        ]
         out: list[InvocationDescription] = []
-        for start in range(0, len(ids), _LIST_CHUNK):
-            chunk = ids[start : start + _LIST_CHUNK]
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, inv in chunk:
-                pipe.get(keys.inv(inv))
-                pipe.llen(keys.journal(inv))
-            got = await pipe.execute()
-            for n in range(len(chunk)):
-                blob, size = got[2 * n], got[2 * n + 1]
-                if blob is None:  # completed and purged since the HKEYS
-                    continue
-                st = decode_status(blob if isinstance(blob, bytes) else blob.encode())
-                if st.status is Status.COMPLETED:
-                    continue
-                d = describe_status(st, int(size))
-                if which.matches(d):
-                    out.append(d)
+        async for inv in self._reads.active():
+            st = decode_status(inv.status)
+            if st.status is Status.COMPLETED:
+                continue
+            d = describe_status(st, inv.journal_length)
+            if which.matches(d):
+                out.append(d)
         out.sort(key=lambda d: (d.created_at, d.id))
         return out
 
     async def describe(self, invocation_id: str) -> InvocationDescription:
-        _, keys = self._where(invocation_id)
         st = await self._status(invocation_id)
         if st is None:
             raise InvocationNotFound(invocation_id)
-        size = int(await self._redis.llen(keys.journal(invocation_id)))
-        return describe_status(st, size)
+        return describe_status(st, await self._reads.journal_length(invocation_id))
 
     async def journal(self, invocation_id: str) -> list[bytes]:
-        _, keys = self._where(invocation_id)
-        raw = await self._redis.lrange(keys.journal(invocation_id), 0, -1)
-        return [b if isinstance(b, bytes) else b.encode() for b in raw]
+        return await self._reads.journal(invocation_id)
 
     async def cancel(self, invocation_id: str) -> None:
         part = await self._running(invocation_id)
@@ -260,7 +239,7 @@ class LogInvocationBackend:
             raise InvocationNotFound(invocation_id)
         if st.status is not Status.COMPLETED:
             raise InvocationCompleted(invocation_id)
-        part, _ = self._where(invocation_id)
+        part = partition_of_invocation(invocation_id, self._partitions)
         await self._producer.append(part, invocation_id.encode(), records.Purge(invocation_id))
         return await self._settled(invocation_id, lambda st: st is None)
 
@@ -307,7 +286,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 100,
     ) -> InvocationList:
         """Invocations that have not completed, oldest first (rt extension)."""
-        active = set(_RESTATE_STATUS.values()) - {"completed"}
+        active = {s.value for s in RestateStatus} - {RestateStatus.COMPLETED}
         if status is not None and status not in active:
             raise AdminApiError(
                 400,

@@ -244,10 +244,9 @@ def service_metadata(service: ServiceInfo) -> ServiceMetadata:
         The service's metadata (revision 1, deployment ``dp_inprocess``).
     """
     workflow_retention = (
-        friendly_duration(service.workflow_retention_s)
-        if service.ty is ServiceType.WORKFLOW
-        else None
+        _friendly_ms(service.workflow_retention_ms) if service.ty is ServiceType.WORKFLOW else None
     )
+    declared = service.options
     return ServiceMetadata(
         name=service.name,
         ty=service.ty,
@@ -258,9 +257,13 @@ def service_metadata(service: ServiceInfo) -> ServiceMetadata:
         handlers=[
             handler_metadata(h, service_public=service.public) for h in service.handlers.values()
         ],
-        idempotency_retention=friendly_duration(service.idempotency_retention_s),
-        journal_retention=friendly_duration(service.journal_retention_s),
+        idempotency_retention=_friendly_ms(service.idempotency_retention_ms),
+        journal_retention=_friendly_ms(service.journal_retention_ms),
         workflow_completion_retention=workflow_retention,
-        inactivity_timeout=friendly_duration(service.inactivity_timeout_s),
-        abort_timeout=friendly_duration(service.abort_timeout_s),
+        inactivity_timeout=_friendly_ms(declared.inactivity_timeout_ms),
+        abort_timeout=_friendly_ms(declared.abort_timeout_ms),
     )
+
+
+def _friendly_ms(ms: int | None) -> str | None:
+    return friendly_duration(ms / 1000 if ms is not None else None)

@@ -28,11 +28,12 @@ from runtime.ingress.backend import (
 )
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
-from runtime.log.routing import routing_key_of, target_kind
+from runtime.log.records import InvocationSource, TargetKind
+from runtime.log.routing import routing_key_of
 from runtime.partition.status import Outcome, Status, decode_status
 from runtime.registry import Registry
 from runtime.responses import Response, ResponseListener
-from runtime.state.keys import PartitionKeys
+from runtime.state.reads import StateReads
 from sdk._ids import (
     idempotent_invocation_id,
     invocation_id_for,
@@ -73,9 +74,8 @@ class LogIngressBackend:
     ) -> None:
         self._registry = registry
         self._producer = producer
-        self._redis = redis
+        self._reads = StateReads(redis, prefix, producer.partitions)
         self._listener = listener
-        self._prefix = prefix
         self._watched: dict[str, tuple[str, float, asyncio.Future[Response]]] = {}
         """Waiting callers: request id -> (invocation id, last check, future)."""
         self._sweeper: asyncio.Task[None] | None = None
@@ -84,9 +84,7 @@ class LogIngressBackend:
         svc = self._registry.get(req.service)
         if svc is None:
             raise KeyError(req.service)
-        handler = svc.handler(req.handler)
-        kind = target_kind(svc.ty, handler.kind if handler else None)
-        return records.Target(req.service, req.handler, req.key, kind)
+        return records.Target(req.service, req.handler, req.key, svc.target_kind(req.handler))
 
     def _content_type(self, target: records.Target) -> str:
         svc = self._registry.get(target.service)
@@ -94,17 +92,12 @@ class LogIngressBackend:
         return handler.content_type if handler is not None else "application/json"
 
     def _invocation_id(self, target: records.Target, idem: str | None) -> str:
-        if target.kind == "workflow":
+        if target.kind == TargetKind.WORKFLOW:
             assert target.key is not None
             return workflow_invocation_id(target.service, target.key)
         if idem is not None:
             return idempotent_invocation_id(target.service, target.handler, target.key, idem)
         return invocation_id_for(service=target.service, key=target.key)
-
-    def _keys_for(self, invocation_id: str) -> PartitionKeys:
-        return PartitionKeys(
-            self._prefix, partition_of_invocation(invocation_id, self._producer.partitions)
-        )
 
     async def _submit(self, record: records.Record, invocation_id: str, key: bytes) -> None:
         partition = partition_of_invocation(invocation_id, self._producer.partitions)
@@ -159,13 +152,9 @@ class LogIngressBackend:
 
     async def _stored_outcomes(self, invocation_ids: list[str]) -> list[Outcome | None]:
         """Outcomes of completed invocations (None while running), one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for inv_id in invocation_ids:
-                pipe.get(self._keys_for(inv_id).inv(inv_id))
-            blobs = await pipe.execute()
         out: list[Outcome | None] = []
-        for blob in blobs:
-            status = decode_status(blob) if isinstance(blob, bytes) else None
+        for blob in await self._reads.statuses(invocation_ids):
+            status = decode_status(blob) if blob is not None else None
             out.append(status.outcome if status and status.status is Status.COMPLETED else None)
         return out
 
@@ -179,10 +168,10 @@ class LogIngressBackend:
             input=request.body,
             headers=request.headers,
             idempotency_key=request.idempotency_key,
-            source="ingress",
+            source=InvocationSource.INGRESS,
             ingress_sink=records.IngressSink(self._listener.ingress_id, rid),
             created_at_ms=int(time.time() * 1000),
-            fresh_id=target.kind != "workflow" and request.idempotency_key is None,
+            fresh_id=target.kind != TargetKind.WORKFLOW and request.idempotency_key is None,
         )
         try:
             await self._submit(record, inv_id, routing_key_of(target, inv_id))
@@ -198,7 +187,7 @@ class LogIngressBackend:
     async def send(self, request: InvocationRequest, delay_ms: int | None) -> SendResult:
         target = self._target(request)
         inv_id = self._invocation_id(target, request.idempotency_key)
-        deterministic = target.kind == "workflow" or request.idempotency_key is not None
+        deterministic = target.kind == TargetKind.WORKFLOW or request.idempotency_key is not None
         execute_at = int(time.time() * 1000) + delay_ms if delay_ms else None
         rid, fut = self._listener.expect() if deterministic else ("", None)
         record = records.Invoke(
@@ -207,7 +196,7 @@ class LogIngressBackend:
             input=request.body,
             headers=request.headers,
             idempotency_key=request.idempotency_key,
-            source="ingress",
+            source=InvocationSource.INGRESS,
             ingress_sink=records.IngressSink(self._listener.ingress_id, rid) if fut else None,
             send=True,
             execute_at_ms=execute_at,
@@ -247,9 +236,8 @@ class LogIngressBackend:
         return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, resp.outcome))
 
     async def output(self, invocation_id: str) -> OutputResult:
-        keys = self._keys_for(invocation_id)
-        blob = await self._redis.get(keys.inv(invocation_id))
-        if not isinstance(blob, bytes):
+        blob = await self._reads.status(invocation_id)
+        if blob is None:
             return OutputResult(OutputStatus.NOT_FOUND)
         status = decode_status(blob)
         if status.status is not Status.COMPLETED or status.outcome is None:
@@ -264,7 +252,7 @@ class LogIngressBackend:
         status means the id is wrong or its invocation was purged.
         """
         inv_id, index = parse_awakeable_id(awakeable_id)
-        if not await self._redis.exists(self._keys_for(inv_id).inv(inv_id)):
+        if not await self._reads.exists(inv_id):
             raise UnknownAwakeable(awakeable_id)
         return inv_id, index
 

@@ -10,15 +10,49 @@ Journal entries travel as opaque msgpack blobs (``bytes``) encoded by the SDK
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import msgspec
+
+
+class TargetKind(StrEnum):
+    """How invocations of a target run, fixed at submission. NEVER CHANGE a value (on rt.log).
+
+    ``tests/unit/test_wire_enums.py`` pins the values.
+    """
+
+    SERVICE = "service"
+    """A plain service's handler: no key, no lock."""
+    EXCLUSIVE = "exclusive"
+    """A virtual object's exclusive handler: holds the key's lock."""
+    SHARED = "shared"
+    """A shared handler of an object or workflow: no lock, reads committed state."""
+    WORKFLOW = "workflow"
+    """A workflow's main handler: exclusive, once per workflow id."""
+
+
+class InvocationSource(StrEnum):
+    """Who submitted an invocation (``Invoke.source``). NEVER CHANGE a value (on rt.log)."""
+
+    INGRESS = "ingress"
+    """An HTTP request."""
+    SERVICE = "service"
+    """A call or send from another handler."""
+    SUBSCRIPTION = "subscription"
+    """A record of a Kafka subscription."""
+    CRON = "cron"
+    """A tick of a cron job."""
+    ADMIN = "admin"
+    """The admin API (a state replacement queued as an invocation)."""
 
 
 class Target(msgspec.Struct, frozen=True, array_like=True):
     service: str
     handler: str
     key: str | None = None
-    kind: str = "service"
-    """``service`` | ``exclusive`` | ``shared`` | ``workflow`` (main) — fixed at submission."""
+    kind: str = TargetKind.SERVICE
+    """A :class:`TargetKind` value. Annotated ``str`` while some writers still pass
+    literals; the bytes are the same either way."""
 
 
 class IngressSink(msgspec.Struct, frozen=True, array_like=True):
@@ -56,8 +90,9 @@ class Invoke(msgspec.Struct, frozen=True, tag="invoke", array_like=True):
     input: bytes
     headers: dict[str, str] = {}
     idempotency_key: str | None = None
-    source: str = "ingress"
-    """``ingress`` | ``service`` | ``subscription`` | ``timer``"""
+    source: str = InvocationSource.INGRESS
+    """An :class:`InvocationSource` value; kept ``str`` on the wire so that a record from a
+    newer rt with a source this one does not know still decodes (it is informational)."""
     ingress_sink: IngressSink | None = None
     caller: CallerSink | None = None
     send: bool = False

@@ -1,23 +1,44 @@
-"""Where a target's records go: its kind and its routing key (shared by ingress and processors)."""
+"""Where a target's records go: its routing key (shared by ingress and processors).
+
+The log layer is the bottom of the runtime: this module knows records, not
+services. A target's kind is decided by the service model
+(``ServiceInfo.target_kind``) and arrives here as a value.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from runtime.log import records
-from runtime.registry import HandlerKind, ServiceType
+from runtime.log.records import TargetKind
 from sdk._ids import keyed_routing_key
 
 
-def target_kind(service_ty: ServiceType, handler_kind: HandlerKind | None) -> str:
-    if service_ty is ServiceType.SERVICE:
-        return "service"
-    if handler_kind is HandlerKind.SHARED:
-        return "shared"
-    if handler_kind is HandlerKind.WORKFLOW:
-        return "workflow"
-    return "exclusive"
+class _ServiceTypeLike(Protocol):
+    @property
+    def keyed(self) -> bool: ...
+
+
+_KEYED_KINDS = {"Shared": TargetKind.SHARED, "Workflow": TargetKind.WORKFLOW}
+
+
+def target_kind(service_ty: _ServiceTypeLike, handler_kind: str | None) -> TargetKind:
+    """Transitional: use the service model's ``ServiceInfo.target_kind``.
+
+    Kept, without importing the registry, for callers not yet moved; delete it then.
+    """
+    if not service_ty.keyed:
+        return TargetKind.SERVICE
+    return _KEYED_KINDS.get(str(handler_kind), TargetKind.EXCLUSIVE)
 
 
 def routing_key_of(target: records.Target, invocation_id: str) -> bytes:
+    """The Kafka key of a target's records: ``service/key`` for keyed targets, else the id."""
     if target.key is None:
         return invocation_id.encode()
     return keyed_routing_key(target.service, target.key)
+
+
+def job_routing_key(job_id: str) -> bytes:
+    """Kafka key (and partition choice) of a cron job's records. NEVER CHANGE."""
+    return f"rt-cron/{job_id}".encode()

@@ -15,6 +15,7 @@ Layout (``<x>`` is :func:`escape` applied to ``x``)::
     {prefix}:{pN}:timers                       zset: timer blob, score = due ms
     {prefix}:{pN}:cron                         hash: cron job id -> job state blob
     {prefix}:{pN}:egress                       hash: log position -> Kafka egress record
+    {prefix}:{pN}:dlq                          hash: digest -> pending dead letter
     {prefix}:{pN}:inv:<invocation id>          string: invocation status blob
     {prefix}:{pN}:journal:<invocation id>      list: journal entry blobs
     {prefix}:{pN}:lock:<service>/<key>         string: id of the invocation holding the key
@@ -138,6 +139,7 @@ class PartitionKeys:
         "_active",
         "_base",
         "_cron",
+        "_dlq",
         "_egress",
         "_meta",
         "_outbox",
@@ -160,6 +162,7 @@ class PartitionKeys:
         self._timers = self._base + "timers"
         self._cron = self._base + "cron"
         self._egress = self._base + "egress"
+        self._dlq = self._base + "dlq"
 
     def __repr__(self) -> str:
         return f"PartitionKeys({self._prefix!r}, {self._partition})"
@@ -219,6 +222,11 @@ class PartitionKeys:
     def egress(self) -> str:
         """Hash: Kafka egress records applied but not yet written (field = log position)."""
         return self._egress
+
+    @property
+    def dlq(self) -> str:
+        """Hash: dead letters of failed subscription invocations, kept until produced."""
+        return self._dlq
 
     def inv(self, invocation_id: str) -> str:
         """String: the status blob of an invocation."""

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from confluent_kafka import Message
 
+from runtime.log.records import TargetKind
 from runtime.subscriptions.mapping import IdMaker, KeyError_, SinkTarget
 from sdk._ids import routing_hash
 
@@ -37,7 +38,7 @@ class Router:
     def __init__(self, sub_id: str, topic: str, sink: SinkTarget, partitions: int) -> None:
         self._ids = IdMaker(sub_id, topic, sink.service, partitions)
         self._partitions = partitions
-        self._keyed = sink.kind != "service"
+        self._keyed = sink.kind != TargetKind.SERVICE
         self._keys: dict[bytes | None, int] = {}
         self.cached: dict[bytes | None, int] | None = self._keys if self._keyed else None
         """Keyed sinks: record key → partition for keys seen (the hot loop reads it inline)."""

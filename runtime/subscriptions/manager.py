@@ -17,7 +17,6 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from connectors.serde import decoder_for
-from runtime.log.routing import target_kind
 from runtime.log.topics import TopicNames
 from runtime.registry import Registry
 from runtime.subscriptions import registry as reg
@@ -162,7 +161,7 @@ class SubscriptionManager:
                 f"handler '{service}/{handler}' is private (ingress_private): "
                 "it cannot be invoked from the HTTP or Kafka ingress"
             )
-        return SinkTarget(service, handler, target_kind(svc.ty, info.kind))
+        return SinkTarget(service, handler, svc.target_kind(handler))
 
     def _check_topics(self, topic: str, dlq: str | None) -> None:
         admin = AdminClient(self._kafka_config)

@@ -53,7 +53,7 @@ class SinkTarget:
     service: str
     handler: str
     kind: str
-    """``service`` | ``exclusive`` | ``shared`` | ``workflow`` (as in :class:`records.Target`)."""
+    """A :class:`records.TargetKind` value (as in :class:`records.Target`)."""
 
 
 class KeyError_(ValueError):
@@ -167,11 +167,11 @@ def build_invoke(
     ids: IdMaker | None = None,
 ) -> tuple[int, bytes, records.Invoke]:
     """The Invoke for one record, with its rt.log partition and record key."""
-    key = None if sink.kind == "service" else object_key(rec)
+    key = None if sink.kind == records.TargetKind.SERVICE else object_key(rec)
     if ids is None:
         ids = IdMaker(sub_id, rec.topic, sink.service, partitions)
     inv_id, log_partition, routing_key = ids.make(
-        rec.partition, rec.offset, key, workflow=sink.kind == "workflow"
+        rec.partition, rec.offset, key, workflow=sink.kind == records.TargetKind.WORKFLOW
     )
     target = records.Target(sink.service, sink.handler, key, sink.kind)
     invoke = records.Invoke(
@@ -179,7 +179,7 @@ def build_invoke(
         target=target,
         input=body,
         headers=invocation_headers(sub_id, rec),
-        source="subscription",
+        source=records.InvocationSource.SUBSCRIPTION,
         send=True,
         created_at_ms=now_ms,
         dlq=dlq,

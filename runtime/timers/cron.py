@@ -30,7 +30,7 @@ from croniter import croniter
 from runtime.log import records
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import HDel, HSet, Op, PartitionStore
-from runtime.timers.timer import Timer, timer_encoder
+from runtime.timers.timer import Timer, TimerKind, timer_encoder
 from sdk._ids import cron_invocation_id, workflow_invocation_id
 
 MIN_EVERY_MS = 1000
@@ -129,7 +129,7 @@ def tick_target(target: records.Target, tick_ms: int) -> records.Target:
 
 
 def tick_timer(job_id: str, tick_ms: int, generation: int) -> Timer:
-    return Timer("cron", job_id, tick_ms, generation)
+    return Timer(TimerKind.CRON, job_id, tick_ms, generation)
 
 
 @dataclass
@@ -188,7 +188,7 @@ class CronJobs:
         job = state.job
         tick = max(timer.index, latest_tick(job, now_ms))
         target = tick_target(job.target, tick)
-        if target.kind == "workflow" and target.key is not None:
+        if target.kind == records.TargetKind.WORKFLOW and target.key is not None:
             inv_id = workflow_invocation_id(target.service, target.key)  # its key names the tick
         else:
             inv_id = cron_invocation_id(job.id, tick, target.service, target.key)
@@ -197,7 +197,7 @@ class CronJobs:
             target=target,
             input=job.input,
             headers={**job.headers, CRON_JOB_HEADER: job.id, CRON_TICK_HEADER: str(tick)},
-            source="cron",
+            source=records.InvocationSource.CRON,
             send=True,
             created_at_ms=now_ms,
         )

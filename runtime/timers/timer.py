@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import msgspec
+
+
+class TimerKind(StrEnum):
+    """What a durable timer does when it fires. NEVER CHANGE a value (stored in Redis and
+    carried in ``TimerFired``; ``tests/unit/test_wire_enums.py`` pins them)."""
+
+    SLEEP = "sleep"
+    RETRY = "retry"
+    SCHEDULED = "scheduled"
+    RETENTION = "retention"
+    CRON = "cron"
 
 
 class Timer(msgspec.Struct, frozen=True, array_like=True):
@@ -22,6 +35,7 @@ class Timer(msgspec.Struct, frozen=True, array_like=True):
     """
 
     kind: str
+    """A :class:`TimerKind` value (annotated ``str`` while some writers still pass literals)."""
     invocation_id: str
     index: int = -1
     attempt: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sdk as restate
-from runtime.invoker.services import service_info
+from runtime.invoker.services import registry_from_sdk
 from sdk import Context
 
 svc = restate.Service("Ret", idempotency_retention=timedelta(hours=2))
@@ -22,7 +22,8 @@ async def plain(ctx: Context) -> None:
 
 
 def test_handler_retention_overrides_are_carried() -> None:
-    info = service_info(svc)
+    info = registry_from_sdk([svc]).get("Ret")
+    assert info is not None
     assert info.idempotency_retention_s == 7200
     assert info.handlers["short"].idempotency_retention_s == 5
     assert info.handlers["short"].journal_retention_s == 0

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.registry import HandlerInfo, HandlerKind, Registry, ServiceInfo, ServiceType
+from runtime.registry import (
+    DAY_MS,
+    HandlerInfo,
+    HandlerKind,
+    Options,
+    Registry,
+    ServiceInfo,
+    ServiceType,
+)
 
 
 class InMemoryAdminBackend:
@@ -73,18 +81,20 @@ def sample_registry() -> Registry:
                         output_json_schema={"type": "integer"},
                     ),
                 },
-                inactivity_timeout_s=60,
-                abort_timeout_s=90.5,
+                options=Options(inactivity_timeout_ms=60_000, abort_timeout_ms=90_500),
             ),
             ServiceInfo(
                 "Signup",
                 ServiceType.WORKFLOW,
                 {
-                    "run": HandlerInfo("run", HandlerKind.WORKFLOW),
+                    "run": HandlerInfo(
+                        "run",
+                        HandlerKind.WORKFLOW,
+                        options=Options(workflow_completion_retention_ms=7 * DAY_MS),
+                    ),
                     "status": HandlerInfo("status", HandlerKind.SHARED, input_required=False),
                 },
-                workflow_retention_s=7 * 24 * 3600,
-                journal_retention_s=3600,
+                options=Options(journal_retention_ms=3_600_000),
             ),
             ServiceInfo(
                 "Hidden",

@@ -27,7 +27,7 @@ async def test_discover() -> None:
     assert handlers["add"]["ty"] == "EXCLUSIVE"
     assert handlers["get"]["ty"] == "SHARED"
     assert handlers["add"]["input"] == {
-        "required": False,
+        "required": True,
         "contentType": "application/json",
         "jsonSchema": {"type": "integer"},
     }

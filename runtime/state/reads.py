@@ -1,0 +1,171 @@
+"""The read side of the partitions' Redis state: the queries of the ingress, admin API and DLQ.
+
+Processors write a partition's keys (``runtime.state.store``, fenced); everyone
+else only reads the applied view, through :class:`StateReads`. It is the one
+place outside the processor that knows where a value lives (the key layout is
+``runtime.state.keys``) and which Redis command reads it, so the layout can
+change in one package.
+
+Values come back as stored: status, journal entry and cron blobs stay encoded
+(their codecs belong to the layers that write them; this layer sits below
+them). Reads are plain ``GET``/``HGETALL``/``LRANGE``/``LLEN`` — what a caller
+gets is whatever the last apply left, never a partial apply (each apply is one
+atomic script).
+
+May import ``runtime.log`` (partitioning) and ``runtime.state.keys``; nothing above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import NamedTuple
+
+import redis.asyncio as aioredis
+
+from runtime.log.producer import partition_of_invocation, partition_of_key
+from runtime.log.routing import job_routing_key
+from runtime.state.keys import PartitionKeys
+from sdk._ids import keyed_routing_key
+
+ACTIVE_CHUNK = 500
+"""Statuses read per pipelined round trip while listing active invocations."""
+
+
+class ActiveInvocation(NamedTuple):
+    """An invocation of a partition's ``active`` index, as read."""
+
+    invocation_id: str
+    status: bytes
+    """The encoded status blob."""
+    journal_length: int
+
+
+class StateReads:
+    """Read-only queries on the applied state of every partition.
+
+    Args:
+        redis: A client of the Redis holding the partitions' state.
+        prefix: The cluster's key prefix (``Settings.topic_prefix``).
+        partitions: The number of rt.log partitions.
+
+    Raises:
+        ValueError: On a prefix that :class:`PartitionKeys` refuses.
+
+    Example:
+        >>> reads = StateReads(redis, "rt", 8)  # doctest: +SKIP
+        >>> blob = await reads.status("inv_1aB2...")  # doctest: +SKIP
+    """
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, partitions: int) -> None:
+        self._redis = redis
+        self._keys = [PartitionKeys(prefix, p) for p in range(partitions)]
+        self.partitions = partitions
+
+    def keys(self, partition: int) -> PartitionKeys:
+        """The keys of ``partition``."""
+        return self._keys[partition]
+
+    def _of(self, invocation_id: str) -> PartitionKeys:
+        return self._keys[partition_of_invocation(invocation_id, self.partitions)]
+
+    # -- invocations ------------------------------------------------------------------
+
+    async def status(self, invocation_id: str) -> bytes | None:
+        """The invocation's status blob; None when unknown (never existed, or purged)."""
+        return _opt(await self._redis.get(self._of(invocation_id).inv(invocation_id)))
+
+    async def statuses(self, invocation_ids: Sequence[str]) -> list[bytes | None]:
+        """Status blobs of several invocations (any partitions) in one round trip."""
+        if not invocation_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for inv_id in invocation_ids:
+                pipe.get(self._of(inv_id).inv(inv_id))
+            return [_opt(b) for b in await pipe.execute()]
+
+    async def exists(self, invocation_id: str) -> bool:
+        """True while the invocation has a status (until it is purged)."""
+        return bool(await self._redis.exists(self._of(invocation_id).inv(invocation_id)))
+
+    async def journal_length(self, invocation_id: str) -> int:
+        """Entries in the invocation's journal (0 when it has none)."""
+        return int(await self._redis.llen(self._of(invocation_id).journal(invocation_id)))
+
+    async def journal(self, invocation_id: str) -> list[bytes]:
+        """The invocation's journal entry blobs, in order (empty when gone)."""
+        raw = await self._redis.lrange(self._of(invocation_id).journal(invocation_id), 0, -1)
+        return [_raw(b) for b in raw]
+
+    async def first_journal_entry(self, invocation_id: str) -> bytes | None:
+        """The invocation's first journal entry (its input), None when gone."""
+        return _opt(await self._redis.lindex(self._of(invocation_id).journal(invocation_id), 0))
+
+    async def active(self, chunk: int = ACTIVE_CHUNK) -> AsyncIterator[ActiveInvocation]:
+        """Every invocation in a partition's ``active`` index, with its journal length.
+
+        The index holds invocations not completed when last written; one that
+        completed and was purged since is skipped, one that completed is returned
+        (the caller reads its status). Ids are read first, then statuses in chunks.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys in self._keys:
+                pipe.hkeys(keys.active)
+            per_partition: list[list[bytes | str]] = await pipe.execute()
+        ids = [
+            (keys, _text(i))
+            for keys, part_ids in zip(self._keys, per_partition, strict=True)
+            for i in part_ids
+        ]
+        for start in range(0, len(ids), chunk):
+            batch = ids[start : start + chunk]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, inv_id in batch:
+                    pipe.get(keys.inv(inv_id))
+                    pipe.llen(keys.journal(inv_id))
+                got = await pipe.execute()
+            for n, (_, inv_id) in enumerate(batch):
+                blob, size = got[2 * n], got[2 * n + 1]
+                if blob is not None:
+                    yield ActiveInvocation(inv_id, _raw(blob), int(size))
+
+    # -- objects ----------------------------------------------------------------------
+
+    async def object_state(self, service: str, key: str) -> dict[str, bytes]:
+        """The K/V state of a virtual object or workflow instance (empty if none)."""
+        part = partition_of_key(keyed_routing_key(service, key), self.partitions)
+        raw = await self._redis.hgetall(self._keys[part].state(service, key))
+        return {_text(k): _raw(v) for k, v in raw.items()}
+
+    # -- cron -------------------------------------------------------------------------
+
+    async def cron_job(self, job_id: str) -> bytes | None:
+        """The state blob of cron job ``job_id`` (on the partition of its records)."""
+        part = partition_of_key(job_routing_key(job_id), self.partitions)
+        return _opt(await self._redis.hget(self._keys[part].cron, job_id))
+
+    async def cron_jobs(self) -> list[bytes]:
+        """The state blobs of every cron job of every partition."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys in self._keys:
+                pipe.hgetall(keys.cron)
+            raws: list[dict[bytes | str, bytes | str]] = await pipe.execute()
+        return [_raw(v) for raw in raws for v in raw.values()]
+
+    # -- dead letters -----------------------------------------------------------------
+
+    async def pending_dead_letters(self, partition: int) -> dict[str, bytes]:
+        """The dead letters ``partition`` stored and has not produced yet: field -> blob."""
+        raw = await self._redis.hgetall(self._keys[partition].dlq)
+        return {_text(k): _raw(v) for k, v in raw.items()}
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _raw(v: bytes | str) -> bytes:
+    return v if isinstance(v, bytes) else v.encode()
+
+
+def _opt(v: bytes | str | None) -> bytes | None:
+    return None if v is None else _raw(v)
