@@ -20,7 +20,7 @@ import msgspec
 from confluent_kafka import Message
 
 from runtime.subscriptions.mapping import IdMaker, KeyError_, SinkTarget
-from sdk._ids import routing_hash
+from sdk.ids import routing_hash
 
 _KEY_CACHE = 100_000
 ENTRY_OVERHEAD = 24
