@@ -1,4 +1,5 @@
-"""The ``rt`` command."""
+"""The ``rt`` command: the composition root of the CLI process (``rt dev`` runs
+:mod:`runtime.dev` in it; the admin-API commands live in :mod:`runtime.clicmds`)."""
 
 from __future__ import annotations
 

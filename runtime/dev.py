@@ -4,6 +4,9 @@ Order of start-up: (1) Kafka and Redis, local processes unless configured;
 (2) rt's topics; (3) the user's app, imported in-process; (4) ingress and
 admin HTTP servers. SIGINT/SIGTERM stop them in reverse order, and the local
 Kafka/Redis get SIGTERM so their logs are flushed. Data stays in the state dir.
+
+A composition root: it wires a :class:`runtime.node.Node` and starts ingress processes
+(:mod:`runtime.ingress.process`); no component imports it (docs/architecture.md).
 """
 
 from __future__ import annotations

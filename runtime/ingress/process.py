@@ -12,6 +12,10 @@ port with ``SO_REUSEPORT`` so the kernel spreads connections over them.
 The child gets its spec (settings, Kafka, Redis, app files) as JSON on stdin,
 loads the app files for the service registry, prints ``ready`` once it serves
 and drains on SIGTERM.
+
+This module is the composition root of an ingress process: it imports no other root
+(``cli``, ``dev``, ``node``); what it builds like ``rt dev`` does comes from
+:mod:`runtime.serving` (docs/architecture.md).
 """
 
 from __future__ import annotations
