@@ -1,4 +1,5 @@
-"""The ``rt`` command."""
+"""The ``rt`` command: the composition root of the CLI process (``rt dev`` runs
+:mod:`runtime.dev` in it; the admin-API commands live in :mod:`runtime.clicmds`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from runtime.clicmds import (
 )
 from runtime.clicmds.cron import cron_app
 from runtime.logs import configure as configure_logging
+from runtime.serving import loop_factory
 from runtime.settings import Settings, load_settings
 from runtime.version import __version__
 
@@ -85,15 +87,6 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
         _fail(f"invalid settings: {problems}", 2)
     except FileNotFoundError as e:
         _fail(str(e), 2)
-
-
-def loop_factory() -> Any:
-    """uvloop when installed (it is, with uvicorn[standard]): a faster event loop."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return None
-    return uvloop.new_event_loop
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -4,18 +4,19 @@ Order of start-up: (1) Kafka and Redis, local processes unless configured;
 (2) rt's topics; (3) the user's app, imported in-process; (4) ingress and
 admin HTTP servers. SIGINT/SIGTERM stop them in reverse order, and the local
 Kafka/Redis get SIGTERM so their logs are flushed. Data stays in the state dir.
+
+A composition root: it wires a :class:`runtime.node.Node` and starts ingress processes
+(:mod:`runtime.ingress.process`); no component imports it (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import json
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,19 +26,11 @@ import uvicorn
 from runtime.devstack.stack import DevStack
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
+from runtime.serving import Server
 from runtime.settings import Settings
 
 INGRESS_READY_TIMEOUT_S = 60.0
 LISTEN_BACKLOG = 2048  # uvicorn's default
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to its caller (``rt dev`` runs two
-    servers; an ingress process stops on its own SIGTERM handler)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
@@ -147,7 +140,11 @@ class DevRuntime:
         }
 
     def write_info(self) -> Path:
-        """``dev.json`` in the state dir: URLs (real ports, also for port 0), logs, pid."""
+        """``dev.json`` in the state dir: URLs (real ports, also for port 0), logs, pid.
+
+        Programs read it (``sdk.testing`` learns the ports, Kafka and Redis of the node it
+        started from it, without importing the runtime): add keys, never rename or drop one.
+        """
         path = self.state_dir / "dev.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.info(), indent=2) + "\n")
@@ -172,7 +169,7 @@ class DevRuntime:
         if s.ingress_processes > 0:
             await self._serve_with_ingress_processes(node, on_ready)
             return
-        ingress = _Server(
+        ingress = Server(
             uvicorn.Config(
                 node.ingress_app(),
                 host=s.ingress_host,
@@ -263,13 +260,13 @@ class DevRuntime:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    def _admin_server(self, node: Node) -> _Server:
+    def _admin_server(self, node: Node) -> Server:
         s = self.settings
         config = uvicorn.Config(
             node.admin_app(), host=s.admin_host, port=s.admin_port, log_level="warning",
             lifespan="off",
         )  # fmt: skip
-        return _Server(config)
+        return Server(config)
 
     def shutdown(self) -> None:
         self.close_sockets()

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from runtime.admin.app import create_admin_app
@@ -26,6 +25,7 @@ from runtime.log.topics import TopicNames
 from runtime.partition.processor import ProcessorDeps
 from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
+from runtime.serving import redis_client
 from runtime.settings import Settings
 from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
@@ -33,17 +33,6 @@ from runtime.subscriptions.manager import SubscriptionManager
 from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
-
-
-def redis_client(settings: Settings, url: str) -> aioredis.Redis:
-    """The shared client; a blocking pool waits for a free connection instead of failing."""
-    kwargs: dict[str, Any] = {}
-    if settings.redis_password:
-        kwargs["password"] = settings.redis_password
-    if settings.redis_ssl_ca_certs:
-        kwargs["ssl_ca_certs"] = settings.redis_ssl_ca_certs
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=256, timeout=30, **kwargs)
-    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass

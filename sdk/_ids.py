@@ -1,4 +1,4 @@
-"""Identifier formats shared by the SDK and the runtime.
+"""Identifier formats shared by the SDK and the runtime (public face: :mod:`sdk.ids`).
 
 NEVER CHANGE these formats: invocation ids, awakeable ids and the routing hash
 are persisted in Kafka records and Redis keys and handed to users. A change
@@ -78,6 +78,7 @@ def keyed_routing_key(service: str, key: str) -> bytes:
 
 
 def partition_for_hash(rhash: int, partitions: int) -> int:
+    """The partition of rt.log that owns routing hash ``rhash``."""
     return rhash % partitions
 
 
@@ -111,7 +112,8 @@ class InvalidIdError(ValueError):
     """A string that is not a well-formed rt identifier."""
 
 
-def _make_invocation_id(rhash: int, uuid_part: bytes) -> str:
+def make_invocation_id(rhash: int, uuid_part: bytes) -> str:
+    """The invocation id of routing hash ``rhash`` and 16 ``uuid_part`` bytes."""
     return INVOCATION_PREFIX + _b62encode(struct.pack(">I", rhash) + uuid_part, _ID_CHARS)
 
 
@@ -122,7 +124,7 @@ def invocation_id_for(*, service: str, key: str | None, uuid_part: bytes | None 
         raise ValueError("uuid_part must be 16 bytes")
     routing_key = part if key is None else keyed_routing_key(service, key)
     rhash = routing_hash(routing_key)
-    return _make_invocation_id(rhash, part)
+    return make_invocation_id(rhash, part)
 
 
 def _digest(*parts: str | bytes) -> bytes:
@@ -200,6 +202,6 @@ def parse_awakeable_id(text: str) -> tuple[str, int]:
         raw = _b62decode(text[len(AWAKEABLE_PREFIX) :], _AWK_BYTES)
     except ValueError as e:
         raise InvalidIdError(f"bad awakeable id '{text}': {e}") from None
-    inv = _make_invocation_id(struct.unpack(">I", raw[:4])[0], raw[4:20])
+    inv = make_invocation_id(struct.unpack(">I", raw[:4])[0], raw[4:20])
     (index,) = struct.unpack(">I", raw[20:])
     return inv, index

@@ -1,12 +1,19 @@
 """The SDK's interface to the rt runtime (not for handler authors).
 
+The runtime enters the SDK here and nowhere else (besides :mod:`sdk.ids`, the id and
+routing formats both sides share, and the user-facing modules a composition root loads
+apps with); ``tests/unit/test_layers.py`` enforces it (ADR 0016).
+
 - The journal model: commands, notifications, results, and their msgpack/JSON
   codecs (``NEVER CHANGE`` the tags; see ``docs/decisions/0003``).
 - :class:`InvocationDriver`: runs one handler attempt against a journal and
   reports :class:`Progress` (new entries + :class:`Blocked` / :class:`Done` /
   :class:`Failed`).
 - The registry types the runtime reads: :class:`App`,
-  :class:`HandlerDefinition`, options, :class:`ServiceType`, :class:`HandlerKind`.
+  :class:`HandlerDefinition`, options, :class:`InvocationRetryPolicy`,
+  :class:`ServiceType`, :class:`HandlerKind`.
+- :func:`acknowledge_lifespan`: the ASGI lifespan of an app with nothing to start or
+  stop (the SDK's endpoint app and the runtime's ingress share it).
 
 Example:
     >>> from sdk.engine import InvocationDescriptor, InvocationDriver
@@ -17,12 +24,13 @@ Example:
     >>> progress = await driver.advance()  # doctest: +SKIP
 """
 
-from sdk._app import App
+from sdk._app import App, acknowledge_lifespan
 from sdk._definitions import (
     EffectiveOptions,
     HandlerDefinition,
     HandlerKind,
     HandlerOptions,
+    InvocationRetryPolicy,
     ServiceDefinition,
     ServiceOptions,
     ServiceType,
@@ -41,6 +49,7 @@ from sdk._engine import (
 from sdk._journal import (
     COMMAND_TYPES,
     COMPLETABLE,
+    NOTIFICATION_TYPES,
     AttachInvocationCommand,
     AwakeableCommand,
     CallCommand,
@@ -86,6 +95,7 @@ __all__ = [
     "COMMAND_TYPES",
     "COMPLETABLE",
     "NON_DETERMINISM_CODE",
+    "NOTIFICATION_TYPES",
     "PROTOCOL_VIOLATION_CODE",
     "App",
     "AttachInvocationCommand",
@@ -115,6 +125,7 @@ __all__ = [
     "HandlerOptions",
     "InputCommand",
     "InvocationDescriptor",
+    "InvocationRetryPolicy",
     "InvocationDriver",
     "JournalEntry",
     "Notification",
@@ -134,6 +145,7 @@ __all__ = [
     "Value",
     "ValueOrFailure",
     "Void",
+    "acknowledge_lifespan",
     "decode_entry",
     "decode_journal",
     "encode_entry",

@@ -2,9 +2,14 @@
 
 :class:`Runtime` starts one rt node (``rt dev`` in a child process) with your
 app loaded, against the Kafka and Redis named by ``RT_KAFKA_BOOTSTRAP`` /
-``RT_REDIS_URL`` — or, when those are unset, a local Kafka and Redis it starts
-itself (the same DevStack ``rt dev`` uses) and stops afterwards. Each runtime
-gets its own topic prefix, so many can share one Kafka and Redis.
+``RT_REDIS_URL`` — or, when those are unset, ``rt dev`` starts a local Kafka and
+Redis of its own and stops them with the node. Each runtime gets its own topic
+prefix, so many can share one Kafka and Redis: set the two variables (or pass
+``kafka_bootstrap`` / ``redis_url``) to start the brokers once per test session.
+
+The harness talks to rt only as a user would: it runs the ``rt dev`` command and
+reads the ports it bound from the ``dev.json`` it writes; it imports nothing of
+the runtime.
 
 ``always_replay=True`` runs every handler as if its service had
 ``inactivity_timeout=timedelta(0)``: the attempt is suspended at every await
@@ -30,6 +35,7 @@ With pytest, make a fixture of it in ``conftest.py``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,6 +54,8 @@ import httpx
 __all__ = ["HttpError", "Runtime", "runtime_fixture"]
 
 _JSON = {"content-type": "application/json"}
+_STOP_TIMEOUT_S = 90.0
+"""How long a node may take to stop, with the Kafka and Redis it started."""
 
 
 class HttpError(Exception):
@@ -64,6 +72,20 @@ class HttpError(Exception):
         self.status_code = status_code
         self.message = message
         self.body = body
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of process group ``group`` is still running (zombies aside:
+    whoever inherits an orphan may reap it late or never)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the parenthesised command name: state, ppid, pgrp, ...
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process exited while we looked
+            continue
+        if fields[2] == str(group) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _app_path(app: str | os.PathLike[str] | ModuleType) -> Path:
@@ -99,9 +121,10 @@ class Runtime:
             imported module itself.
         always_replay: Suspend and replay at every await, for every service.
         partitions: Partitions of the runtime's log topic.
-        kafka_bootstrap: Kafka to use (default ``RT_KAFKA_BOOTSTRAP``; unset →
-            start a local one).
-        redis_url: Redis to use (default ``RT_REDIS_URL``; unset → start a local one).
+        kafka_bootstrap: Kafka to use (default ``RT_KAFKA_BOOTSTRAP``; unset → ``rt dev``
+            starts a local one, which lives as long as the node).
+        redis_url: Redis to use (default ``RT_REDIS_URL``; unset → ``rt dev`` starts a
+            local one, which lives as long as the node).
         env: Extra environment variables for the node (your app sees them).
         prefix: Topic prefix / Redis key namespace (default: a fresh random one).
         startup_timeout: Seconds to wait for the node (and a local Kafka) to start.
@@ -110,6 +133,8 @@ class Runtime:
         url: The ingress base URL (``POST {url}/Service/handler``).
         admin_url: The admin API base URL.
         prefix: The topic prefix (also the Redis key namespace) of this runtime.
+        kafka_bootstrap: The Kafka in use (once started, also a local one).
+        redis_url: The Redis in use (once started, also a local one).
     """
 
     def __init__(
@@ -129,11 +154,15 @@ class Runtime:
         self.partitions = partitions
         self.kafka_bootstrap = kafka_bootstrap or os.environ.get("RT_KAFKA_BOOTSTRAP")
         self.redis_url = redis_url or os.environ.get("RT_REDIS_URL")
+        # What the node is told on every (re)start; unset → rt dev runs its own.
+        self._brokers = {
+            "RT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "RT_REDIS_URL": self.redis_url,
+        }
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.prefix = prefix or f"rtt{uuid.uuid4().hex[:10]}"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._stack: Any = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: httpx.Client | None = None
         self.ingress_port = 0
@@ -165,55 +194,62 @@ class Runtime:
         return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self) -> None:
-        """Start Kafka/Redis if needed, then the node; returns when the ingress answers."""
-        from runtime.devstack.stack import DevStack
-
+        """Start the node (and, if none is given, its Kafka/Redis); returns when the
+        ingress answers."""
         self._tmp = tempfile.TemporaryDirectory(prefix="rt-testing-")
-        workdir = Path(self._tmp.name)
         try:
-            if self.kafka_bootstrap is None or self.redis_url is None:
-                self._stack = DevStack(
-                    state_dir=workdir / "infra",
-                    kafka_bootstrap=self.kafka_bootstrap,
-                    redis_url=self.redis_url,
-                )
-                self._stack.start()
-                self.kafka_bootstrap = self._stack.kafka_bootstrap
-                self.redis_url = self._stack.redis_url
             self.ingress_port = self.admin_port = 0  # the node binds free ones: no race
-            self.log_file = workdir / "node.log"
+            self.log_file = Path(self._tmp.name) / "node.log"
             self._http = httpx.Client(timeout=60)
             self._spawn()
         except BaseException:
             self.stop()
             raise
 
+    @property
+    def _state_dir(self) -> Path:
+        assert self._tmp is not None
+        return Path(self._tmp.name) / "state"
+
     def _spawn(self) -> None:
-        assert self._tmp is not None and self.log_file is not None
+        assert self.log_file is not None
         env = {
             **os.environ,
             **self.extra_env,
-            "RT_KAFKA_BOOTSTRAP": str(self.kafka_bootstrap),
-            "RT_REDIS_URL": str(self.redis_url),
             "RT_TOPIC_PREFIX": self.prefix,
             "RT_PARTITIONS": str(self.partitions),
             "RT_ALWAYS_REPLAY": "1" if self.always_replay else "0",
         }
+        for name, value in self._brokers.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         args = [
             sys.executable, "-m", "runtime.cli", "dev", str(self.app),
-            "--state-dir", str(Path(self._tmp.name) / "state"),
+            "--state-dir", str(self._state_dir),
             "--ingress-port", str(self.ingress_port),
             "--admin-port", str(self.admin_port),
         ]  # fmt: skip
         with self.log_file.open("ab") as out:
-            self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+            # A session of its own: the node's Kafka, Redis and helper processes share its
+            # process group, so the harness can tell when the last of them is gone.
+            self._proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         self._wait_ready()
 
-    def _wait_ready(self) -> None:
-        from runtime.dev import read_info
+    def _read_info(self) -> dict[str, Any] | None:
+        """The ``dev.json`` our ``rt dev`` wrote (keys: docs/configuration.md), or None yet."""
+        assert self._proc is not None
+        try:
+            info: dict[str, Any] = json.loads((self._state_dir / "dev.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return info if info.get("pid") == self._proc.pid else None  # not an earlier run's
 
-        assert self._proc is not None and self._http is not None and self._tmp is not None
-        state_dir = Path(self._tmp.name) / "state"
+    def _wait_ready(self) -> None:
+        assert self._proc is not None and self._http is not None
         deadline = time.monotonic() + self.startup_timeout
         info = None
         while time.monotonic() < deadline:
@@ -221,12 +257,14 @@ class Runtime:
                 raise RuntimeError(f"the rt node exited at start-up:\n{self.logs()}")
             if info is None:
                 # The node writes the ports it bound (port 0 → a free one) to dev.json.
-                info = read_info(state_dir, self._proc.pid)
+                info = self._read_info()
                 if info is None:
                     time.sleep(0.1)
                     continue
                 self.ingress_port = info["ingress_port"]
                 self.admin_port = info["admin_port"]
+                self.kafka_bootstrap = info["kafka_bootstrap"]
+                self.redis_url = info["redis_url"]
             try:
                 if self._http.get(f"{self.url}/restate/health", timeout=1).status_code == 200:
                     return
@@ -238,10 +276,17 @@ class Runtime:
         )
 
     def kill9(self) -> None:
-        """Kill the node with SIGKILL (a crash); :meth:`restart` brings it back."""
-        if self._proc is not None and self._proc.poll() is None:
+        """Kill the node with SIGKILL (a crash); :meth:`restart` brings it back.
+
+        A Kafka and Redis that ``rt dev`` started for this runtime stop with it (they
+        get SIGTERM, so no acknowledged write is lost) and restart with it.
+        """
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGKILL)
             self._proc.wait(30)
+        self._wait_group_gone()
 
     def restart(self) -> None:
         """Start the node again (after :meth:`kill9`) on the same ports and data."""
@@ -249,24 +294,44 @@ class Runtime:
         self._spawn()
 
     def stop(self) -> None:
-        """Stop the node (SIGTERM), then Kafka/Redis if this runtime started them."""
+        """Stop the node (SIGTERM) and the Kafka/Redis it started, if any."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:
-                self._proc.wait(30)
+                self._proc.wait(_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(10)
+        if self._proc is not None:
+            self._wait_group_gone()
         self._proc = None
         if self._http is not None:
             self._http.close()
             self._http = None
-        if self._stack is not None:
-            self._stack.stop()
-            self._stack = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def _wait_group_gone(self) -> None:
+        """Wait until every process the node started has exited (its Kafka and Redis
+        stop on their own when it dies), then kill what is left.
+
+        Why: a restarted node starts its Kafka and Redis on the same data, which the
+        old ones must have let go of.
+        """
+        assert self._proc is not None
+        group = self._proc.pid
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        killed = False
+        while _group_alive(group):
+            if time.monotonic() > deadline:
+                if killed:
+                    return  # stuck in the kernel: nothing more to do from here
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+                killed = True
+                deadline = time.monotonic() + 10
+            time.sleep(0.1)
 
     def logs(self, lines: int = 80) -> str:
         """The last lines of the node's log."""

@@ -16,7 +16,7 @@ from runtime.log.producer import LogProducer, partition_of_key
 from runtime.registry import Registry
 from runtime.settings import Settings
 from runtime.state.reads import StateReads
-from sdk._ids import keyed_routing_key
+from sdk.ids import keyed_routing_key
 
 
 class AdminBackend(Protocol):

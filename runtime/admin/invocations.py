@@ -49,7 +49,7 @@ from runtime.log.producer import LogProducer, partition_of_invocation
 from runtime.partition.status import InvocationStatus, Status, decode_status
 from runtime.settings import Settings
 from runtime.state.reads import StateReads
-from sdk._ids import InvalidIdError, parse_invocation_id
+from sdk.ids import InvalidIdError, parse_invocation_id
 
 LIST_LIMIT_MAX = 10_000
 """Most invocations one ``GET /invocations`` returns."""

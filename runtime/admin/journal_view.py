@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runtime.admin.invocation_models import JournalEntryView
-from sdk import _journal as sj
+from sdk import engine as sj
 
 _NAMED = (
     sj.RunCommand,

@@ -70,8 +70,8 @@ from runtime.ingress.targets import (
     validated_awakeable_id,
 )
 from runtime.registry import HandlerKind, Registry
-from sdk._app import acknowledge_lifespan
-from sdk._ids import workflow_invocation_id
+from sdk.engine import acknowledge_lifespan
+from sdk.ids import workflow_invocation_id
 
 log = logging.getLogger("rt.ingress")
 

@@ -34,7 +34,7 @@ from runtime.partition.status import Outcome, Status, decode_status
 from runtime.registry import Registry
 from runtime.responses import Response, ResponseListener
 from runtime.state.reads import StateReads
-from sdk._ids import (
+from sdk.ids import (
     idempotent_invocation_id,
     invocation_id_for,
     parse_awakeable_id,

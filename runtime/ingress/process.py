@@ -12,6 +12,10 @@ port with ``SO_REUSEPORT`` so the kernel spreads connections over them.
 The child gets its spec (settings, Kafka, Redis, app files) as JSON on stdin,
 loads the app files for the service registry, prints ``ready`` once it serves
 and drains on SIGTERM.
+
+This module is the composition root of an ingress process: it imports no other root
+(``cli``, ``dev``, ``node``); what it builds like ``rt dev`` does comes from
+:mod:`runtime.serving` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import uvicorn
 
 from runtime.childproc import SupervisedChild, die_with_parent
 from runtime.logs import configure as configure_logging
+from runtime.serving import Server, loop_factory, redis_client
 
 log = logging.getLogger("rt.ingress.process")
 
@@ -71,7 +76,6 @@ async def serve(spec: dict[str, Any]) -> None:
     from runtime.invoker.services import registry_from_sdk
     from runtime.log.producer import LogProducer
     from runtime.log.topics import TopicNames
-    from runtime.node import redis_client
     from runtime.responses import ResponseListener
     from runtime.settings import Settings
 
@@ -89,9 +93,7 @@ async def serve(spec: dict[str, Any]) -> None:
     listener = ResponseListener(redis, settings.topic_prefix)
     backend = LogIngressBackend(registry, producer, redis, listener, settings.topic_prefix)
     await listener.start()
-    from runtime.dev import _Server
-
-    server = _Server(
+    server = Server(
         uvicorn.Config(
             create_ingress_app(registry, backend),
             log_level="warning",
@@ -125,8 +127,6 @@ async def serve(spec: dict[str, Any]) -> None:
 def main() -> None:
     die_with_parent()
     configure_logging("ingress")
-    from runtime.cli import loop_factory
-
     spec = json.loads(sys.stdin.read())
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(serve(spec))

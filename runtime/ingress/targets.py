@@ -15,7 +15,7 @@ from enum import Enum
 import msgspec
 
 from runtime.ingress.errors import IngressError
-from sdk._ids import (
+from sdk.ids import (
     AWAKEABLE_PREFIX,
     INVOCATION_PREFIX,
     InvalidIdError,

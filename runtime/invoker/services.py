@@ -30,6 +30,7 @@ from runtime.registry import (
     handler_lazy_state,
     handler_public,
 )
+from sdk.engine import App
 
 DAY_S = 24 * 3600.0
 
@@ -104,9 +105,7 @@ def registry_from_sdk(services: list[Any], default_journal_retention_s: float = 
     Returns:
         The registry.
     """
-    import sdk
-
-    manifest = sdk.app(services).discovery()
+    manifest = App(services).discovery()
     return registry_from_manifest(
         manifest, Defaults(journal_retention_ms=round(default_journal_retention_s * 1000))
     )

@@ -3,7 +3,7 @@
 A record counts as durable when its delivery report arrives (acks=all,
 idempotence on). The appends of one loop turn are produced together, so they
 share a librdkafka wake-up and a ProduceRequest; callers just await the future.
-Partitions are chosen by rt (``sdk._ids`` routing hash), never by the client's
+Partitions are chosen by rt (``sdk.ids`` routing hash), never by the client's
 default partitioner.
 """
 
@@ -18,7 +18,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.log import records
 from runtime.log.topics import TopicNames
-from sdk._ids import parse_invocation_id, partition_for_hash, routing_hash
+from sdk.ids import parse_invocation_id, partition_for_hash, routing_hash
 
 
 class LogWriteError(RuntimeError):

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from runtime.log import records
 from runtime.log.records import TargetKind
-from sdk._ids import keyed_routing_key
+from sdk.ids import keyed_routing_key
 
 
 class _ServiceTypeLike(Protocol):

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from runtime.log.producer import partition_of_invocation, partition_of_key
 from runtime.log.routing import job_routing_key
 from runtime.state.keys import PartitionKeys
-from sdk._ids import keyed_routing_key
+from sdk.ids import keyed_routing_key
 
 ACTIVE_CHUNK = 500
 """Statuses read per pipelined round trip while listing active invocations."""

@@ -21,7 +21,7 @@ from confluent_kafka import Message
 
 from runtime.log.records import TargetKind
 from runtime.subscriptions.mapping import IdMaker, KeyError_, SinkTarget
-from sdk._ids import routing_hash
+from sdk.ids import routing_hash
 
 _KEY_CACHE = 100_000
 ENTRY_OVERHEAD = 24

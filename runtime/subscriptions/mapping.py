@@ -1,6 +1,6 @@
 """Source record → Invoke record: the pure part of exactly-once intake (no I/O).
 
-The invocation id is :func:`sdk._ids.subscription_invocation_id` of
+The invocation id is :func:`sdk.ids.subscription_invocation_id` of
 (subscription id, topic, partition, offset): the same source record always
 yields the same id, so a record appended twice (a retried transaction) is
 deduplicated by the partition processor. A workflow's run handler is the
@@ -16,9 +16,9 @@ import struct
 from dataclasses import dataclass
 
 from runtime.log import records
-from sdk._ids import (
-    _make_invocation_id,
+from sdk.ids import (
     keyed_routing_key,
+    make_invocation_id,
     routing_hash,
     workflow_invocation_id,
 )
@@ -101,7 +101,7 @@ def _part(data: bytes) -> bytes:
 
 
 class IdMaker:
-    """:func:`sdk._ids.subscription_invocation_id`, made fast for one (subscription, topic).
+    """:func:`sdk.ids.subscription_invocation_id`, made fast for one (subscription, topic).
 
     Same ids (``tests/unit/subscriptions`` checks it against the sdk function): the
     digest's constant prefix is hashed once and copied, routing hashes are cached per
@@ -132,10 +132,10 @@ class IdMaker:
         uuid_part = self.uuid_part(partition, offset)
         if key is None:
             rhash = routing_hash(uuid_part)
-            inv_id = _make_invocation_id(rhash, uuid_part)
+            inv_id = make_invocation_id(rhash, uuid_part)
             return inv_id, rhash % self._partitions, inv_id.encode()
         rhash = self.key_hash(key)
-        inv_id = _make_invocation_id(rhash, uuid_part)
+        inv_id = make_invocation_id(rhash, uuid_part)
         return inv_id, rhash % self._partitions, keyed_routing_key(self._service, key)
 
     def uuid_part(self, partition: int, offset: int) -> bytes:

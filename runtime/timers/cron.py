@@ -31,7 +31,7 @@ from runtime.log import records
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import HDel, HSet, Op, PartitionStore
 from runtime.timers.timer import Timer, TimerKind, timer_encoder
-from sdk._ids import cron_invocation_id, workflow_invocation_id
+from sdk.ids import cron_invocation_id, workflow_invocation_id
 
 MIN_EVERY_MS = 1000
 """Shortest interval of an ``every`` job."""

@@ -1,4 +1,5 @@
-"""sdk.testing.Runtime on its own: starts (and stops) its own Kafka and Redis when none is set."""
+"""sdk.testing.Runtime on its own: with no Kafka and Redis set, ``rt dev`` starts (and stops)
+its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from runtime.devstack.process import accepts_connections
 from sdk.testing import HttpError, Runtime, runtime_fixture
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _port(address: str | None) -> int:
+    """The port of ``host:port`` or ``redis://host:port/db``."""
+    return int(str(address).rsplit(":", 1)[1].split("/")[0])
+
 
 greeter_rt = runtime_fixture(EXAMPLES / "greeter.py", always_replay=True)
 
@@ -30,11 +37,15 @@ def test_harness_starts_its_own_stack_survives_kill9_and_cleans_up(
     import examples.counter as counter_module  # a module works as well as a path
 
     rt = Runtime(counter_module, partitions=2, startup_timeout=180)
+    assert rt.kafka_bootstrap is None and rt.redis_url is None
     with rt:
-        assert rt._stack is not None, "no Kafka/Redis configured: the harness starts its own"
-        kafka_port = int(str(rt.kafka_bootstrap).rsplit(":", 1)[1])
+        # No Kafka/Redis configured: rt dev started its own and said where (dev.json).
+        kafka_port, redis_port = _port(rt.kafka_bootstrap), _port(rt.redis_url)
+        assert accepts_connections(kafka_port) and accepts_connections(redis_port)
         assert rt.call("Counter/a/add", 5) == 5
         rt.kill9()
+        assert not accepts_connections(kafka_port), "the node's own Kafka outlived it"
+        assert not accepts_connections(redis_port), "the node's own Redis outlived it"
         rt.restart()
         assert rt.call("Counter/a/add", 2) == 7
         inv = rt.send("Counter/b/add", 1)
@@ -42,7 +53,8 @@ def test_harness_starts_its_own_stack_survives_kill9_and_cleans_up(
         with pytest.raises(HttpError) as e:
             rt.describe("inv_nope")
         assert e.value.status_code == 400
-    assert not accepts_connections(kafka_port), "the harness's own Kafka was not stopped"
+    assert not accepts_connections(_port(rt.kafka_bootstrap)), "its Kafka was not stopped"
+    assert not accepts_connections(_port(rt.redis_url)), "its Redis was not stopped"
 
 
 def test_harness_rejects_a_missing_app() -> None:

@@ -113,6 +113,7 @@ ENGINE = [
     "COMMAND_TYPES",
     "COMPLETABLE",
     "NON_DETERMINISM_CODE",
+    "NOTIFICATION_TYPES",
     "PROTOCOL_VIOLATION_CODE",
     "App",
     "AttachInvocationCommand",
@@ -142,6 +143,7 @@ ENGINE = [
     "HandlerOptions",
     "InputCommand",
     "InvocationDescriptor",
+    "InvocationRetryPolicy",
     "InvocationDriver",
     "JournalEntry",
     "Notification",
@@ -161,6 +163,7 @@ ENGINE = [
     "Value",
     "ValueOrFailure",
     "Void",
+    "acknowledge_lifespan",
     "decode_entry",
     "decode_journal",
     "encode_entry",
@@ -171,11 +174,33 @@ ENGINE = [
     "journal_to_json",
 ]
 
+# The id and routing formats both sides share (never change).
+IDS = [
+    "AWAKEABLE_PREFIX",
+    "INVOCATION_PREFIX",
+    "InvalidIdError",
+    "awakeable_id",
+    "child_invocation_id",
+    "cron_invocation_id",
+    "idempotent_invocation_id",
+    "invocation_id_for",
+    "keyed_routing_key",
+    "make_invocation_id",
+    "murmur2",
+    "parse_awakeable_id",
+    "parse_invocation_id",
+    "partition_for_hash",
+    "routing_hash",
+    "subscription_invocation_id",
+    "workflow_invocation_id",
+]
+
 PUBLIC: dict[str, list[str]] = {
     "sdk": SDK,
     "sdk.context": CONTEXT,
     "sdk.engine": ENGINE,
     "sdk.exceptions": EXCEPTIONS,
+    "sdk.ids": IDS,
     "sdk.kafka": KAFKA,
     "sdk.pipelines": PIPELINES,
     "sdk.serde": SERDE,
