@@ -219,6 +219,7 @@ class RemoteAttempt:
         }
         stream = await endpoint.open_stream(start.service, start.handler, headers)
         attempt = cls(endpoint, stream, translator, len(start.journal), start)
+        attempt._output = next((e for e in journal if isinstance(e, OutputCommand)), None)
         if first_input is not None:
             attempt._pending.append(NewEntries((first_input,), position=0))
             attempt._journal_length = 1
@@ -435,6 +436,8 @@ class RemoteAttempt:
             )
 
     async def _error_body(self) -> bytes:
+        with contextlib.suppress(TransportError):
+            await self._stream.end_request()  # some servers answer errors only after the body
         body = b""
         with contextlib.suppress(TransportError, TimeoutError):
             while len(body) < _ERROR_BODY_LIMIT:
