@@ -89,6 +89,7 @@ def start_hypercorn(
         "keep_alive_timeout = 3600\n"
         "keep_alive_max_requests = 1000000\n"
         "h2_max_concurrent_streams = 1000\n"
+        "workers = 0\n"  # serve in this process: kill -9 of it kills the endpoint
     )
     cmd = [sys.executable, "-m", "hypercorn", "--config", str(config), app]
     return _start("hypercorn", cmd, ROOT, tmp / "hypercorn.log", _python_env())

@@ -30,6 +30,7 @@ async def serve_asgi(app: App) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the socket
+    config.graceful_timeout = 0.5
     config.accesslog = None
     config.errorlog = None
     stop = asyncio.Event()
@@ -75,11 +76,9 @@ async def respond(send: Send, status: int, headers: dict[str, str], body: bytes)
 
 
 def fixed(status: int, headers: dict[str, str], body: bytes) -> App:
-    """An app answering every request the same way (after reading its body)."""
+    """An app answering every request the same way, at once (the request may stay open)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        while (await receive()).get("more_body"):
-            pass
         await respond(send, status, headers, body)
 
     return app
