@@ -50,7 +50,9 @@ class EndpointProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            # SIGINT: restate-sdk's app takes SIGTERM over for its own shutdown notice, so
+            # hypercorn and uvicorn would only stop at the kill below.
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
