@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -486,31 +487,12 @@ def _to_rt(
             sleep = SleepCommand(wake_up_time_ms=msg.wake_up_time, name=msg.name or None)
             return sleep, (msg.result_completion_id,), None
         case pb.CallCommandMessage():
-            _no_scope(msg, "call")
-            target = _callee(msg, index)
-            call = CallCommand(
-                service=target.service,
-                handler=target.handler,
-                key=target.key,
-                param=msg.parameter,
-                headers=_header_dict(msg.headers),
-                idempotency_key=target.idempotency_key,
-                invocation_id=callee_ids(target),
-            )
+            call = CallCommand(**_call_fields(msg, index, callee_ids))
             ids = (msg.invocation_id_notification_idx, msg.result_completion_id)
             return call, ids, None
         case pb.OneWayCallCommandMessage():
-            _no_scope(msg, "send")
-            target = _callee(msg, index)
             send = SendCommand(
-                service=target.service,
-                handler=target.handler,
-                key=target.key,
-                param=msg.parameter,
-                headers=_header_dict(msg.headers),
-                idempotency_key=target.idempotency_key,
-                invoke_time_ms=msg.invoke_time or None,
-                invocation_id=callee_ids(target),
+                **_call_fields(msg, index, callee_ids), invoke_time_ms=msg.invoke_time or None
             )
             return send, (msg.invocation_id_notification_idx,), None
         case pb.SendSignalCommandMessage():
@@ -554,21 +536,30 @@ def _check_name(ty: MessageType, msg: Message) -> None:
         )
 
 
-def _no_scope(msg: pb.CallCommandMessage | pb.OneWayCallCommandMessage, what: str) -> None:
+def _call_fields(
+    msg: pb.CallCommandMessage | pb.OneWayCallCommandMessage, index: int, callee_ids: CalleeIds
+) -> dict[str, Any]:
+    """The fields a Call and a Send command share, with rt's callee invocation id."""
     if msg.HasField("scope") or msg.HasField("limit_key"):
         raise UnsupportedFeatureError(
-            f"the endpoint's {what} uses a scope or limit key; rt's journal cannot record them"
+            "the endpoint's call or send uses a scope or limit key; rt's journal cannot record them"
         )
-
-
-def _callee(msg: pb.CallCommandMessage | pb.OneWayCallCommandMessage, index: int) -> CalleeRef:
-    return CalleeRef(
+    target = CalleeRef(
         command_index=index,
         service=msg.service_name,
         handler=msg.handler_name,
         key=msg.key or None,
         idempotency_key=msg.idempotency_key if msg.HasField("idempotency_key") else None,
     )
+    return {
+        "service": target.service,
+        "handler": target.handler,
+        "key": target.key,
+        "param": msg.parameter,
+        "headers": _header_dict(msg.headers),
+        "idempotency_key": target.idempotency_key,
+        "invocation_id": callee_ids(target),
+    }
 
 
 def _target_id(

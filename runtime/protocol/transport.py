@@ -78,6 +78,48 @@ def split_uri(uri: str) -> tuple[str, int, str]:
     return parts.hostname, parts.port or 80, parts.path.rstrip("/")
 
 
+class _Response:
+    """The response side of an exchange: its head, then body chunks, or an error.
+
+    Fed by the transport, read by :class:`HttpStream` users; reads are
+    cancellation-safe and, once the body ended or failed, every later read returns
+    the same end or error.
+    """
+
+    def __init__(self) -> None:
+        self._head: asyncio.Future[tuple[int, dict[str, str]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._chunks: asyncio.Queue[bytes | TransportError] = asyncio.Queue()
+
+    def head(self, status: int, headers: dict[str, str]) -> None:
+        if not self._head.done():
+            self._head.set_result((status, headers))
+
+    def data(self, chunk: bytes) -> None:
+        self._chunks.put_nowait(chunk)
+
+    def end(self) -> None:
+        self._chunks.put_nowait(b"")
+
+    def fail(self, error: TransportError) -> None:
+        if not self._head.done():
+            self._head.set_exception(error)
+            self._head.exception()  # retrieved here: nobody may await the head
+        self._chunks.put_nowait(error)
+
+    async def read_head(self) -> tuple[int, dict[str, str]]:
+        return await asyncio.shield(self._head)
+
+    async def read(self) -> bytes:
+        item = await self._chunks.get()
+        if isinstance(item, TransportError) or item == b"":
+            self._chunks.put_nowait(item)
+        if isinstance(item, TransportError):
+            raise item
+        return item
+
+
 # ---------------------------------------------------------------------------
 # HTTP/2 cleartext.
 
@@ -88,10 +130,7 @@ class _H2Stream:
     def __init__(self, conn: H2cConnection, stream_id: int) -> None:
         self._conn = conn
         self.stream_id = stream_id
-        self._head: asyncio.Future[tuple[int, dict[str, str]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._chunks: asyncio.Queue[bytes | TransportError] = asyncio.Queue()
+        self._response = _Response()
         self._request_open = True
         self._response_done = False
         self._error: TransportError | None = None
@@ -99,25 +138,21 @@ class _H2Stream:
     # -- fed by the connection -------------------------------------------------
 
     def on_head(self, status: int, headers: dict[str, str]) -> None:
-        if not self._head.done():
-            self._head.set_result((status, headers))
+        self._response.head(status, headers)
 
     def on_data(self, data: bytes) -> None:
-        self._chunks.put_nowait(data)
+        self._response.data(data)
 
     def on_end(self) -> None:
         self._response_done = True
-        self._chunks.put_nowait(b"")
+        self._response.end()
 
     def on_error(self, error: TransportError) -> None:
         if self._error is not None or self._response_done:
             return
         self._error = error
         self._request_open = False
-        if not self._head.done():
-            self._head.set_exception(error)
-            self._head.exception()  # retrieved here: nobody may await the head
-        self._chunks.put_nowait(error)
+        self._response.fail(error)
 
     # -- HttpStream ------------------------------------------------------------
 
@@ -136,16 +171,10 @@ class _H2Stream:
             await self._conn.end_stream(self.stream_id)
 
     async def response_head(self) -> tuple[int, dict[str, str]]:
-        return await asyncio.shield(self._head)
+        return await self._response.read_head()
 
     async def receive(self) -> bytes:
-        item = await self._chunks.get()
-        if isinstance(item, TransportError):
-            self._chunks.put_nowait(item)  # every later receive fails the same way
-            raise item
-        if item == b"":
-            self._chunks.put_nowait(b"")
-        return item
+        return await self._response.read()
 
     async def abort(self) -> None:
         self._request_open = False
@@ -445,10 +474,7 @@ class Http1Exchange:
         self._authority = authority
         self._body = bytearray()
         self._request_open = True
-        self._head: asyncio.Future[tuple[int, dict[str, str]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._chunks: asyncio.Queue[bytes | TransportError] = asyncio.Queue()
+        self._response = _Response()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -466,16 +492,10 @@ class Http1Exchange:
             self._task = asyncio.create_task(self._exchange(), name=f"http1 {self._url}")
 
     async def response_head(self) -> tuple[int, dict[str, str]]:
-        return await asyncio.shield(self._head)
+        return await self._response.read_head()
 
     async def receive(self) -> bytes:
-        item = await self._chunks.get()
-        if isinstance(item, TransportError):
-            self._chunks.put_nowait(item)
-            raise item
-        if item == b"":
-            self._chunks.put_nowait(b"")
-        return item
+        return await self._response.read()
 
     async def abort(self) -> None:
         self._request_open = False
@@ -491,24 +511,22 @@ class Http1Exchange:
         try:
             response = await self._client.send(request, stream=True)
             try:
-                self._head.set_result(
-                    (response.status_code, {k.lower(): v for k, v in response.headers.items()})
+                self._response.head(
+                    response.status_code, {k.lower(): v for k, v in response.headers.items()}
                 )
                 async for chunk in response.aiter_raw():
-                    self._chunks.put_nowait(chunk)
-                self._chunks.put_nowait(b"")
+                    self._response.data(chunk)
+                self._response.end()
             finally:
                 await response.aclose()
         except httpx.ConnectTimeout:
-            self._fail(ConnectTimeoutError(f"no connection to endpoint {self._authority} in time"))
+            self._response.fail(
+                ConnectTimeoutError(f"no connection to endpoint {self._authority} in time")
+            )
         except httpx.TransportError as e:
-            self._fail(TransportError(f"HTTP/1.1 exchange with endpoint {self._authority}: {e}"))
-
-    def _fail(self, error: TransportError) -> None:
-        if not self._head.done():
-            self._head.set_exception(error)
-            self._head.exception()
-        self._chunks.put_nowait(error)
+            self._response.fail(
+                TransportError(f"HTTP/1.1 exchange with endpoint {self._authority}: {e}")
+            )
 
 
 class Http1Pool:
