@@ -341,3 +341,20 @@ async def test_inactivity_asks_a_waiting_handler_to_suspend(bidi: RemoteEndpoint
 
     assert isinstance(progress[-1], Suspended) and progress[-1].awaiting == {1}
     assert loop.time() - began < 3
+
+
+async def test_the_cancel_signal_ends_a_waiting_handler_with_409(bidi: RemoteEndpoint) -> None:
+    from sdk.engine import CancelSignal, Failure
+
+    attempt = await RemoteAttempt.open(bidi, start_of("Sleeper", "nap", input=b"600000"))
+    progress = []
+    async for item in attempt:
+        progress.append(item)
+        if isinstance(item, NewEntries) and isinstance(item.entries[0], SleepCommand):
+            assert await attempt.notify([CancelSignal()])
+    await attempt.close()
+
+    output = progress[-1]
+    assert isinstance(output, Ended) and output.output is not None
+    assert isinstance(output.output.result, Failure) and output.output.result.code == 409
+    assert attempt.journal_length == 4  # Input, Sleep, CancelSignal, Output
