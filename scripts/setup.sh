@@ -24,6 +24,7 @@ pkgs=()
 java_ok || pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 if [ ${#pkgs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -41,4 +42,14 @@ fi
 .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 .venv/bin/python -m pip check
 .venv/bin/rt devstack fetch
+# The protocol tests' TypeScript endpoint: the real Restate SDK from npm, installed once
+# per lock file into the cache (never into the work tree).
+js=tests/integration/protocol/js
+node_dir="${XDG_CACHE_HOME:-$HOME/.cache}/rt/node/$(sha256sum "$js/package-lock.json" | cut -c1-12)"
+if [ ! -f "$node_dir/node_modules/.package-lock.json" ]; then
+  mkdir -p "$node_dir"
+  cp "$js/package.json" "$js/package-lock.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+echo "Restate TypeScript SDK for tests in $node_dir"
 echo "setup: done (activate with: source .venv/bin/activate)"
