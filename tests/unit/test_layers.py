@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "runtime.log": 0,
     "runtime.state": 1,
     "runtime.registry": 1,
+    "runtime.protocol": 1,
     "runtime.partition": 2,
     "runtime.responses": 2,
     "runtime.invoker": 3,

@@ -18,7 +18,7 @@ from runtime.protocol import (
     RunProposal,
     Signal,
 )
-from sdk._ids import child_invocation_id, invocation_id_for
+from sdk.ids import child_invocation_id, invocation_id_for
 from sdk.engine import JournalEntry
 from tests.integration.protocol.endpoints import (
     EndpointProcess,
