@@ -18,8 +18,8 @@ from runtime.protocol import (
     RunProposal,
     Signal,
 )
-from sdk.ids import child_invocation_id, invocation_id_for
 from sdk.engine import JournalEntry
+from sdk.ids import child_invocation_id, invocation_id_for
 from tests.integration.protocol.endpoints import (
     EndpointProcess,
     start_hypercorn,
