@@ -1,8 +1,8 @@
-"""What the partition processor needs to know about SDK journal entries.
+"""What the partition machine needs to know about SDK journal entries.
 
 The journal format belongs to the SDK (``sdk._journal``); this module maps each
 entry to its partition-side effect (state writes, timers, calls, promises...)
-so the processor's transition code reads as a small ``match``.
+so the machine's transition code reads as a small ``match``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from runtime.log.records import Failure as RecordFailure
 from runtime.partition.status import Outcome
 from sdk import _journal as sj
+from sdk._ids import InvalidIdError, parse_awakeable_id
 
 CANCEL_INDEX = -1
 """Pseudo command index of the built-in cancel signal."""
@@ -173,8 +174,6 @@ Effect = (
 
 def effect_of(entry: sj.JournalEntry) -> Effect:
     """The partition-side effect of a journal entry (None: journal-only)."""
-    from sdk._ids import InvalidIdError, parse_awakeable_id
-
     match entry:
         case sj.SetStateCommand(key=k, value=v):
             return SetState(k, v)
