@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from runtime.egress.outbox import EgressItem
 from runtime.log import records
+from runtime.partition.egress_outbox import EgressItem
 from runtime.partition.status import Outcome
 from runtime.state.store import Op
 

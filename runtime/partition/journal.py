@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from runtime.log.records import Failure as RecordFailure
 from runtime.partition.status import Outcome
 from sdk import _journal as sj
-from sdk._ids import InvalidIdError, parse_awakeable_id
+from sdk._ids import InvalidIdError as InvalidIdError  # (re-exported: ids of journal entries)
+from sdk._ids import parse_awakeable_id, parse_invocation_id
 
 CANCEL_INDEX = -1
 """Pseudo command index of the built-in cancel signal."""
@@ -20,6 +21,15 @@ CANCEL_INDEX = -1
 decode = sj.decode_entry
 is_command = sj.is_command
 Completion = sj.Completion
+
+
+def valid_invocation_id(text: str) -> bool:
+    """A handler-supplied id that can be routed (a bad one must not crash the partition)."""
+    try:
+        parse_invocation_id(text)
+    except InvalidIdError:
+        return False
+    return True
 
 
 def input_entry(headers: dict[str, str], body: bytes) -> bytes:

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.egress.outbox import EgressItem, encode_item, position_field
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.log.routing import routing_key_of
 from runtime.partition import journal as J
 from runtime.partition.effects import AbortAttempt, AttemptApplied, Batch, QueueEgress
+from runtime.partition.egress_outbox import EgressItem, encode_item, position_field
 from runtime.partition.lifecycle import InvocationLifecycle
 from runtime.partition.promises import ALREADY_COMPLETED
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.state.store import Delete, HDel, HSet, LTrim, RPush
 from runtime.timers.timer import Timer
-from sdk._ids import InvalidIdError, parse_invocation_id
 
 
 class JournalTransitions(InvocationLifecycle):
@@ -114,7 +113,7 @@ class JournalTransitions(InvocationLifecycle):
             case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
                 rec = records.Complete(tid, tix, value=v, failure=f, awakeable=True)
                 self._outbox(partition_of_invocation(tid, self.partitions), tid.encode(), rec, b)
-            case J.CancelInvocation(target_id=tid) if _valid_invocation_id(tid):
+            case J.CancelInvocation(target_id=tid) if J.valid_invocation_id(tid):
                 part = partition_of_invocation(tid, self.partitions)
                 self._outbox(part, tid.encode(), records.Cancel(tid), b)
             case J.GetPromise(name=name) | J.PeekPromise(name=name) if (
@@ -140,7 +139,7 @@ class JournalTransitions(InvocationLifecycle):
             case J.AttachInvocation(target_id=tid, peek=peek):
                 try:
                     part = partition_of_invocation(tid, self.partitions)
-                except InvalidIdError as e:
+                except J.InvalidIdError as e:
                     failure = records.Failure(400, str(e))
                     self._on_complete(st.invocation_id, index, None, failure, b)
                     return None
@@ -202,12 +201,3 @@ class JournalTransitions(InvocationLifecycle):
         b.ops.append(HSet(self.keys.egress, field_, encode_item(item)))
         # Only after the apply: the sender never sees an entry Redis lacks.
         b.effects.append(QueueEgress(field_, item))
-
-
-def _valid_invocation_id(text: str) -> bool:
-    """A handler-supplied id that can be routed (a bad one must not crash the partition)."""
-    try:
-        parse_invocation_id(text)
-    except InvalidIdError:
-        return False
-    return True

@@ -11,10 +11,9 @@ no clock of its own. May not decode records (the machine dispatches them).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from runtime.egress.outbox import EgressOutbox
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.partition import journal as J
@@ -29,6 +28,7 @@ from runtime.partition.effects import (
     Produce,
     StartAttempt,
 )
+from runtime.partition.egress_outbox import EgressOutbox
 from runtime.partition.outbox import outbox_entry
 from runtime.partition.promises import Promises
 from runtime.partition.reorder import UnseenNotifications
@@ -67,6 +67,11 @@ class TimerIndex(Protocol):
     def discard(self, member: bytes) -> None: ...
 
 
+BatchExpander = Callable[[records.SubscriptionBatch, int], list[tuple[int, records.Invoke]]]
+"""The Invokes a subscription batch stands for, each with its partition (given the number of
+partitions); raises ``ValueError`` for an entry that cannot be one (``runtime.subscriptions``)."""
+
+
 class DeadLetterFormat(Protocol):
     """How a failed subscription invocation's dead letter is stored with its completion."""
 
@@ -84,6 +89,7 @@ class InvocationLifecycle:
         services: Lookups in the registry.
         timers: The pending-timer index.
         states: The object-state cache (written through).
+        expand_batch: Expands subscription batches into their Invokes.
         dead_letters: Dead-letter format of failed subscription invocations, if any.
     """
 
@@ -94,6 +100,7 @@ class InvocationLifecycle:
         services: ServiceCatalog,
         timers: TimerIndex,
         states: ObjectStates,
+        expand_batch: BatchExpander,
         dead_letters: DeadLetterFormat | None = None,
     ) -> None:
         self.keys = keys
@@ -102,6 +109,7 @@ class InvocationLifecycle:
         self.services = services
         self.timers = timers
         self.states = states
+        self.expand_batch = expand_batch
         self.dead_letters = dead_letters
         self.epoch = 0
         """This owner's epoch: applying its own AnnounceLeader makes it the leader."""

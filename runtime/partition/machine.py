@@ -35,6 +35,7 @@ from runtime.partition.effects import AbortAttempt, Batch, BecomeLeader, EgressA
 from runtime.partition.journaling import JournalTransitions
 from runtime.partition.lifecycle import (
     ANSWER_GRACE_MS,
+    BatchExpander,
     Completed,
     DeadLetterFormat,
     InvocationLifecycle,
@@ -43,13 +44,13 @@ from runtime.partition.lifecycle import (
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.state.store import Delete, HDel, HSet, RPush, ZRem
-from runtime.subscriptions.mapping import KeyError_, invokes_of
 from runtime.timers.cron import CronChanges
 from runtime.timers.timer import Timer
 from runtime.timers.timer import timer_decoder as _timer_dec
 
 __all__ = [
     "ANSWER_GRACE_MS",
+    "BatchExpander",
     "Completed",
     "DeadLetterFormat",
     "InvocationLifecycle",
@@ -73,8 +74,8 @@ class PartitionMachine(JournalTransitions):
     def expand(self, offset: int, rec: records.SubscriptionBatch) -> list[records.Invoke]:
         """The Invokes of a subscription batch that belong to this partition."""
         try:
-            expanded = invokes_of(rec, self.partitions)
-        except KeyError_ as e:  # intake dead-letters such records: never in a batch
+            expanded = self.expand_batch(rec, self.partitions)
+        except ValueError as e:  # intake dead-letters such records: never in a batch
             log.error(
                 "partition %d offset %d: bad subscription batch: %s", self.partition, offset, e
             )

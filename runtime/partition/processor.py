@@ -31,7 +31,12 @@ from runtime.partition import effects as E
 from runtime.partition.answers import Answers, Publish
 from runtime.partition.attempts import PartitionHost
 from runtime.partition.contract import Invoker
-from runtime.partition.machine import ANSWER_GRACE_MS, DeadLetterFormat, PartitionMachine
+from runtime.partition.machine import (
+    ANSWER_GRACE_MS,
+    BatchExpander,
+    DeadLetterFormat,
+    PartitionMachine,
+)
 from runtime.partition.outbox import OutboxItem, OutboxSender
 from runtime.partition.prefetch import prefetch
 from runtime.partition.services import ServiceCatalog
@@ -82,6 +87,8 @@ class ProcessorDeps:
     worker_id: str
     invoker: Invoker
     publisher: Publish
+    expand_batch: BatchExpander
+    """Expands subscription batches (``runtime.subscriptions.mapping.invokes_of``)."""
     timer_cap: int = DEFAULT_CAP
     """Timers held in memory per partition, at most (the rest wait in Redis)."""
     timer_window_ms: int = DEFAULT_WINDOW_MS
@@ -124,6 +131,7 @@ class PartitionProcessor:
             ServiceCatalog(deps.registry),
             self.wheel,
             self.states,
+            deps.expand_batch,
             deps.dlq,
         )
         self.outbox = OutboxSender(

@@ -20,7 +20,9 @@ records and timers decoded; invocation ids shown by their symbols):
   that were assuming the invocation's clean end (to stop).
 
 Invocation ids are written as symbols, ``@name`` (``@name#3``: the awakeable of
-command 3 of ``@name``); the ids they stand for are fixed by the name.
+command 3 of ``@name``); the ids they stand for are fixed by the name. A file's
+``services`` (default :data:`DEFAULT_SERVICES`) are declared with the SDK and read
+into the registry as a deployment's are.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ import re
 import types
 import typing
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from runtime.egress.outbox import decode_item
+import sdk
+from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
 from runtime.partition import effects as E
+from runtime.partition.egress_outbox import decode_item
 from runtime.partition.machine import PartitionMachine
 from runtime.partition.outbox import OutboxItem
 from runtime.partition.prefetch import prefetch
@@ -48,10 +53,11 @@ from runtime.partition.services import ServiceCatalog
 from runtime.partition.speculation import SpeculationOffer
 from runtime.partition.state_cache import ObjectStates
 from runtime.partition.status import InvocationStatus, Outcome, decode_status
-from runtime.registry import HandlerInfo, HandlerKind, Registry, ServiceInfo, ServiceType
+from runtime.registry import Registry
 from runtime.state import store as S
 from runtime.state.keys import PartitionKeys
 from runtime.subscriptions.dlq import DlqItem, DlqOutbox
+from runtime.subscriptions.mapping import invokes_of
 from runtime.timers.cron import decode_state as decode_cron
 from runtime.timers.timer import Timer, timer_decoder, timer_encoder
 from runtime.timers.wheel import TimerWheel
@@ -64,20 +70,20 @@ PARTITION = 1
 PARTITIONS = 4
 
 DEFAULT_SERVICES: dict[str, Any] = {
+    # Declared with the SDK (as a deployment would), read into the registry by the runtime.
     "Counter": {
         "type": "VirtualObject",
-        "handlers": {
-            "add": "Exclusive",
-            "get": "Shared",
-            "lazyAdd": {"kind": "Exclusive", "lazy_state": True},
-        },
         "journal_retention_s": 60,
+        "handlers": {"add": {}, "get": {"shared": True}, "lazyAdd": {"enable_lazy_state": True}},
     },
-    "Greeter": {"type": "Service", "handlers": {"greet": None}, "idempotency_retention_s": 600},
+    "Greeter": {"type": "Service", "idempotency_retention_s": 600, "handlers": {"greet": {}}},
     "Signup": {
         "type": "Workflow",
-        "handlers": {"run": "Workflow", "confirm": "Shared", "status": "Shared"},
-        "workflow_retention_s": 3600,
+        "handlers": {
+            "run": {"main": True, "workflow_retention_s": 3600},
+            "confirm": {"shared": True},
+            "status": {"shared": True},
+        },
     },
 }
 
@@ -129,7 +135,7 @@ def _bytes(obj: Any) -> bytes:
 
 
 def _struct_tag(cls: type) -> Any:
-    return cls.__struct_config__.tag  # type: ignore[attr-defined]
+    return cls.__struct_config__.tag
 
 
 def build(tp: Any, obj: Any, sym: Symbols) -> Any:
@@ -364,7 +370,7 @@ class ModelRedis:
                     self.ttl.pop(k, None)
                 case S.Delete(key=k):
                     for m in (self.strings, self.hashes, self.lists, self.zsets, self.ttl):
-                        m.pop(k, None)  # type: ignore[attr-defined]
+                        m.pop(k, None)
                 case S.HSet(key=k, field=f, value=v):
                     self.hashes.setdefault(k, {})[f.encode() if isinstance(f, str) else f] = v
                 case S.HDel(key=k, field=f):
@@ -413,26 +419,39 @@ class ModelRedis:
 
 
 def registry_of(spec: dict[str, Any]) -> Registry:
-    services = []
+    """The registry of services declared with the SDK from a golden file's ``services``."""
+    kinds = {"Service": sdk.Service, "VirtualObject": sdk.VirtualObject, "Workflow": sdk.Workflow}
+    definitions = []
     for name, svc in spec.items():
-        handlers = {}
-        for h, kind in svc["handlers"].items():
-            opts = kind if isinstance(kind, dict) else {"kind": kind}
-            k = opts.get("kind")
-            handlers[h] = HandlerInfo(
-                name=h,
-                kind=HandlerKind(k) if k is not None else None,
-                lazy_state=opts.get("lazy_state", False),
-                journal_retention_s=opts.get("journal_retention_s"),
-                idempotency_retention_s=opts.get("idempotency_retention_s"),
-            )
-        extra = {
-            k: svc[k]
-            for k in ("journal_retention_s", "idempotency_retention_s", "workflow_retention_s")
-            if k in svc
-        }
-        services.append(ServiceInfo(name, ServiceType(svc["type"]), handlers, **extra))
-    return Registry(services)
+        definition = kinds[svc["type"]](name, **_retentions(svc))
+        for handler, opts in svc["handlers"].items():
+            kw = _retentions(opts)
+            if opts.get("enable_lazy_state"):
+                kw["enable_lazy_state"] = True
+            if opts.get("main"):
+                definition.main(**kw)(_handler(handler))
+            elif opts.get("shared"):
+                definition.handler(kind="shared", **kw)(_handler(handler))
+            else:
+                definition.handler(**kw)(_handler(handler))
+        definitions.append(definition)
+    return registry_from_sdk(definitions)
+
+
+def _retentions(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k.removesuffix("_s"): timedelta(seconds=v)
+        for k, v in opts.items()
+        if k.endswith("_retention_s")
+    }
+
+
+def _handler(name: str) -> Any:
+    async def handler(ctx: Any) -> None:
+        return None
+
+    handler.__name__ = handler.__qualname__ = name
+    return handler
 
 
 class GoldenRun:
@@ -452,14 +471,15 @@ class GoldenRun:
         """A machine of a new owner with ``epoch``, over the same Redis model."""
         redis = self.redis
         states = ObjectStates(lambda oks: redis.hgetall_many([self.keys.state(*ok) for ok in oks]))
-        self.wheel = TimerWheel(redis, PARTITION, _no_fire, lambda: False)  # type: ignore[arg-type]
+        self.wheel = TimerWheel(redis, PARTITION, _no_fire, lambda: False)
         machine = PartitionMachine(
             self.keys,
             PARTITIONS,
             self.catalog,
             self.wheel,
             states,
-            DlqOutbox,  # type: ignore[arg-type]
+            invokes_of,
+            DlqOutbox,  # its format's static methods
         )
         machine.epoch = epoch
         return machine
@@ -516,7 +536,7 @@ class GoldenRun:
         )
         await self.wheel.load()
         machine.egress.load(await self.redis.hgetall(self.keys.egress))
-        await machine.cron.load(self.redis)  # type: ignore[arg-type]
+        await machine.cron.load(self.redis)
         return self._named({"view": self.view()})
 
     def _speculate(self, spec: dict[str, Any]) -> Any:
