@@ -30,6 +30,7 @@ from runtime.settings import Settings
 from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
 from runtime.subscriptions.manager import SubscriptionManager
+from runtime.subscriptions.mapping import invokes_of
 from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
@@ -80,6 +81,7 @@ class Node:
             worker_id=self.worker_id,
             invoker=self.invoker,
             publisher=publisher,
+            expand_batch=invokes_of,
             timer_cap=self.settings.timer_memory_cap,
             timer_window_ms=self.settings.timer_horizon_ms,
             kafka_config=self.kafka_config,

@@ -4,8 +4,9 @@ Each ingress process subscribes to one Redis pub/sub channel named after its
 instance id; processors publish a :class:`Response` there once the outcome is
 durable in the log. Pub/sub is fire-and-forget, so waiting callers also check
 the invocation's stored status now and then (a safety net, not the hot path).
-NEVER CHANGE the channel naming: processors and ingresses of different
-versions must agree on it.
+The answer's format and the channel naming belong to the partition, which gives
+the answers (``runtime.partition.answers``); this module is the transport: the
+ingress side (:class:`ResponseListener`) and the Redis side (:class:`Publisher`).
 """
 
 from __future__ import annotations
@@ -18,30 +19,13 @@ import uuid
 import msgspec
 import redis.asyncio as aioredis
 
-from runtime.partition.status import Outcome
+from runtime.partition.answers import Response, channel, encode_response
+
+__all__ = ["Publisher", "Response", "ResponseListener", "channel", "encode_response"]
 
 log = logging.getLogger("rt.responses")
 
-
-class Response(msgspec.Struct, frozen=True, array_like=True):
-    request_id: str
-    invocation_id: str
-    outcome: Outcome | None = None
-    """None with ``status`` set: an answer that is not a result (see ``status``)."""
-    status: str = "done"
-    """``done`` | ``accepted`` | ``previously_accepted`` | ``duplicate_run`` | ``not_found``"""
-
-
-_enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Response)
-
-
-def channel(prefix: str, ingress_id: str) -> str:
-    return f"{prefix}:resp:{ingress_id}"
-
-
-def encode_response(r: Response) -> bytes:
-    return _enc.encode(r)
 
 
 class ResponseListener:

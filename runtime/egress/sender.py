@@ -20,9 +20,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from runtime.egress.outbox import EgressItem, EgressOutbox
 from runtime.log import records
 from runtime.log.transactions import init_transactions
+from runtime.partition.egress_outbox import EgressItem, EgressOutbox
 
 log = logging.getLogger("rt.egress")
 

@@ -1,15 +1,16 @@
 """The in-process invoker: runs handler attempts with the SDK's driver on the worker's loop.
 
-Protocol with the partition processor (all on one asyncio loop):
+Implements the partition's :class:`~runtime.partition.contract.Invoker` against
+its :class:`~runtime.partition.contract.AttemptHost` (all on one asyncio loop):
 
 - ``start`` — the invocation is INVOKED; build a driver from the journal and run.
 - The runner appends the driver's new entries as one ``AppendJournal`` record
-  (with the journal position it believes they start at). When the processor has
+  (with the journal position it believes they start at). When the partition has
   applied them it calls ``applied``; only then may ``ctx.run`` results be
   observed (invariant 5) — the driver's ``durable=True``.
-- ``notify`` feeds completions the processor journaled, in log order.
+- ``notify`` feeds completions the partition journaled, in log order.
 - A runner blocked longer than the grace period is evicted: it appends
-  ``Suspend(awaiting)`` and frees its memory; the processor re-starts the
+  ``Suspend(awaiting)`` and frees its memory; the partition re-starts the
   invocation (replay) when an awaited completion arrives.
 - A failed attempt appends ``AttemptFailed`` with the next retry time from
   the handler's retry policy (exponential backoff), or none when exhausted.
@@ -24,11 +25,10 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from runtime.log import records
-from runtime.partition.status import InvocationStatus, Outcome
-from runtime.responses import Response, channel, encode_response
+from runtime.partition.contract import Attempt, AttemptHost
+from runtime.partition.status import Outcome
 from runtime.settings import Settings
 from sdk import _journal as sj
 from sdk._definitions import HandlerDefinition, InvocationRetryPolicy, ServiceDefinition
@@ -40,9 +40,6 @@ from sdk._engine import (
     InvocationDriver,
     Progress,
 )
-
-if TYPE_CHECKING:
-    from runtime.partition.processor import PartitionProcessor
 
 log = logging.getLogger("rt.invoker")
 
@@ -83,24 +80,17 @@ class _Runner:
     def __init__(
         self,
         invoker: InProcessInvoker,
-        processor: PartitionProcessor,
-        status: InvocationStatus,
+        host: AttemptHost,
+        attempt: Attempt,
         handler: HandlerDefinition,
-        journal: list[bytes] | None,
-        *,
-        attempt: int | None = None,
-        state: dict[str, bytes] | None = None,
     ) -> None:
         self.invoker = invoker
-        self.processor = processor
-        self.inv_id = status.invocation_id
-        self.attempt = status.attempt if attempt is None else attempt
-        self.status = status
+        self.host = host
+        self.inv_id = attempt.invocation_id
+        self.attempt = attempt.number
+        self.spec = attempt
         self.handler = handler
-        self.journal_blobs = journal
-        self.speculative_state = state
-        """Set for a speculative attempt: the state its predecessor ended with."""
-        self.adopted = state is None
+        self.adopted = attempt.after is None
         """False while speculative: ``ctx.run`` actions held, no early answer, no
         speculation on its own end."""
         self.release_runs = False
@@ -112,7 +102,7 @@ class _Runner:
         self.task: asyncio.Task[None] | None = None
         self.driver: InvocationDriver | None = None
 
-    # Called by the processor (same loop).
+    # Called by the partition (same loop).
     def notify(self, entries: list[bytes]) -> None:
         for blob in entries:
             entry = sj.decode_entry(blob)
@@ -138,28 +128,28 @@ class _Runner:
             self.invoker._done(self)
 
     def _append(self, rec: records.Record) -> asyncio.Future[int]:
-        return self.processor.append(rec)
+        return self.host.append(rec)
 
     async def _run(self) -> None:
-        st = self.status
-        blobs = self.journal_blobs
+        spec = self.spec
+        blobs = spec.journal
         if blobs is None:
-            blobs = await self.processor.load_journal(self.inv_id)
+            blobs = await self.host.load_journal(self.inv_id)
         journal = [sj.decode_entry(b) for b in blobs]
-        state: dict[str, bytes] | None = self.speculative_state
-        ok = st.object_key
+        state: dict[str, bytes] | None = spec.state
+        ok = spec.object_key
         if ok is not None and state is None:
-            state = dict(await self.processor.object_state(ok))
+            state = dict(await self.host.object_state(*ok))
         descriptor = InvocationDescriptor(
             invocation_id=self.inv_id,
-            service=st.target.service,
-            handler=st.target.handler,
-            key=st.target.key,
-            headers=dict(st.headers),
+            service=spec.target.service,
+            handler=spec.target.handler,
+            key=spec.target.key,
+            headers=dict(spec.headers),
             attempt=self.attempt,
             random_seed=random_seed(self.inv_id),
             eager_state=state,
-            idempotency_key=st.idempotency_key,
+            idempotency_key=spec.idempotency_key,
         )
         driver = InvocationDriver(
             self.handler,
@@ -181,7 +171,7 @@ class _Runner:
                 start = progress.journal_length - len(new)
                 rec = records.AppendJournal(
                     self.inv_id,
-                    self.processor.epoch,
+                    self.host.epoch,
                     self.attempt,
                     [sj.encode_entry(e) for e in new],
                     start,
@@ -207,7 +197,7 @@ class _Runner:
                     await pending
                 self._append(
                     records.Suspend(
-                        self.inv_id, self.processor.epoch, self.attempt, sorted(status.awaiting)
+                        self.inv_id, self.host.epoch, self.attempt, sorted(status.awaiting)
                     )
                 )
                 return
@@ -220,7 +210,7 @@ class _Runner:
                 self.wakeup.clear()
                 if not self.adopted:
                     # Speculative: never evicted (a suspension could await a held ctx.run,
-                    # which nothing completes); the processor adopts or aborts it.
+                    # which nothing completes); the partition adopts or aborts it.
                     await self.wakeup.wait()
                     continue
                 remaining = deadline - time.monotonic()
@@ -230,7 +220,7 @@ class _Runner:
                         await pending
                     self._append(
                         records.Suspend(
-                            self.inv_id, self.processor.epoch, self.attempt, sorted(status.awaiting)
+                            self.inv_id, self.host.epoch, self.attempt, sorted(status.awaiting)
                         )
                     )
                     return
@@ -275,20 +265,20 @@ class _Runner:
         """The handler returned and its end is appended: the next exclusive call of the
         key may start on the state it ended with (speculative hand-off, ADR 0013)."""
         state = driver.state
-        if state is None or self.status.target.kind != "exclusive":
+        if state is None or self.spec.target.kind != "exclusive":
             return
         if not self.invoker.speculation_enabled:
             return
-        if self.adopted:
-            self.processor.speculate(self.status, self.attempt, dict(state))
-        else:
+        if not self.adopted:
             self.invoker.ended_before_adoption(self.inv_id, self.attempt, dict(state))
+            return
+        nxt = self.host.offer_speculation(self.inv_id, self.attempt, dict(state))
+        if nxt is not None and self.invoker.speculate(self.host, nxt):
+            self.host.speculation_started(nxt)
 
     def _fast_response(self, done: Done) -> None:
-        """The output is durable: answer waiting HTTP callers now (the apply answers again)."""
-        sinks = self.status.ingress_sinks
-        if not sinks:
-            return
+        """The output is durable: the partition answers waiting HTTP callers now (and
+        not again when it applies the output)."""
         failure = done.failure
         outcome = Outcome(
             value=done.value if failure is None else None,
@@ -296,16 +286,11 @@ class _Runner:
             if failure is not None
             else None,
         )
-        prefix = self.processor.deps.prefix
-        publisher = self.processor.deps.publisher
-        for sink in sinks:
-            payload = encode_response(Response(sink.request_id, self.inv_id, outcome))
-            publisher.publish(channel(prefix, sink.ingress_id), payload)
-        self.processor.answered[self.inv_id] = len(sinks)
+        self.host.answer_early(self.inv_id, outcome)
 
     def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
         policy = RetryPolicy.of(self.handler.effective.invocation_retry_policy)
-        failed_attempts = self.status.retry_count + 1
+        failed_attempts = self.spec.retry_count + 1
         exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
         retry_at: int | None
         pause = False
@@ -329,7 +314,7 @@ class _Runner:
         )
         self._append(
             records.AttemptFailed(
-                self.inv_id, self.processor.epoch, self.attempt, code, message, retry_at, pause
+                self.inv_id, self.host.epoch, self.attempt, code, message, retry_at, pause
             )
         )
 
@@ -368,25 +353,21 @@ class InProcessInvoker:
             return None
         return self.grace_s(handler) + eff.abort_timeout.total_seconds()
 
-    def start(
-        self, processor: PartitionProcessor, status: InvocationStatus, journal: list[bytes] | None
-    ) -> None:
-        old = self._live.pop(status.invocation_id, None)
+    def start(self, host: AttemptHost, attempt: Attempt) -> None:
+        inv_id = attempt.invocation_id
+        old = self._live.pop(inv_id, None)
         if old is not None and old.task is not None:
             old.task.cancel()
-        handler = self.handler(status.target.service, status.target.handler)
+        target = attempt.target
+        handler = self.handler(target.service, target.handler)
         if handler is None:
-            msg = f"handler {status.target.service}/{status.target.handler} is not deployed here"
-            processor.append(
-                records.AttemptFailed(
-                    status.invocation_id, processor.epoch, status.attempt, 404, msg, None
-                )
-            )
+            msg = f"handler {target.service}/{target.handler} is not deployed here"
+            host.append(records.AttemptFailed(inv_id, host.epoch, attempt.number, 404, msg, None))
             return
-        runner = _Runner(self, processor, status, handler, journal)
-        self._live[status.invocation_id] = runner
+        runner = _Runner(self, host, attempt, handler)
+        self._live[inv_id] = runner
         runner.task = asyncio.get_running_loop().create_task(
-            runner.run(), name=f"rt-attempt-{status.invocation_id}-{status.attempt}"
+            runner.run(), name=f"rt-attempt-{inv_id}-{attempt.number}"
         )
 
     def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
@@ -407,23 +388,17 @@ class InProcessInvoker:
         if runner is not None and runner.task is not None and not runner.task.done():
             runner.task.cancel()
 
-    def speculate(
-        self,
-        processor: PartitionProcessor,
-        status: InvocationStatus,
-        attempt: int,
-        journal: list[bytes],
-        state: dict[str, bytes],
-    ) -> bool:
-        if not self.speculation_enabled or status.invocation_id in self._live:
+    def speculate(self, host: AttemptHost, attempt: Attempt) -> bool:
+        inv_id = attempt.invocation_id
+        if not self.speculation_enabled or inv_id in self._live:
             return False
-        handler = self.handler(status.target.service, status.target.handler)
+        handler = self.handler(attempt.target.service, attempt.target.handler)
         if handler is None or self.always_replay(handler):
             return False
-        runner = _Runner(self, processor, status, handler, journal, attempt=attempt, state=state)
-        self._live[status.invocation_id] = runner
+        runner = _Runner(self, host, attempt, handler)
+        self._live[inv_id] = runner
         runner.task = asyncio.get_running_loop().create_task(
-            runner.run(), name=f"rt-attempt-{status.invocation_id}-{attempt}-speculative"
+            runner.run(), name=f"rt-attempt-{inv_id}-{attempt.number}-speculative"
         )
         return True
 

@@ -1,8 +1,8 @@
-"""What the partition processor needs to know about SDK journal entries.
+"""What the partition machine needs to know about SDK journal entries.
 
 The journal format belongs to the SDK (``sdk._journal``); this module maps each
 entry to its partition-side effect (state writes, timers, calls, promises...)
-so the processor's transition code reads as a small ``match``.
+so the machine's transition code reads as a small ``match``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from runtime.log.records import Failure as RecordFailure
 from runtime.partition.status import Outcome
 from sdk import _journal as sj
+from sdk._ids import InvalidIdError as InvalidIdError  # (re-exported: ids of journal entries)
+from sdk._ids import parse_awakeable_id, parse_invocation_id
 
 CANCEL_INDEX = -1
 """Pseudo command index of the built-in cancel signal."""
@@ -19,6 +21,15 @@ CANCEL_INDEX = -1
 decode = sj.decode_entry
 is_command = sj.is_command
 Completion = sj.Completion
+
+
+def valid_invocation_id(text: str) -> bool:
+    """A handler-supplied id that can be routed (a bad one must not crash the partition)."""
+    try:
+        parse_invocation_id(text)
+    except InvalidIdError:
+        return False
+    return True
 
 
 def input_entry(headers: dict[str, str], body: bytes) -> bytes:
@@ -173,8 +184,6 @@ Effect = (
 
 def effect_of(entry: sj.JournalEntry) -> Effect:
     """The partition-side effect of a journal entry (None: journal-only)."""
-    from sdk._ids import InvalidIdError, parse_awakeable_id
-
     match entry:
         case sj.SetStateCommand(key=k, value=v):
             return SetState(k, v)

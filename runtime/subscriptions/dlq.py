@@ -46,8 +46,8 @@ from sdk import _journal as sj
 if TYPE_CHECKING:  # redis stays out of the intake child's imports (its start-up time)
     import redis.asyncio as aioredis
 
-    from runtime.partition.processor import PartitionProcessor
     from runtime.partition.status import InvocationStatus
+    from runtime.state.keys import PartitionKeys
 
 log = logging.getLogger("rt.subscriptions.dlq")
 
@@ -104,11 +104,12 @@ _dec = msgspec.msgpack.Decoder(DlqItem)
 
 
 class DlqOutbox:
-    """Produces dead letters of failed subscription invocations (the processor's hook).
+    """Produces dead letters of failed subscription invocations.
 
-    The processor calls :meth:`pending` inside a batch (an op it applies with the
-    completion) and :meth:`send` as an effect after the apply; :meth:`flush`
-    re-sends what a previous owner left pending.
+    Implements the partition's ``DeadLetters`` hook: the partition machine stores
+    :meth:`pending` with the completion (an op of its apply), the processor calls
+    :meth:`send` after the apply while it leads, and :meth:`flush` when it starts
+    to lead (re-sends what a previous owner left pending).
     """
 
     def __init__(self, kafka_config: dict[str, Any], redis: aioredis.Redis) -> None:
@@ -131,9 +132,9 @@ class DlqOutbox:
             self._producer.poll(0.1)
 
     @staticmethod
-    def hash_key(proc: PartitionProcessor) -> str:
+    def hash_key(keys: PartitionKeys) -> str:
         """``{prefix}:{pN}:dlq`` — in the partition's slot, written in its apply script."""
-        return proc.keys.base + "dlq"
+        return keys.base + "dlq"
 
     @staticmethod
     def pending(st: InvocationStatus, failure: records.Failure) -> tuple[str, bytes]:
@@ -143,20 +144,20 @@ class DlqOutbox:
         blob = _enc.encode(item)
         return hashlib.blake2b(blob, digest_size=12).hexdigest(), blob
 
-    def send(self, proc: PartitionProcessor, field_: str, blob: bytes) -> None:
-        """Produce one pending dead letter (an effect: runs after the completion is applied)."""
-        if proc.leading:
-            asyncio.get_running_loop().create_task(self._send(proc, field_, _dec.decode(blob)))
+    def send(self, keys: PartitionKeys, field_: str, blob: bytes) -> None:
+        """Produce one pending dead letter (an effect of the partition's leader: runs after
+        the completion is applied)."""
+        asyncio.get_running_loop().create_task(self._send(keys, field_, _dec.decode(blob)))
 
-    async def flush(self, proc: PartitionProcessor) -> None:
+    async def flush(self, keys: PartitionKeys) -> None:
         """Re-send every pending dead letter of a partition (on becoming its leader)."""
-        items = await self._redis.hgetall(self.hash_key(proc))
+        items = await self._redis.hgetall(self.hash_key(keys))
         for f, blob in items.items():
-            await self._send(proc, _text(f), _dec.decode(_raw(blob)))
+            await self._send(keys, _text(f), _dec.decode(_raw(blob)))
 
-    async def _send(self, proc: PartitionProcessor, field_: str, item: DlqItem) -> None:
+    async def _send(self, keys: PartitionKeys, field_: str, item: DlqItem) -> None:
         try:
-            value = await self._input_of(proc, item.invocation_id)
+            value = await self._input_of(keys, item.invocation_id)
             key_text = item.headers.get(H_KEY)
             key = decode_key(key_text) if key_text is not None else None
             headers = failed_invocation_headers(
@@ -175,13 +176,13 @@ class DlqOutbox:
                 item.topic, value=value, key=key, headers=list(headers), on_delivery=delivered
             )
             await done
-            await self._redis.hdel(self.hash_key(proc), field_)
+            await self._redis.hdel(self.hash_key(keys), field_)
         except Exception:  # noqa: BLE001 - stays pending; re-sent by the next leader
             log.exception("dead letter of %s to %s failed", item.invocation_id, item.topic)
 
-    async def _input_of(self, proc: PartitionProcessor, invocation_id: str) -> bytes | None:
+    async def _input_of(self, keys: PartitionKeys, invocation_id: str) -> bytes | None:
         """The original record value (the journal's input entry); None if already expired."""
-        first = await self._redis.lindex(proc.keys.journal(invocation_id), 0)
+        first = await self._redis.lindex(keys.journal(invocation_id), 0)
         if first is None:
             return None
         entry = sj.decode_entry(_raw(first))

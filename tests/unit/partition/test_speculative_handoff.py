@@ -1,20 +1,31 @@
 """Speculative hand-off of a key's lock (ADR 0013): the decisions, without I/O.
 
-The processor is driven directly (no Kafka, no Redis): a recording invoker stands in
-for the in-process one, and the effects of a computed batch are run by hand. The e2e
-suites (hot key exact and never overlapping, kill -9, rebalances) run it for real.
+The partition machine computes each batch and its effects run through the partition's
+attempt host, as in the processor; a recording invoker stands in for the in-process one
+and does what it does when a lock holder's handler returns (ask the host for an offer,
+start it, report it started). The golden logs (``golden/speculation_*.json``) pin the
+ops and effects; the e2e suites (hot key exact and never overlapping, kill -9,
+rebalances) run it for real.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, cast
+from typing import Any
 
 from runtime.log import records
-from runtime.partition.processor import PartitionProcessor, ProcessorDeps, _Batch
+from runtime.partition import journal as J
+from runtime.partition.answers import Answers
+from runtime.partition.attempts import PartitionHost
+from runtime.partition.contract import Attempt, AttemptHost
+from runtime.partition.effects import Batch
 from runtime.partition.status import InvocationStatus, Status
+from sdk import _journal as sj
+from tests.unit.partition.golden_harness import GoldenRun
 
 KEY = ("Counter", "k")
+ADD = records.Target(KEY[0], "add", KEY[1], "exclusive")
+NOW = 1_000_000
+OUTPUT = sj.encode_entry(sj.OutputCommand(result=sj.Value(b"1")))
 
 
 class _Invoker:
@@ -22,13 +33,13 @@ class _Invoker:
         self.calls: list[tuple[Any, ...]] = []
         self.ended: dict[str, dict[str, bytes]] = {}
 
-    def start(self, processor: Any, status: InvocationStatus, journal: Any) -> None:
-        self.calls.append(("start", status.invocation_id, status.attempt))
+    def start(self, host: AttemptHost, attempt: Attempt) -> None:
+        self.calls.append(("start", attempt.invocation_id, attempt.number))
 
-    def speculate(
-        self, processor: Any, status: InvocationStatus, attempt: int, journal: Any, state: Any
-    ) -> bool:
-        self.calls.append(("speculate", status.invocation_id, attempt, journal, state))
+    def speculate(self, host: AttemptHost, attempt: Attempt) -> bool:
+        self.calls.append(
+            ("speculate", attempt.invocation_id, attempt.number, attempt.journal, attempt.state)
+        )
         return True
 
     def adopt(self, invocation_id: str, attempt: int) -> dict[str, bytes] | None:
@@ -41,126 +52,151 @@ class _Invoker:
     def abort(self, invocation_id: str) -> None:
         self.calls.append(("abort", invocation_id))
 
+    def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
+        return False
 
-class _Handler:
-    lazy_state = False
-
-
-class _Service:
-    def handler(self, name: str) -> _Handler:
-        return _Handler()
+    def applied(self, invocation_id: str, attempt: int, journal_len: int) -> None:
+        pass
 
 
-class _Registry:
-    def get(self, name: str) -> _Service:
-        return _Service()
+class _Publisher:
+    def publish(self, chan: str, payload: bytes) -> None:
+        pass
 
 
-def _status(inv_id: str, status: Status, handler: str = "add") -> InvocationStatus:
-    return InvocationStatus(
-        invocation_id=inv_id,
-        target=records.Target(KEY[0], handler, KEY[1], "exclusive"),
-        status=status,
-        created_ms=0,
-        modified_ms=0,
-        journal_len=1,
-        commands=1,
-    )
+class _Partition:
+    """The machine, its attempt host and a recording invoker."""
+
+    def __init__(self, *queued: str) -> None:
+        self.run = GoldenRun({})
+        self.machine = m = self.run.machine
+        self.invoker = _Invoker()
+        self.leading = True
+        self.host = PartitionHost(
+            m,
+            self.invoker,
+            Answers(_Publisher(), "t", lambda: False),
+            append=_no_append,
+            load_journal=_no_journal,
+            epoch=lambda: 1,
+            leading=lambda: self.leading,
+        )
+        self._offset = 0
+        self.apply(*(records.Invoke(i, ADD, i.encode()) for i in ("inv_p", *queued)))
+        self.invoker.calls.clear()
+
+    def apply(self, *recs: records.Record) -> Batch:
+        """One batch, its effects run as the processor runs them."""
+        decoded = []
+        for rec in recs:
+            decoded.append((self._offset, rec))
+            self._offset += 1
+        batch = self.machine.apply(decoded, {}, NOW)
+        handlers = self.host.effect_handlers()
+        for effect in batch.effects:
+            run = handlers.get(type(effect))
+            if run is not None:
+                run(effect)
+        return batch
+
+    def holder_returned(self, inv_id: str, attempt: int, state: dict[str, bytes]) -> None:
+        """What the in-process invoker does when an adopted exclusive attempt returned."""
+        nxt = self.host.offer_speculation(inv_id, attempt, state)
+        if nxt is not None and self.invoker.speculate(self.host, nxt):
+            self.host.speculation_started(nxt)
+
+    def end(self, inv_id: str, attempt: int) -> Batch:
+        """A clean end: that attempt's Output."""
+        return self.apply(records.AppendJournal(inv_id, 1, attempt, [OUTPUT]))
+
+    def st(self, inv_id: str) -> InvocationStatus:
+        return self.machine.active[inv_id]
 
 
-def _setup(*queued: str) -> tuple[PartitionProcessor, _Invoker]:
-    inv = _Invoker()
-    deps = ProcessorDeps(
-        prefix="t", partitions=4, store=cast(Any, None), producer=cast(Any, None),
-        redis=cast(Any, None), registry=cast(Any, _Registry()), worker_id="w",
-        invoker=cast(Any, inv), publisher=cast(Any, None),
-    )  # fmt: skip
-    proc = PartitionProcessor(1, deps)
-    proc.leading = True
-    holder = _status("inv_p", Status.INVOKED)
-    holder.attempt = 1
-    proc.active["inv_p"] = holder
-    proc.locks[KEY] = "inv_p"
-    for q in queued:
-        proc.active[q] = _status(q, Status.INBOXED)
-        proc.first_journal[q] = b"input-" + q.encode()
-        proc.inboxes.setdefault(KEY, deque()).append(q)
-    return proc, inv
+def _no_append(rec: records.Record) -> Any:
+    raise AssertionError("no record is appended here")
 
 
-def _release(proc: PartitionProcessor, clean_end: tuple[str, int] | None) -> _Batch:
-    b = _Batch()
-    proc._clean_end = clean_end
-    proc._release_lock(proc.active["inv_p"], b)
-    proc._clean_end = None
-    for effect in b.effects:
-        effect()
-    return b
+async def _no_journal(inv_id: str) -> list[bytes]:
+    raise AssertionError("no journal is read here")
+
+
+def _input(inv_id: str) -> bytes:
+    return J.input_entry({}, inv_id.encode())
 
 
 def test_a_clean_end_adopts_the_speculative_attempt_without_starting_another() -> None:
-    proc, inv = _setup("inv_n")
-    proc.speculate(proc.active["inv_p"], 1, {"count": b"1"})
-    assert inv.calls == [("speculate", "inv_n", 2, [b"input-inv_n"], {"count": b"1"})]
-    _release(proc, ("inv_p", 1))
-    n = proc.active["inv_n"]
-    assert (n.status, n.attempt, proc.locks[KEY]) == (Status.INVOKED, 2, "inv_n")
-    assert inv.calls[1:] == [("adopt", "inv_n", 2)]  # no start, no abort
-    assert "inv_n" not in proc.first_journal
+    p = _Partition("inv_n")
+    p.holder_returned("inv_p", 1, {"count": b"1"})
+    assert p.invoker.calls == [("speculate", "inv_n", 2, [_input("inv_n")], {"count": b"1"})]
+    p.end("inv_p", 1)
+    n = p.st("inv_n")
+    assert (n.status, n.attempt, p.machine.locks[KEY]) == (Status.INVOKED, 2, "inv_n")
+    assert p.invoker.calls[1:] == [("abort", "inv_p"), ("adopt", "inv_n", 2)]  # no start
+    assert "inv_n" not in p.machine.first_journal
 
 
 def test_an_adopted_attempt_that_already_ended_speculates_on_the_next_one() -> None:
-    proc, inv = _setup("inv_n", "inv_m")
-    proc.speculate(proc.active["inv_p"], 1, {"count": b"1"})
-    inv.ended["inv_n"] = {"count": b"2"}
-    _release(proc, ("inv_p", 1))
-    assert inv.calls[-1] == ("speculate", "inv_m", 2, [b"input-inv_m"], {"count": b"2"})
-    assert proc._spec[KEY].pred == ("inv_n", 2)
+    p = _Partition("inv_n", "inv_m")
+    p.holder_returned("inv_p", 1, {"count": b"1"})
+    p.invoker.ended["inv_n"] = {"count": b"2"}
+    p.end("inv_p", 1)
+    assert p.invoker.calls[-1] == ("speculate", "inv_m", 2, [_input("inv_m")], {"count": b"2"})
+    assert p.machine.handoff.by_key[KEY].pred == ("inv_n", 2)
 
 
 def test_an_unclean_end_aborts_the_speculation_and_skips_its_attempt_number() -> None:
     """E.g. the holder was killed: the state the speculation ran on never existed, so the
     call starts afresh, with attempt 1 (the speculative entries, numbered 2, are rejected;
     the log alone decides the numbering, so an owner replaying it after a crash agrees)."""
-    proc, inv = _setup("inv_n")
-    proc.speculate(proc.active["inv_p"], 1, {"count": b"1"})
-    _release(proc, None)
-    n = proc.active["inv_n"]
+    p = _Partition("inv_n")
+    p.holder_returned("inv_p", 1, {"count": b"1"})
+    p.apply(records.Kill("inv_p"))
+    n = p.st("inv_n")
     assert (n.status, n.attempt) == (Status.INVOKED, 1)
-    assert inv.calls[1:] == [("abort_attempt", "inv_n", 2), ("start", "inv_n", 1)]
+    assert p.invoker.calls[1:] == [
+        ("abort", "inv_p"),  # (the kill's, then the completion's)
+        ("abort", "inv_p"),
+        ("abort_attempt", "inv_n", 2),
+        ("start", "inv_n", 1),
+    ]
 
 
 def test_a_killed_speculative_target_is_aborted_and_the_next_call_starts() -> None:
-    proc, inv = _setup("inv_n", "inv_m")
-    proc.speculate(proc.active["inv_p"], 1, {})
-    proc.inboxes[KEY].remove("inv_n")  # what a Kill of the queued call does
-    del proc.active["inv_n"]
-    _release(proc, ("inv_p", 1))
-    assert proc.locks[KEY] == "inv_m"
-    assert inv.calls[1:] == [("abort_attempt", "inv_n", 2), ("start", "inv_m", 2)]
+    p = _Partition("inv_n", "inv_m")
+    p.holder_returned("inv_p", 1, {})
+    p.apply(records.Kill("inv_n"))  # removes the queued call from the key's inbox
+    p.invoker.calls = p.invoker.calls[:1]
+    p.end("inv_p", 1)
+    assert p.machine.locks[KEY] == "inv_m"
+    assert p.invoker.calls[1:] == [
+        ("abort", "inv_p"),
+        ("abort_attempt", "inv_n", 2),
+        ("start", "inv_m", 2),
+    ]
 
 
 def test_a_new_attempt_of_the_holder_drops_its_speculation() -> None:
     """The holder's end was not durable (its append failed) and it runs again: the
     speculative attempt must stop before the holder's retry starts."""
-    proc, inv = _setup("inv_n")
-    proc.speculate(proc.active["inv_p"], 1, {})
-    proc.active["inv_p"].attempt = 2
-    proc._start_attempt(proc.active["inv_p"], None)
-    assert inv.calls[1:] == [("abort_attempt", "inv_n", 2), ("start", "inv_p", 2)]
-    assert proc._spec == {} and proc.active["inv_n"].attempt == 0
-    _release(proc, ("inv_p", 2))  # the retry ends cleanly: inv_n starts afresh
-    assert inv.calls[-1] == ("start", "inv_n", 2)
+    p = _Partition("inv_n")
+    p.holder_returned("inv_p", 1, {})
+    p.st("inv_p").attempt = 2
+    p.host.start_all()  # e.g. a new leader resumes it
+    assert p.invoker.calls[1:] == [("abort_attempt", "inv_n", 2), ("start", "inv_p", 2)]
+    assert p.machine.handoff.by_key == {} and p.st("inv_n").attempt == 0
+    p.end("inv_p", 2)  # the retry ends cleanly: inv_n starts afresh
+    assert p.invoker.calls[-1] == ("start", "inv_n", 2)
 
 
 def test_no_speculation_where_it_cannot_hold() -> None:
-    proc, inv = _setup()  # empty inbox
-    proc.speculate(proc.active["inv_p"], 1, {})
-    proc, inv2 = _setup("inv_n")
-    proc.speculate(proc.active["inv_p"], 0, {})  # not the holder's current attempt
-    proc.active["inv_n"].journal_len = 3  # (and never for one that already ran)
-    proc.speculate(proc.active["inv_p"], 1, {})
-    proc, inv3 = _setup("inv_n")
-    proc.leading = False
-    proc.speculate(proc.active["inv_p"], 1, {})
-    assert inv.calls == inv2.calls == inv3.calls == []
+    p = _Partition()  # empty inbox
+    p.holder_returned("inv_p", 1, {})
+    p2 = _Partition("inv_n")
+    p2.holder_returned("inv_p", 0, {})  # not the holder's current attempt
+    p2.st("inv_n").journal_len = 3  # (and never for one that already ran)
+    p2.holder_returned("inv_p", 1, {})
+    p3 = _Partition("inv_n")
+    p3.leading = False
+    p3.holder_returned("inv_p", 1, {})
+    assert p.invoker.calls == p2.invoker.calls == p3.invoker.calls == []
