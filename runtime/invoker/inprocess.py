@@ -30,15 +30,17 @@ from runtime.log import records
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
 from runtime.settings import Settings
-from sdk import _journal as sj
-from sdk._definitions import HandlerDefinition, InvocationRetryPolicy, ServiceDefinition
-from sdk._engine import (
+from sdk import engine as sj
+from sdk.engine import (
     Blocked,
     Done,
     Failed,
+    HandlerDefinition,
     InvocationDescriptor,
     InvocationDriver,
+    InvocationRetryPolicy,
     Progress,
+    ServiceDefinition,
 )
 
 log = logging.getLogger("rt.invoker")

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from runtime.log.records import Failure as RecordFailure
 from runtime.partition.status import Outcome
-from sdk import _journal as sj
-from sdk._ids import InvalidIdError as InvalidIdError  # (re-exported: ids of journal entries)
-from sdk._ids import parse_awakeable_id, parse_invocation_id
+from sdk import engine as sj
+from sdk.ids import InvalidIdError as InvalidIdError  # (re-exported: ids of journal entries)
+from sdk.ids import parse_awakeable_id, parse_invocation_id
 
 CANCEL_INDEX = -1
 """Pseudo command index of the built-in cancel signal."""

@@ -41,7 +41,7 @@ from runtime.subscriptions.mapping import (
     SourceRecord,
     decode_key,
 )
-from sdk import _journal as sj
+from sdk import engine as sj
 
 if TYPE_CHECKING:  # redis stays out of the intake child's imports (its start-up time)
     import redis.asyncio as aioredis
