@@ -23,10 +23,20 @@ from tests.e2e.conftest import APPS, RtNode
 JSON = {"content-type": "application/json"}
 
 
+_READ_ANY = """
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'list' then return redis.call('LINDEX', KEYS[1], 0) end
+if t == 'string' then return redis.call('GET', KEYS[1]) end
+return false
+"""
+
+
 def _wait(r: redis.Redis, key: str, timeout: float = 60.0) -> bytes:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        v = r.get(key) if r.type(key) != b"list" else r.lindex(key, 0)
+        # One script reads either kind: a TYPE then GET could see the key appear as a list
+        # in between (WRONGTYPE).
+        v = r.eval(_READ_ANY, 1, key)
         if v is not None:
             return bytes(v)
         time.sleep(0.05)
