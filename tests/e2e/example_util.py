@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,11 +54,11 @@ def post(url: str, body: object = None, **headers: str) -> httpx.Response:
     return httpx.post(url, json=body, headers=headers, timeout=60)
 
 
-def get(url: str) -> object:
-    """GET ``url``, which must answer 200, and return its JSON."""
+def get(url: str) -> Any:
+    """GET ``url``, which must answer 200, and return its JSON (None for no body)."""
     r = httpx.get(url, timeout=60)
     assert r.status_code == 200, r.text
-    return r.json()
+    return r.json() if r.content else None
 
 
 def post_all(url: str, bodies: Sequence[object]) -> list[httpx.Response]:

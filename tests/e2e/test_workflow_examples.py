@@ -13,18 +13,13 @@ from tests.e2e.conftest import RtNode
 from tests.e2e.example_util import (
     EXAMPLES,
     JSON,
+    get,
     log_lines,
     send,
     start_example,
     wait_for_entry,
     wait_for_lines,
 )
-
-
-def _get(url: str) -> object:
-    r = httpx.get(url, timeout=60)
-    assert r.status_code == 200, r.text
-    return r.json() if r.content else None
 
 
 def test_user_signup_waits_for_the_click(
@@ -37,14 +32,14 @@ def test_user_signup_waits_for_the_click(
     r = httpx.post(f"{url}/UserSignup/alice/run/send", content=user, headers=JSON, timeout=30)
     assert (r.status_code, r.json()["status"]) == (202, "Accepted")
     secret = wait_for_lines(node, r"UserSignup/alice/click .* -d '\"([0-9a-f-]{36})\"'")[0]
-    assert _get(f"{url}/UserSignup/alice/get_stage") == "Waiting for e-mail click"
+    assert get(f"{url}/UserSignup/alice/get_stage") == "Waiting for e-mail click"
     r = httpx.get(f"{url}/restate/workflow/UserSignup/alice/output", timeout=30)
     assert r.status_code == 470
     r = httpx.post(f"{url}/UserSignup/alice/click", content=f'"{secret}"', headers=JSON, timeout=30)
     assert r.status_code == 200
     r = httpx.get(f"{url}/restate/workflow/UserSignup/alice/attach", timeout=60)
     assert (r.status_code, r.json()) == (200, True)
-    assert _get(f"{url}/UserSignup/alice/get_stage") == "User verified"
+    assert get(f"{url}/UserSignup/alice/get_stage") == "User verified"
     # A second click, and a second sign-up for the same id, are refused.
     r = httpx.post(f"{url}/UserSignup/alice/click", content='"x"', headers=JSON, timeout=30)
     assert (r.status_code, r.json()["message"]) == (409, "promise was already completed")
@@ -58,7 +53,7 @@ def test_user_signup_waits_for_the_click(
     httpx.post(f"{url}/UserSignup/bob/click", content='"guess"', headers=JSON, timeout=30)
     r = httpx.get(f"{url}/restate/workflow/UserSignup/bob/attach", timeout=60)
     assert (r.status_code, r.json()["message"]) == (400, "wrong secret from the e-mail link")
-    assert _get(f"{url}/UserSignup/bob/get_stage") == "Verification failed"
+    assert get(f"{url}/UserSignup/bob/get_stage") == "Verification failed"
 
     # A sign-up waiting for its click survives kill -9; the e-mail went out once.
     inv = send(f"{url}/UserSignup/carol/run/send", {"name": "Carol", "email": "c@example.com"})
@@ -89,7 +84,7 @@ def test_payment_approval_by_awakeable(
     def approval_id(pid: str) -> str:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            st = _get(f"{url}/Payment/{pid}/status")
+            st = get(f"{url}/Payment/{pid}/status")
             assert isinstance(st, dict)
             if st["approval_id"]:
                 assert st["status"] == "awaiting approval"
@@ -114,7 +109,7 @@ def test_payment_approval_by_awakeable(
     r = httpx.post(f"{url}/restate/awakeables/{aid}/resolve", content="true", timeout=30)
     assert r.status_code == 202
     assert result("big") == {"status": "paid", "transaction": "tx-big", "reason": None}
-    assert _get(f"{url}/Payment/big/status") == {"status": "paid", "approval_id": None}
+    assert get(f"{url}/Payment/big/status") == {"status": "paid", "approval_id": None}
 
     start("huge", 90000)
     aid = approval_id("huge")
@@ -155,7 +150,7 @@ def test_payment_approval_waits_for_approval_and_webhook_across_kill9(
 
     send(f"{wf}/no/run/send", order)
     deadline = time.monotonic() + 30
-    while _get(f"{wf}/no/status") != "waiting for approval" and time.monotonic() < deadline:
+    while get(f"{wf}/no/status") != "waiting for approval" and time.monotonic() < deadline:
         time.sleep(0.05)
     post("no/approve", False)
     assert attach("no") == {"status": "rejected", "reference": None}
@@ -174,10 +169,10 @@ def test_payment_approval_waits_for_approval_and_webhook_across_kill9(
     wait_for_entry(node, inv, "Command: GetPromise", "settled")
     node.kill9()
     node.start()
-    assert _get(f"{wf}/p1/status") == "charging"
+    assert get(f"{wf}/p1/status") == "charging"
     event = {"reference": "ch_p1", "outcome": "succeeded"}
     assert post("p1/webhook", event).json() == "accepted"
     assert post("p1/webhook", event).json() == "duplicate"  # providers redeliver
     assert attach("p1") == {"status": "paid", "reference": "ch_p1"}
-    assert _get(f"{wf}/p1/status") == "paid"
+    assert get(f"{wf}/p1/status") == "paid"
     assert len(log_lines(node, r"\[provider\] charging .*/PaymentApproval/p1/webhook")) == 1
