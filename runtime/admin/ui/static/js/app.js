@@ -1,7 +1,7 @@
 // The UI's router: hash routes (#/invocations/inv_…) to views, and the polling of live views.
 
 import { api } from "./api.js";
-import { clearError, h, showError } from "./dom.js";
+import { clearError, fill, h, showError } from "./dom.js";
 import * as cron from "./views/cron.js";
 import * as invocation from "./views/invocation.js";
 import * as invocations from "./views/invocations.js";
@@ -55,7 +55,7 @@ async function route() {
     else a.removeAttribute("aria-current");
   }
   if (!match) {
-    main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, `No page at ${path}.`));
+    fill(main, h("h1", {}, "Not found"), h("p", {}, `No page at ${path}.`));
     return;
   }
   const ctx = {

@@ -15,6 +15,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Replace el's children (null, false and undefined are left out, arrays flattened). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c === undefined || c === null || c === false) continue;
@@ -98,7 +105,8 @@ export function facts(pairs) {
 /** Show an error banner above the page (role=alert, so screen readers announce it). */
 export function showError(error) {
   const banner = document.getElementById("banner");
-  banner.replaceChildren(
+  fill(
+    banner,
     h("strong", {}, "The admin API failed. "),
     error.message || String(error),
     h("button", { type: "button", class: "link", onclick: clearError }, "Dismiss"),

@@ -1,7 +1,7 @@
 // Cron jobs (GET/POST/DELETE /cron, an rt extension): list, create, delete.
 
 import { api, seg } from "../api.js";
-import { confirmAction, emptyState, h, mono, notice, relTime, showError, table } from "../dom.js";
+import { confirmAction, emptyState, fill, h, mono, notice, relTime, showError, table } from "../dom.js";
 
 function every(ms) {
   if (ms % 3600000 === 0) return `every ${ms / 3600000} h`;
@@ -62,7 +62,8 @@ export async function render(ctx) {
     }
     await render(ctx);
   };
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("h1", {}, "Cron jobs"),
     h("p", { class: "muted" }, "Recurring invocations, durable in the log (an rt extension)."),
     jobs.length

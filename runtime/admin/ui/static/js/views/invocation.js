@@ -1,7 +1,7 @@
 // One invocation: its status, actions (cancel, kill, purge) and its journal as a timeline.
 
 import { api, seg } from "../api.js";
-import { badge, confirmAction, emptyState, facts, h, mono, notice, relTime, showError } from "../dom.js";
+import { badge, confirmAction, emptyState, facts, fill, h, mono, notice, relTime, showError } from "../dom.js";
 
 const REFRESH_MS = 2000;
 const SHORT = 160;
@@ -140,7 +140,7 @@ function timeline(d) {
 
 function actions(ctx, d, refresh) {
   const act = async (verb, text, method) => {
-    if (!(await confirmAction(`${verb} this invocation?`, text, verb))) return;
+    if (!(await confirmAction(`${verb} this invocation?`, text, `${verb} invocation`))) return;
     try {
       const r = await api.patch(`/invocations/${seg(d.id)}/${method}`);
       notice(`${verb}: ${r.status === 202 ? "requested" : "done"}`);
@@ -183,7 +183,8 @@ export async function render(ctx) {
   const id = ctx.params[0];
   const head = h("div");
   const body = h("div");
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("p", { class: "crumbs" }, h("a", { href: "#/invocations" }, "Invocations"), " / "),
     h("h1", { class: "mono id" }, id),
     head,
@@ -196,7 +197,7 @@ export async function render(ctx) {
       d = await api.get(`/invocations/${seg(id)}?journal=true`);
     } catch (e) {
       if (e.status === 404) {
-        head.replaceChildren(emptyState("No such invocation: it never existed, was purged, or its retention passed."));
+        fill(head, emptyState("No such invocation: it never existed, was purged, or its retention passed."));
         body.replaceChildren();
         last = "gone";
         return;
@@ -206,7 +207,8 @@ export async function render(ctx) {
     if (!ctx.current()) return;
     last = d.status;
     const key = d.target_service_key;
-    head.replaceChildren(
+    fill(
+      head,
       h("p", { class: "headline" }, h("strong", {}, d.target), " ", badge(d.status, undefined),
         d.completion_result ? [" ", badge(d.completion_result)] : null,
         d.cancel_requested && d.status !== "completed" ? [" ", badge("cancel requested", "warn")] : null),
@@ -232,7 +234,7 @@ export async function render(ctx) {
       ]),
       h("p", { class: "muted small" }, "Retries keep the journal: a failed attempt leaves no entry, only the last failure above."),
     );
-    body.replaceChildren(h("h2", {}, `Journal (${d.journal.length} entries)`), timeline(d));
+    fill(body, h("h2", {}, `Journal (${d.journal.length} entries)`), timeline(d));
   };
   await ctx.poll(async () => {
     if (last === "completed" || last === "gone") return;

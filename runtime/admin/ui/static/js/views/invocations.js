@@ -2,7 +2,7 @@
 
 import { go } from "../app.js";
 import { api, query, seg } from "../api.js";
-import { badge, emptyState, h, mono, relTime, table } from "../dom.js";
+import { badge, emptyState, fill, h, mono, relTime, table } from "../dom.js";
 
 const PAGE = 25;
 const REFRESH_MS = 2000;
@@ -67,7 +67,8 @@ export async function render(ctx) {
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const results = h("div", { class: "results" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("h1", {}, "Invocations"),
     h("p", { class: "muted" }, "Invocations not completed yet, oldest first. Completed ones open by id."),
     h("div", { class: "toolbar" }, filters, open),
@@ -89,7 +90,8 @@ export async function render(ctx) {
     summary.textContent = total
       ? `${first}–${first + found.invocations.length - 1} of ${total} in flight`
       : "";
-    results.replaceChildren(
+    fill(
+      results,
       found.invocations.length
         ? table(
             "Invocations in flight",
@@ -108,7 +110,8 @@ export async function render(ctx) {
           )
         : emptyState(page ? "No invocations on this page." : "No invocation in flight matches."),
     );
-    pager.replaceChildren(
+    fill(
+      pager,
       page > 0 ? pageLink(page - 1, "← Previous page") : null,
       found.more ? pageLink(page + 1, "Next page →") : null,
     );

@@ -1,7 +1,7 @@
 // Overview: the cluster as this node sees it (GET /cluster, GET /services), refreshed live.
 
 import { api } from "../api.js";
-import { badge, emptyState, h, table } from "../dom.js";
+import { badge, emptyState, fill, h, table } from "../dom.js";
 
 const REFRESH_MS = 3000;
 
@@ -21,7 +21,8 @@ export async function render(ctx) {
   const cards = h("div", { class: "cards", "aria-live": "polite" });
   const parts = h("section", { "aria-labelledby": "partitions-title" });
   const svcs = h("section", { "aria-labelledby": "services-title" });
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("h1", {}, "Overview"),
     cards,
     h("h2", { id: "partitions-title" }, "Partitions"),
@@ -39,7 +40,8 @@ export async function render(ctx) {
     const [cluster, { services }] = await Promise.all([api.get("/cluster"), api.get("/services")]);
     if (!ctx.current()) return;
     const owned = cluster.partitions.filter((p) => p.leader_epoch > 0).length;
-    cards.replaceChildren(
+    fill(
+      cards,
       card("Services", cluster.services, `${cluster.handlers} handlers`),
       card("In flight", cluster.in_flight.toLocaleString(), "invocations not completed"),
       card(
@@ -53,7 +55,8 @@ export async function render(ctx) {
       card("Timers", cluster.timers.toLocaleString(), "sleeps, delays, retries, cron"),
       card("Dead letters", cluster.pending_dead_letters, "stored, not yet produced"),
     );
-    parts.replaceChildren(
+    fill(
+      parts,
       table(
         "Partitions of rt.log",
         ["Partition", "Leader", "Epoch", "Applied offset", "In flight", "Timers", "DLQ pending", "Rate"],
@@ -70,7 +73,8 @@ export async function render(ctx) {
         { empty: "No partitions." },
       ),
     );
-    svcs.replaceChildren(
+    fill(
+      svcs,
       services.length
         ? table(
             "Services",

@@ -1,7 +1,7 @@
 // Services and their handlers with their options (GET /services, GET /services/{name}).
 
 import { api, seg } from "../api.js";
-import { badge, emptyState, facts, h, table } from "../dom.js";
+import { badge, emptyState, facts, fill, h, table } from "../dom.js";
 
 const KEYED = new Set(["VirtualObject", "Workflow"]);
 
@@ -9,7 +9,8 @@ export async function render(ctx) {
   if (ctx.params.length) return detail(ctx, ctx.params[0]);
   const { services } = await api.get("/services");
   if (!ctx.current()) return;
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("h1", {}, "Services"),
     services.length
       ? table(
@@ -42,7 +43,8 @@ async function detail(ctx, name) {
   const s = await api.get(`/services/${seg(name)}`);
   if (!ctx.current()) return;
   const keyed = KEYED.has(s.ty);
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("p", { class: "crumbs" }, h("a", { href: "#/services" }, "Services"), " / "),
     h("h1", {}, s.name, " ", badge(s.ty, "plain")),
     s.documentation ? h("p", {}, s.documentation) : null,

@@ -4,7 +4,7 @@
 
 import { go } from "../app.js";
 import { api, seg } from "../api.js";
-import { emptyState, h, notice, showError } from "../dom.js";
+import { emptyState, fill, h, notice, showError } from "../dom.js";
 
 const KEYED = new Set(["VirtualObject", "Workflow"]);
 const enc = new TextEncoder();
@@ -139,11 +139,11 @@ export async function render(ctx) {
   const q = ctx.query;
   const parts = [h("h1", {}, "State"), h("p", { class: "muted" }, "The durable K/V state of a virtual object or workflow, by key.")];
   if (!keyed.length) {
-    ctx.main.replaceChildren(...parts, emptyState("No virtual object or workflow is registered."));
+    fill(ctx.main, ...parts, emptyState("No virtual object or workflow is registered."));
     return;
   }
   parts.push(picker(keyed, q));
-  ctx.main.replaceChildren(...parts);
+  fill(ctx.main, parts);
   if (q.service && q.key !== undefined && q.key !== "") {
     const form = await editor(ctx, q.service, q.key);
     if (form && ctx.current()) ctx.main.append(h("h2", { class: "mono" }, `${q.service}/${q.key}`), form);

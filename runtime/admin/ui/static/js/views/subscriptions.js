@@ -1,7 +1,7 @@
 // Kafka subscriptions (GET/POST/DELETE /subscriptions): list, create, delete.
 
 import { api, seg } from "../api.js";
-import { confirmAction, emptyState, h, mono, notice, showError, table } from "../dom.js";
+import { confirmAction, emptyState, fill, h, mono, notice, showError, table } from "../dom.js";
 
 function options(text) {
   const out = {};
@@ -63,7 +63,8 @@ export async function render(ctx) {
     }
     await render(ctx);
   };
-  ctx.main.replaceChildren(
+  fill(
+    ctx.main,
     h("h1", {}, "Subscriptions"),
     h("p", { class: "muted" }, "Kafka topics whose records invoke a handler, exactly once per record."),
     subscriptions.length
