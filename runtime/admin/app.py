@@ -265,7 +265,7 @@ def create_admin_app(
                 404,
                 f"The requested handler '{handler}' on service '{name}' does not exist",
             )
-        return handler_metadata(info, service_public=service.public)
+        return handler_metadata(info, service_public=service.public, service=service)
 
     @app.get("/services/{name}/openapi")
     async def get_service_openapi(name: str) -> JSONResponse:

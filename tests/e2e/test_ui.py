@@ -8,6 +8,7 @@ as screenshots (``tests/e2e/ui_browser.py`` says where).
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -209,6 +210,7 @@ def test_services_subscriptions_and_cron_pages(
     handlers = page.get_by_role("table", name="Handlers of Cart")
     expect(handlers).to_contain_text("Add an item to the cart.")
     expect(handlers).to_contain_text("Shared")
+    expect(handlers).to_contain_text("at most 10s; forever")  # the resolved retry policy
     shoot(page, "service")
 
     topic = f"{ui_prefix}.orders"
@@ -250,6 +252,17 @@ def test_overview_shows_the_partitions_and_throughput(
     page: Page, ui_node: RtNode, redis_client: redis.Redis, ui_prefix: str
 ) -> None:
     place_order(ui_node, redis_client, ui_prefix, "o-3")  # something in flight
+    stop = threading.Event()
+
+    def load() -> None:  # keeps the processors busy while the overview measures
+        with httpx.Client(base_url=ui_node.url, timeout=30) as c:
+            n = 0
+            while not stop.is_set():
+                c.post(f"/Cart/load-{n % 8}/add", json=f"item-{n}")
+                n += 1
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
     page.goto(f"{ui_node.admin_url}/")  # the admin root redirects to the UI
     expect(page).to_have_url(re.compile(r"/ui/$"))
     parts = page.get_by_role("table", name="Partitions of rt.log")
@@ -260,9 +273,12 @@ def test_overview_shows_the_partitions_and_throughput(
     cards = page.locator(".cards")
     expect(cards).to_contain_text("Services3")
     expect(cards.locator(".card", has_text="In flight")).not_to_contain_text("In flight0")
-    expect(cards.locator(".card", has_text="Throughput")).to_contain_text("/s")
+    throughput = cards.locator(".card", has_text="Throughput")
+    expect(throughput).to_contain_text(re.compile(r"[1-9][\d,.]* /s"))
     expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
     shoot(page, "overview")
+    stop.set()
+    worker.join(30)
 
 
 def test_an_api_failure_shows_a_banner(page: Page) -> None:

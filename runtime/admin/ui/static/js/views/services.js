@@ -29,6 +29,30 @@ export async function render(ctx) {
   );
 }
 
+/** "from 100ms, ×2, at most 10s; forever" — a retry policy in a line. */
+function retryText(p) {
+  if (!p) return null;
+  const attempts = p.max_attempts === null ? "forever" : `${p.max_attempts} attempts, then ${p.on_max_attempts}`;
+  return `from ${p.initial_interval}, ×${p.exponentiation_factor}, at most ${p.max_interval}; ${attempts}`;
+}
+
+function handlerOptions(x) {
+  return h(
+    "dl",
+    { class: "mini" },
+    [
+      ["journal", x.journal_retention],
+      ["idempotency", x.idempotency_retention],
+      ["inactivity", x.inactivity_timeout],
+      ["abort", x.abort_timeout ?? "never"],
+      ["retry", retryText(x.retry_policy)],
+      ["lazy state", x.enable_lazy_state ? "yes" : null],
+    ]
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+  );
+}
+
 function schema(label, value) {
   if (value === null || value === undefined) return null;
   return h(
@@ -64,17 +88,19 @@ async function detail(ctx, name) {
       ["Workflow retention", s.workflow_completion_retention],
       ["Inactivity timeout", s.inactivity_timeout ?? "default"],
       ["Abort timeout", s.abort_timeout ?? "default"],
+      ["Retry policy", retryText(s.retry_policy)],
     ]),
     h("h2", {}, "Handlers"),
     table(
       `Handlers of ${s.name}`,
-      ["Handler", "Type", "Public", "Input", "Output", "Documentation"],
+      ["Handler", "Type", "Public", "Input", "Output", "Runs with", "Documentation"],
       s.handlers.map((x) => [
         h("strong", {}, x.name),
         x.ty ? badge(x.ty, "plain") : h("span", { class: "muted" }, "—"),
         x.public ? "yes" : "private",
         [x.input_description, schema("schema", x.input_json_schema)],
         [x.output_description, schema("schema", x.output_json_schema)],
+        handlerOptions(x),
         x.documentation ?? "",
       ]),
       { empty: "This service has no handlers." },
