@@ -10,12 +10,24 @@ Owns the files and where they are mounted; imports nothing of the runtime.
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 __all__ = ["UI_PATH", "ui_files"]
 
 UI_PATH = "/ui"
 """Where the admin app mounts the UI."""
+
+
+class _RevalidatedFiles(StaticFiles):
+    """Static files a browser revalidates before each use (``no-cache``; the ETag makes
+    that cheap), so an upgraded rt never runs next to modules cached from the old one."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["cache-control"] = "no-cache"
+        return response
 
 
 def ui_files() -> StaticFiles:
@@ -24,4 +36,4 @@ def ui_files() -> StaticFiles:
     Returns:
         The app to mount at :data:`UI_PATH`.
     """
-    return StaticFiles(packages=[("runtime.admin.ui", "static")], html=True)
+    return _RevalidatedFiles(packages=[("runtime.admin.ui", "static")], html=True)

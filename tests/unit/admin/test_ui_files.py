@@ -45,6 +45,7 @@ async def test_the_ui_is_served_at_ui(client: httpx.AsyncClient) -> None:
     assert '<script type="module" src="js/app.js">' in r.text
     js = await client.get("/ui/js/app.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert js.headers["cache-control"] == "no-cache" and js.headers["etag"]
     assert (await client.get("/ui/style.css")).status_code == 200
     root = await client.get("/")
     assert root.status_code == 307 and root.headers["location"] == "/ui/"
