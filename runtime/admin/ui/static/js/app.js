@@ -23,6 +23,15 @@ const ROUTES = [
 
 let generation = 0;
 
+/** A route part, percent-decoded (left as typed when it is not valid percent-encoding). */
+function decode(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 /** The current route: path, its captured parts and the query after `?`. */
 function parse() {
   const raw = location.hash.replace(/^#/, "") || "/";
@@ -46,7 +55,7 @@ async function route() {
   for (const [re, view, nav] of ROUTES) {
     const m = path.match(re);
     if (m) {
-      match = { view, nav, params: m.slice(1).map(decodeURIComponent) };
+      match = { view, nav, params: m.slice(1).map(decode) };
       break;
     }
   }

@@ -78,11 +78,25 @@ export function table(caption, columns, rows, { empty = "Nothing here yet." } = 
     "table",
     {},
     h("caption", { class: "sr-only" }, caption),
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((c) => h("th", { scope: "col" }, c)),
+      ),
+    ),
     h(
       "tbody",
       {},
-      rows.map((r) => h("tr", {}, r.map((cell) => h("td", {}, cell)))),
+      rows.map((r) =>
+        h(
+          "tr",
+          {},
+          r.map((cell) => h("td", {}, cell)),
+        ),
+      ),
     ),
   );
 }

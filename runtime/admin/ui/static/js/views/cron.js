@@ -1,7 +1,17 @@
 // Cron jobs (GET/POST/DELETE /cron, an rt extension): list, create, delete.
 
 import { api, seg } from "../api.js";
-import { confirmAction, emptyState, fill, h, mono, notice, relTime, showError, table } from "../dom.js";
+import {
+  confirmAction,
+  emptyState,
+  fill,
+  h,
+  mono,
+  notice,
+  relTime,
+  showError,
+  table,
+} from "../dom.js";
 
 function every(ms) {
   if (ms % 3600000 === 0) return `every ${ms / 3600000} h`;
@@ -16,7 +26,13 @@ function createForm(ctx) {
     h("label", { for: "cron-id" }, "Id (optional)"),
     h("input", { id: "cron-id", name: "id", class: "mono", placeholder: "nightly-report" }),
     h("label", { for: "cron-target" }, "Target"),
-    h("input", { id: "cron-target", name: "target", required: true, class: "mono", placeholder: "Reports/nightly or Obj/key/handler" }),
+    h("input", {
+      id: "cron-target",
+      name: "target",
+      required: true,
+      class: "mono",
+      placeholder: "Reports/nightly or Obj/key/handler",
+    }),
     h("label", { for: "cron-kind" }, "Repeat by"),
     h(
       "select",
@@ -25,7 +41,13 @@ function createForm(ctx) {
       h("option", { value: "every" }, "interval (30s, 5m, PT1H)"),
     ),
     h("label", { for: "cron-schedule" }, "Schedule"),
-    h("input", { id: "cron-schedule", name: "schedule", required: true, class: "mono", placeholder: "0 3 * * *  or  30s" }),
+    h("input", {
+      id: "cron-schedule",
+      name: "schedule",
+      required: true,
+      class: "mono",
+      placeholder: "0 3 * * *  or  30s",
+    }),
     h("label", { for: "cron-body" }, "Body (JSON, optional)"),
     h("textarea", { id: "cron-body", name: "body", rows: 2, class: "mono" }),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create cron job")),
@@ -53,7 +75,14 @@ export async function render(ctx) {
   const { jobs } = await api.get("/cron");
   if (!ctx.current()) return;
   const remove = async (j) => {
-    if (!(await confirmAction("Delete this cron job?", `${j.target} is not invoked by ${j.id} any more.`, "Delete"))) return;
+    if (
+      !(await confirmAction(
+        "Delete this cron job?",
+        `${j.target} is not invoked by ${j.id} any more.`,
+        "Delete",
+      ))
+    )
+      return;
     try {
       await api.del(`/cron/${seg(j.id)}`);
       notice(`Cron job ${j.id} deleted`);
@@ -76,8 +105,14 @@ export async function render(ctx) {
             j.schedule ? mono(j.schedule) : every(j.every_ms),
             relTime(j.next_run),
             relTime(j.last_run),
-            j.last_invocation_id ? mono(j.last_invocation_id, `#/invocations/${seg(j.last_invocation_id)}`) : "—",
-            h("button", { type: "button", class: "link danger-text", onclick: () => remove(j) }, "Delete"),
+            j.last_invocation_id
+              ? mono(j.last_invocation_id, `#/invocations/${seg(j.last_invocation_id)}`)
+              : "—",
+            h(
+              "button",
+              { type: "button", class: "link danger-text", onclick: () => remove(j) },
+              "Delete",
+            ),
           ]),
         )
       : emptyState("No cron jobs. Create one below or with: rt cron add TARGET --every 1m."),

@@ -1,7 +1,18 @@
 // One invocation: its status, actions (cancel, kill, purge) and its journal as a timeline.
 
 import { api, seg } from "../api.js";
-import { badge, confirmAction, emptyState, facts, fill, h, mono, notice, relTime, showError } from "../dom.js";
+import {
+  badge,
+  confirmAction,
+  emptyState,
+  facts,
+  fill,
+  h,
+  mono,
+  notice,
+  relTime,
+  showError,
+} from "../dom.js";
 
 const REFRESH_MS = 2000;
 const SHORT = 160;
@@ -23,7 +34,8 @@ function value(e) {
 }
 
 function outcome(e) {
-  if (e.result === "failure") return [badge("failure", "bad"), ` [${e.failure_code}] ${e.failure_message}`];
+  if (e.result === "failure")
+    return [badge("failure", "bad"), ` [${e.failure_code}] ${e.failure_message}`];
   if (e.result === "void") return h("span", { class: "muted" }, "done (no value)");
   return value(e);
 }
@@ -76,7 +88,12 @@ function commandBody(kind, e, done) {
       ];
     case "Awakeable":
     case "CompleteAwakeable":
-      return [h("span", { class: "what" }, KIND_TEXT[kind]), " ", mono(e.awakeable_id), kind === "CompleteAwakeable" ? outcome(e) : null];
+      return [
+        h("span", { class: "what" }, KIND_TEXT[kind]),
+        " ",
+        mono(e.awakeable_id),
+        kind === "CompleteAwakeable" ? outcome(e) : null,
+      ];
     case "CompletePromise":
       return [h("span", { class: "what" }, `${KIND_TEXT[kind]} “${e.name}”`), outcome(e)];
     case "AttachInvocation":
@@ -93,12 +110,17 @@ function commandBody(kind, e, done) {
 }
 
 function timeline(d) {
-  if (!d.journal.length) return emptyState("The journal is empty (it is kept for the journal retention after completion).");
+  if (!d.journal.length)
+    return emptyState(
+      "The journal is empty (it is kept for the journal retention after completion).",
+    );
   const commands = new Map();
-  for (const e of d.journal) if (e.entry_type.startsWith("Command")) commands.set(e.command_index, e);
+  for (const e of d.journal)
+    if (e.entry_type.startsWith("Command")) commands.set(e.command_index, e);
   const completedAt = new Map();
   for (const e of d.journal) {
-    if (e.entry_type === "Notification: Completion" && !completedAt.has(e.command_index)) completedAt.set(e.command_index, e.index);
+    if (e.entry_type === "Notification: Completion" && !completedAt.has(e.command_index))
+      completedAt.set(e.command_index, e.index);
   }
   const done = d.status === "completed";
   return h(
@@ -110,19 +132,28 @@ function timeline(d) {
       let cls = "command";
       if (group === "Command") {
         body = commandBody(kind, e, completedAt.has(e.command_index));
-        if (e.pending) body = [body, " ", done ? badge("never completed", "warn") : badge("waiting", "wait")];
+        if (e.pending)
+          body = [body, " ", done ? badge("never completed", "warn") : badge("waiting", "wait")];
       } else if (kind === "Completion") {
         cls = "notification";
         const cmd = commands.get(e.command_index);
         const what = cmd ? cmd.entry_type.replace("Command: ", "") : "command";
         body = [
-          h("span", { class: "what" }, `↳ result of #${e.command_index} ${KIND_TEXT[what] || what}`),
+          h(
+            "span",
+            { class: "what" },
+            `↳ result of #${e.command_index} ${KIND_TEXT[what] || what}`,
+          ),
           " ",
           outcome(e),
         ];
       } else if (kind === "Cancel") {
         cls = "notification cancel";
-        body = h("span", { class: "what" }, "Cancel signal: the handler sees TerminalError 409 “cancelled”");
+        body = h(
+          "span",
+          { class: "what" },
+          "Cancel signal: the handler sees TerminalError 409 “cancelled”",
+        );
       } else {
         cls = "broken";
         body = h("span", { class: "failure" }, e.entry_type);
@@ -131,7 +162,11 @@ function timeline(d) {
         "li",
         { class: `entry ${cls}`, dataset: { kind: kind || group } },
         h("span", { class: "index mono", title: `journal index ${e.index}` }, `${e.index}`),
-        h("span", { class: "cmd mono muted", title: "command index" }, group === "Command" ? `#${e.command_index}` : ""),
+        h(
+          "span",
+          { class: "cmd mono muted", title: "command index" },
+          group === "Command" ? `#${e.command_index}` : "",
+        ),
         h("div", { class: "body" }, body),
       );
     }),
@@ -154,27 +189,48 @@ function actions(ctx, d, refresh) {
     "div",
     { class: "actions" },
     !done
-      ? h("button", {
-          type: "button",
-          class: "warn",
-          onclick: () =>
-            act("Cancel", "The handler gets TerminalError 409 “cancelled” at its next await and may compensate; callees are cancelled too.", "cancel"),
-        }, "Cancel")
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "warn",
+            onclick: () =>
+              act(
+                "Cancel",
+                "The handler gets TerminalError 409 “cancelled” at its next await and may compensate; callees are cancelled too.",
+                "cancel",
+              ),
+          },
+          "Cancel",
+        )
       : null,
     !done
-      ? h("button", {
-          type: "button",
-          class: "danger",
-          onclick: () =>
-            act("Kill", "It completes at once with 409 “killed”: no compensation runs; callees are killed too.", "kill"),
-        }, "Kill")
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: () =>
+              act(
+                "Kill",
+                "It completes at once with 409 “killed”: no compensation runs; callees are killed too.",
+                "kill",
+              ),
+          },
+          "Kill",
+        )
       : null,
     done
-      ? h("button", {
-          type: "button",
-          class: "danger",
-          onclick: () => act("Purge", "Its status, result and journal are deleted for good.", "purge"),
-        }, "Purge")
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: () =>
+              act("Purge", "Its status, result and journal are deleted for good.", "purge"),
+          },
+          "Purge",
+        )
       : null,
   );
 }
@@ -197,7 +253,10 @@ export async function render(ctx) {
       d = await api.get(`/invocations/${seg(id)}?journal=true`);
     } catch (e) {
       if (e.status === 404) {
-        fill(head, emptyState("No such invocation: it never existed, was purged, or its retention passed."));
+        fill(
+          head,
+          emptyState("No such invocation: it never existed, was purged, or its retention passed."),
+        );
         body.replaceChildren();
         last = "gone";
         return;
@@ -209,30 +268,60 @@ export async function render(ctx) {
     const key = d.target_service_key;
     fill(
       head,
-      h("p", { class: "headline" }, h("strong", {}, d.target), " ", badge(d.status, undefined),
+      h(
+        "p",
+        { class: "headline" },
+        h("strong", {}, d.target),
+        " ",
+        badge(d.status, undefined),
         d.completion_result ? [" ", badge(d.completion_result)] : null,
-        d.cancel_requested && d.status !== "completed" ? [" ", badge("cancel requested", "warn")] : null),
+        d.cancel_requested && d.status !== "completed"
+          ? [" ", badge("cancel requested", "warn")]
+          : null,
+      ),
       actions(ctx, d, refresh),
       facts([
-        ["Service", h("a", { href: `#/services/${seg(d.target_service_name)}` }, d.target_service_name)],
+        [
+          "Service",
+          h("a", { href: `#/services/${seg(d.target_service_name)}` }, d.target_service_name),
+        ],
         ["Handler", `${d.target_handler_name} (${d.target_kind})`],
-        ["Key", key !== null ? h("a", { href: `#/state?service=${seg(d.target_service_name)}&key=${seg(key)}` }, key) : null],
+        [
+          "Key",
+          key !== null
+            ? h("a", { href: `#/state?service=${seg(d.target_service_name)}&key=${seg(key)}` }, key)
+            : null,
+        ],
         ["Invoked by", d.invoked_by_id ? [d.invoked_by, " ", link(d.invoked_by_id)] : d.invoked_by],
         ["Idempotency key", d.idempotency_key],
         ["Created", relTime(d.created_at)],
         ["Modified", relTime(d.modified_at)],
         ["Scheduled start", d.scheduled_start_at ? relTime(d.scheduled_start_at) : null],
         ["Completed", d.completed_at ? relTime(d.completed_at) : null],
-        ["Result", d.completion_failure ? [badge("failure", "bad"), ` [${d.completion_failure_code}] ${d.completion_failure}`] : null],
+        [
+          "Result",
+          d.completion_failure
+            ? [badge("failure", "bad"), ` [${d.completion_failure_code}] ${d.completion_failure}`]
+            : null,
+        ],
       ]),
       h("h2", {}, "Attempts"),
       facts([
         ["Attempt", String(d.attempt)],
         ["Retries", String(d.retry_count)],
         ["Next retry", d.next_retry_at ? relTime(d.next_retry_at) : null],
-        ["Last failure", d.last_failure ? h("span", { class: "failure" }, `[${d.last_failure_error_code}] ${d.last_failure}`) : null],
+        [
+          "Last failure",
+          d.last_failure
+            ? h("span", { class: "failure" }, `[${d.last_failure_error_code}] ${d.last_failure}`)
+            : null,
+        ],
       ]),
-      h("p", { class: "muted small" }, "Retries keep the journal: a failed attempt leaves no entry, only the last failure above."),
+      h(
+        "p",
+        { class: "muted small" },
+        "Retries keep the journal: a failed attempt leaves no entry, only the last failure above.",
+      ),
     );
     fill(body, h("h2", {}, `Journal (${d.journal.length} entries)`), timeline(d));
   };

@@ -31,7 +31,12 @@ export async function render(ctx) {
   const filters = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter invocations" },
-    select("service", "Service", services.map((s) => s.name), q.service),
+    select(
+      "service",
+      "Service",
+      services.map((s) => s.name),
+      q.service,
+    ),
     select("handler", "Handler", handlers, q.handler),
     h("label", { for: "key" }, "Key"),
     h("input", { id: "key", name: "key", value: q.key || "", placeholder: "object key" }),
@@ -70,7 +75,11 @@ export async function render(ctx) {
   fill(
     ctx.main,
     h("h1", {}, "Invocations"),
-    h("p", { class: "muted" }, "Invocations not completed yet, oldest first. Completed ones open by id."),
+    h(
+      "p",
+      { class: "muted" },
+      "Invocations not completed yet, oldest first. Completed ones open by id.",
+    ),
     h("div", { class: "toolbar" }, filters, open),
     h("div", { class: "toolbar" }, summary, h("label", { class: "check" }, live, " Live")),
     results,
@@ -78,12 +87,18 @@ export async function render(ctx) {
   );
 
   const pageLink = (n, text) =>
-    h("a", { class: "button secondary", href: `#/invocations${query({ ...q, page: n || "" })}` }, text);
+    h(
+      "a",
+      { class: "button secondary", href: `#/invocations${query({ ...q, page: n || "" })}` },
+      text,
+    );
 
   await ctx.poll(async () => {
     if (!live.checked && results.childElementCount) return;
     const params = { service: q.service, handler: q.handler, key: q.key, status: q.status };
-    const found = await api.get(`/invocations${query({ ...params, limit: PAGE, offset: page * PAGE })}`);
+    const found = await api.get(
+      `/invocations${query({ ...params, limit: PAGE, offset: page * PAGE })}`,
+    );
     if (!ctx.current()) return;
     const total = found.total ?? found.invocations.length;
     const first = page * PAGE + 1;
@@ -104,7 +119,11 @@ export async function render(ctx) {
               relTime(d.modified_at),
               d.retry_count ? `${d.attempt} (${d.retry_count} retries)` : String(d.attempt),
               d.last_failure
-                ? h("span", { class: "failure", title: d.last_failure }, `[${d.last_failure_error_code}] ${d.last_failure}`)
+                ? h(
+                    "span",
+                    { class: "failure", title: d.last_failure },
+                    `[${d.last_failure_error_code}] ${d.last_failure}`,
+                  )
                 : "",
             ]),
           )

@@ -59,12 +59,23 @@ export async function render(ctx) {
       parts,
       table(
         "Partitions of rt.log",
-        ["Partition", "Leader", "Epoch", "Applied offset", "In flight", "Timers", "DLQ pending", "Rate"],
+        [
+          "Partition",
+          "Leader",
+          "Epoch",
+          "Applied offset",
+          "In flight",
+          "Timers",
+          "DLQ pending",
+          "Rate",
+        ],
         cluster.partitions.map((p) => [
           h("span", { class: "mono" }, `p${p.partition}`),
           p.leader_epoch > 0 ? badge(`epoch ${p.leader_epoch}`, "ok") : badge("none", "warn"),
           String(p.epoch),
-          p.applied_offset === null ? h("span", { class: "muted" }, "—") : p.applied_offset.toLocaleString(),
+          p.applied_offset === null
+            ? h("span", { class: "muted" }, "—")
+            : p.applied_offset.toLocaleString(),
           String(p.in_flight),
           String(p.timers),
           String(p.pending_dead_letters),
@@ -83,7 +94,11 @@ export async function render(ctx) {
               h("a", { href: `#/services/${encodeURIComponent(s.name)}` }, s.name),
               badge(s.ty, "plain"),
               s.handlers.map((x) => x.name).join(", "),
-              h("a", { href: `#/invocations?service=${encodeURIComponent(s.name)}` }, "Invocations"),
+              h(
+                "a",
+                { href: `#/invocations?service=${encodeURIComponent(s.name)}` },
+                "Invocations",
+              ),
             ]),
           )
         : emptyState("No services registered: start rt with an app (rt dev app.py)."),

@@ -32,7 +32,8 @@ export async function render(ctx) {
 /** "from 100ms, ×2, at most 10s; forever" — a retry policy in a line. */
 function retryText(p) {
   if (!p) return null;
-  const attempts = p.max_attempts === null ? "forever" : `${p.max_attempts} attempts, then ${p.on_max_attempts}`;
+  const attempts =
+    p.max_attempts === null ? "forever" : `${p.max_attempts} attempts, then ${p.on_max_attempts}`;
   return `from ${p.initial_interval}, ×${p.exponentiation_factor}, at most ${p.max_interval}; ${attempts}`;
 }
 
@@ -75,8 +76,14 @@ async function detail(ctx, name) {
     h(
       "p",
       { class: "actions" },
-      h("a", { class: "button", href: `#/invocations?service=${seg(s.name)}` }, "Invocations in flight"),
-      keyed ? h("a", { class: "button", href: `#/state?service=${seg(s.name)}` }, "Object state") : null,
+      h(
+        "a",
+        { class: "button", href: `#/invocations?service=${seg(s.name)}` },
+        "Invocations in flight",
+      ),
+      keyed
+        ? h("a", { class: "button", href: `#/state?service=${seg(s.name)}` }, "Object state")
+        : null,
     ),
     h("h2", {}, "Options"),
     facts([

@@ -20,7 +20,13 @@ function picker(services, q) {
       services.map((s) => h("option", { value: s.name, selected: s.name === q.service }, s.name)),
     ),
     h("label", { for: "state-key" }, "Key"),
-    h("input", { id: "state-key", name: "key", value: q.key || "", required: true, placeholder: "object key" }),
+    h("input", {
+      id: "state-key",
+      name: "key",
+      value: q.key || "",
+      required: true,
+      placeholder: "object key",
+    }),
     h("button", { type: "submit" }, "Load"),
   );
   form.addEventListener("submit", (e) => {
@@ -36,18 +42,35 @@ function row(name = "", text = "", bytes = null) {
   return h(
     "tr",
     { class: "state-row", dataset: binary ? { bytes: JSON.stringify(bytes) } : {} },
-    h("td", {}, h("input", { class: "mono state-name", value: name, "aria-label": "State key", required: true })),
+    h(
+      "td",
+      {},
+      h("input", {
+        class: "mono state-name",
+        value: name,
+        "aria-label": "State key",
+        required: true,
+      }),
+    ),
     h(
       "td",
       {},
       binary
         ? h("span", { class: "muted" }, `${bytes.length} bytes, not UTF-8 (kept as is)`)
-        : h("textarea", { class: "mono state-value", rows: 1, "aria-label": `Value of ${name || "new entry"}` }, text),
+        : h(
+            "textarea",
+            { class: "mono state-value", rows: 1, "aria-label": `Value of ${name || "new entry"}` },
+            text,
+          ),
     ),
     h(
       "td",
       {},
-      h("button", { type: "button", class: "link", onclick: (e) => e.target.closest("tr").remove() }, "Remove"),
+      h(
+        "button",
+        { type: "button", class: "link", onclick: (e) => e.target.closest("tr").remove() },
+        "Remove",
+      ),
     ),
   );
 }
@@ -81,16 +104,36 @@ async function editor(ctx, service, key) {
       "table",
       {},
       h("caption", { class: "sr-only" }, `State of ${service}/${key}`),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "Value (UTF-8 text, e.g. JSON)"), h("th", {}, ""))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Key"),
+          h("th", { scope: "col" }, "Value (UTF-8 text, e.g. JSON)"),
+          h("th", {}, ""),
+        ),
+      ),
       tbody,
     ),
-    Object.keys(current.state).length ? null : emptyState("No state under this key yet: add entries and save."),
+    Object.keys(current.state).length
+      ? null
+      : emptyState("No state under this key yet: add entries and save."),
     h(
       "div",
       { class: "actions" },
-      h("button", { type: "button", class: "secondary", onclick: () => tbody.append(row()) }, "Add entry"),
+      h(
+        "button",
+        { type: "button", class: "secondary", onclick: () => tbody.append(row()) },
+        "Add entry",
+      ),
       h("button", { type: "submit" }, "Save state"),
-      h("span", { class: "muted small mono", title: "state version" }, `version ${current.version.slice(0, 12)}…`),
+      h(
+        "span",
+        { class: "muted small mono", title: "state version" },
+        `version ${current.version.slice(0, 12)}…`,
+      ),
     ),
   );
   form.addEventListener("submit", async (e) => {
@@ -109,7 +152,11 @@ async function editor(ctx, service, key) {
         version: current.version,
       });
       if (r.headers.get("x-rt-state-version-mismatch") === "true") {
-        showError(new Error("The state changed since it was loaded: nothing was written. It is reloaded now."));
+        showError(
+          new Error(
+            "The state changed since it was loaded: nothing was written. It is reloaded now.",
+          ),
+        );
       } else {
         notice("State written: it applies once the key's running handler, if any, is done.");
         await waitApplied(path, current.version);
@@ -137,7 +184,10 @@ export async function render(ctx) {
   if (!ctx.current()) return;
   const keyed = services.filter((s) => KEYED.has(s.ty));
   const q = ctx.query;
-  const parts = [h("h1", {}, "State"), h("p", { class: "muted" }, "The durable K/V state of a virtual object or workflow, by key.")];
+  const parts = [
+    h("h1", {}, "State"),
+    h("p", { class: "muted" }, "The durable K/V state of a virtual object or workflow, by key."),
+  ];
   if (!keyed.length) {
     fill(ctx.main, ...parts, emptyState("No virtual object or workflow is registered."));
     return;
@@ -146,6 +196,7 @@ export async function render(ctx) {
   fill(ctx.main, parts);
   if (q.service && q.key !== undefined && q.key !== "") {
     const form = await editor(ctx, q.service, q.key);
-    if (form && ctx.current()) ctx.main.append(h("h2", { class: "mono" }, `${q.service}/${q.key}`), form);
+    if (form && ctx.current())
+      ctx.main.append(h("h2", { class: "mono" }, `${q.service}/${q.key}`), form);
   }
 }

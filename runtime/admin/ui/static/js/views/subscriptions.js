@@ -20,11 +20,29 @@ function createForm(ctx) {
     "form",
     { class: "stacked", "aria-label": "Create a subscription" },
     h("label", { for: "sub-source" }, "Source"),
-    h("input", { id: "sub-source", name: "source", required: true, placeholder: "kafka://default/orders", class: "mono" }),
+    h("input", {
+      id: "sub-source",
+      name: "source",
+      required: true,
+      placeholder: "kafka://default/orders",
+      class: "mono",
+    }),
     h("label", { for: "sub-sink" }, "Sink"),
-    h("input", { id: "sub-sink", name: "sink", required: true, placeholder: "service://Orders/process", class: "mono" }),
+    h("input", {
+      id: "sub-sink",
+      name: "sink",
+      required: true,
+      placeholder: "service://Orders/process",
+      class: "mono",
+    }),
     h("label", { for: "sub-options" }, "Options (name=value per line)"),
-    h("textarea", { id: "sub-options", name: "options", rows: 3, class: "mono", placeholder: "auto.offset.reset=earliest" }),
+    h("textarea", {
+      id: "sub-options",
+      name: "options",
+      rows: 3,
+      class: "mono",
+      placeholder: "auto.offset.reset=earliest",
+    }),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create subscription")),
   );
   form.addEventListener("submit", async (e) => {
@@ -66,7 +84,11 @@ export async function render(ctx) {
   fill(
     ctx.main,
     h("h1", {}, "Subscriptions"),
-    h("p", { class: "muted" }, "Kafka topics whose records invoke a handler, exactly once per record."),
+    h(
+      "p",
+      { class: "muted" },
+      "Kafka topics whose records invoke a handler, exactly once per record.",
+    ),
     subscriptions.length
       ? table(
           "Subscriptions",
@@ -75,12 +97,24 @@ export async function render(ctx) {
             mono(s.id),
             mono(s.source),
             mono(s.sink),
-            Object.entries(s.options).map(([k, v]) => h("div", { class: "mono small" }, `${k}=${v}`)),
-            h("button", { type: "button", class: "link danger-text", onclick: () => remove(s) }, "Delete"),
+            Object.entries(s.options).map(([k, v]) =>
+              h("div", { class: "mono small" }, `${k}=${v}`),
+            ),
+            h(
+              "button",
+              { type: "button", class: "link danger-text", onclick: () => remove(s) },
+              "Delete",
+            ),
           ]),
         )
-      : emptyState("No subscriptions. Create one below or with: rt subscribe <topic> <Service/handler>."),
-    h("p", { class: "muted small" }, "Consumer lag and dead-letter counts per subscription are not in the admin API yet."),
+      : emptyState(
+          "No subscriptions. Create one below or with: rt subscribe <topic> <Service/handler>.",
+        ),
+    h(
+      "p",
+      { class: "muted small" },
+      "Consumer lag and dead-letter counts per subscription are not in the admin API yet.",
+    ),
     h("h2", {}, "New subscription"),
     createForm(ctx),
   );
