@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything rt needs on a fresh Debian/Ubuntu machine:
-# Java 17+, Maven, redis-server (apt, only if missing), a Python venv in .venv with
+# Java 17+, Maven, redis-server, Chromium for the web UI's browser tests (apt, only if
+# missing), a Python venv in .venv with
 # rt and its dev tools at the versions of requirements.lock, and the Kafka broker jars
 # (Maven Central -> ~/.cache/rt).
 set -euo pipefail
@@ -25,6 +26,8 @@ java_ok || pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+# Playwright drives this system browser; it never downloads one of its own.
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
 if [ ${#pkgs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -12,6 +12,8 @@ Endpoints (as in Restate's admin API):
   "version": optional}`` → ``202``: replaces the object's whole state (keys not listed
   are deleted) once the key's running exclusive handler, if any, has finished.
 - ``GET /openapi`` → this API's own OpenAPI document (``/docs`` renders it).
+- ``GET /ui/`` → the web UI (static files, a client of this API; ``GET /`` redirects
+  there); ``GET /cluster`` → partitions and throughput (``runtime.admin.cluster``).
 
 rt extension, not in Restate:
 
@@ -42,9 +44,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.admin.cluster import cluster_router
 from runtime.admin.metadata import (
     SERVICE_REVISION,
     VERSION_MISMATCH_HEADER,
@@ -59,6 +62,7 @@ from runtime.admin.metadata import (
     state_version,
 )
 from runtime.admin.openapi import service_openapi
+from runtime.admin.ui import UI_PATH, ui_files
 from runtime.registry import Registry, ServiceInfo
 from runtime.version import __version__
 
@@ -195,8 +199,9 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
-    for router in routers:
+    for router in (*routers, cluster_router(registry, backend)):
         app.include_router(router)
+    app.mount(UI_PATH, ui_files(), name="ui")
 
     def service_or_404(name: str) -> ServiceInfo:
         service = registry.get(name)
@@ -213,6 +218,10 @@ def create_admin_app(
                 "only virtual objects and workflows have state",
             )
         return service
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PATH}/")
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -256,7 +265,7 @@ def create_admin_app(
                 404,
                 f"The requested handler '{handler}' on service '{name}' does not exist",
             )
-        return handler_metadata(info, service_public=service.public)
+        return handler_metadata(info, service_public=service.public, service=service)
 
     @app.get("/services/{name}/openapi")
     async def get_service_openapi(name: str) -> JSONResponse:

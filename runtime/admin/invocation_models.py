@@ -44,7 +44,9 @@ class InvocationList(BaseModel):
 
     invocations: list[InvocationDescription]
     more: bool
-    """True when more matched than ``limit``."""
+    """True when more matched than ``offset + limit``."""
+    total: int | None = None
+    """How many matched in all (the page is ``invocations``)."""
 
 
 class JournalEntryView(BaseModel):
@@ -59,6 +61,26 @@ class JournalEntryView(BaseModel):
     """For a command its index; for a completion the command it completes."""
     name: str | None
     """What the entry names: run/sleep/promise name, state key, call target, result."""
+    invocation_id: str | None = None
+    """The other invocation a Call, Send, AttachInvocation, GetInvocationOutput or
+    CancelInvocation command names (the callee of a call)."""
+    awakeable_id: str | None = None
+    """The awakeable an Awakeable or CompleteAwakeable command names."""
+    due_at: str | None = None
+    """When a Sleep wakes up, or a delayed Send starts (RFC 3339, UTC)."""
+    result: str | None = None
+    """``value`` | ``void`` | ``failure`` | ``state_keys``: what a completion, an Output or a
+    completing command (CompletePromise, CompleteAwakeable) carries."""
+    failure_code: int | None = None
+    failure_message: str | None = None
+    value: str | None = None
+    """The entry's payload as UTF-8 text (input, output, call parameter, state value, run
+    result, ...), cut at ``VALUE_PREVIEW_CHARS``; ``null`` when absent or not UTF-8."""
+    value_size: int | None = None
+    """The payload's size in bytes (``null`` when the entry has none)."""
+    pending: bool = False
+    """A command that awaits a completion not journaled yet: what the invocation waits on
+    (in a completed invocation: a completion that never came)."""
 
 
 class InvocationWithJournal(InvocationDescription):

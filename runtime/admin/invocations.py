@@ -17,7 +17,8 @@ rt extensions (Restate reads these with SQL over ``sys_invocation``/``sys_journa
 also its journal entries (:class:`InvocationWithJournal`). ``GET /invocations``
 lists the invocations that have not completed (each partition's ``active``
 set), oldest first, filtered by ``service``, ``handler``, ``key`` and ``status``
-→ :class:`InvocationList` (at most ``limit``; ``more`` says whether others matched).
+→ :class:`InvocationList` (at most ``limit`` from ``offset``; ``more`` says whether others
+matched after them, ``total`` how many matched).
 
 A malformed id is ``400``. Every operation is a record on the invocation's
 partition of ``rt.log``; the status check before it reads the applied view in
@@ -284,6 +285,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         key: Annotated[str | None, Query()] = None,
         status: Annotated[str | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> InvocationList:
         """Invocations that have not completed, oldest first (rt extension)."""
         active = {s.value for s in RestateStatus} - {RestateStatus.COMPLETED}
@@ -294,7 +296,11 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
                 "(completed invocations are not listed)",
             )
         found = await backend.active(ListFilter(service, handler, key, status))
-        return InvocationList(invocations=found[:limit], more=len(found) > limit)
+        return InvocationList(
+            invocations=found[offset : offset + limit],
+            more=len(found) > offset + limit,
+            total=len(found),
+        )
 
     @router.get("/invocations/{invocation_id}")
     async def describe_invocation(

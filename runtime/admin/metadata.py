@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.registry import HandlerInfo, HandlerKind, ServiceInfo, ServiceType
+from runtime.log.records import TargetKind
+from runtime.registry import HandlerInfo, HandlerKind, RetryPolicy, ServiceInfo, ServiceType
 
 IN_PROCESS_DEPLOYMENT_ID = "dp_inprocess"
 """Deployment id reported for services that run inside the rt node itself."""
@@ -28,6 +29,41 @@ VERSION_MISMATCH_HEADER = "x-rt-state-version-mismatch"
 
 Byte = Annotated[int, Field(strict=True, ge=0, le=255)]
 """One byte of a state value in the admin API's JSON (an integer 0..255)."""
+
+
+class RetryPolicyMetadata(BaseModel):
+    """A resolved retry policy of failed attempts (Restate's ``retry_policy`` field names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    initial_interval: str
+    """Delay before the first retry (friendly duration)."""
+    exponentiation_factor: float
+    """Growth of the delay from one retry to the next."""
+    max_interval: str
+    """Upper bound of a delay (friendly duration)."""
+    max_attempts: int | None
+    """Attempts in all, the first included; ``None``: retry forever."""
+    on_max_attempts: str
+    """``pause`` or ``kill`` once ``max_attempts`` attempts failed."""
+
+
+def retry_policy_metadata(policy: RetryPolicy) -> RetryPolicyMetadata:
+    """The admin view of a resolved retry policy.
+
+    Args:
+        policy: The policy, as the registry resolves it.
+
+    Returns:
+        Its metadata.
+    """
+    return RetryPolicyMetadata(
+        initial_interval=friendly_duration(policy.initial_interval_s) or "0s",
+        exponentiation_factor=policy.exponentiation_factor,
+        max_interval=friendly_duration(policy.max_interval_s) or "0s",
+        max_attempts=policy.max_attempts,
+        on_max_attempts=policy.on_max_attempts.value,
+    )
 
 
 class HandlerMetadata(BaseModel):
@@ -51,6 +87,19 @@ class HandlerMetadata(BaseModel):
     """JSON schema of the output, when the SDK knows one."""
     public: bool
     """Whether the handler can be invoked through the ingress."""
+    journal_retention: str | None = None
+    """How long this handler's completed invocations keep journal and status (resolved:
+    handler over service over runtime default)."""
+    idempotency_retention: str | None = None
+    """How long this handler's idempotent results are kept (resolved)."""
+    inactivity_timeout: str | None = None
+    """Silence after which an attempt is asked to suspend (resolved)."""
+    abort_timeout: str | None = None
+    """Time after the inactivity timeout before an attempt is aborted; ``None``: never."""
+    enable_lazy_state: bool | None = None
+    """The runtime answers state reads key by key instead of sending a snapshot."""
+    retry_policy: RetryPolicyMetadata | None = None
+    """The retry policy of this handler's failed attempts (resolved)."""
 
 
 class ServiceMetadata(BaseModel):
@@ -82,6 +131,9 @@ class ServiceMetadata(BaseModel):
     """Time without progress before the invocation is asked to suspend; ``None`` = default."""
     abort_timeout: str | None
     """Time after the inactivity timeout before the invocation is aborted; ``None`` = default."""
+    retry_policy: RetryPolicyMetadata | None = None
+    """The retry policy of failed attempts the service declares, over the runtime's default
+    (a handler may declare its own)."""
 
 
 class ListServicesResponse(BaseModel):
@@ -200,7 +252,9 @@ def _json_info(schema: object) -> str | None:
     return None
 
 
-def handler_metadata(handler: HandlerInfo, *, service_public: bool = True) -> HandlerMetadata:
+def handler_metadata(
+    handler: HandlerInfo, *, service_public: bool = True, service: ServiceInfo | None = None
+) -> HandlerMetadata:
     """Build the admin view of one handler.
 
     Descriptions default the way Restate derives them: the schema's title
@@ -210,6 +264,8 @@ def handler_metadata(handler: HandlerInfo, *, service_public: bool = True) -> Ha
     Args:
         handler: The registry's handler info.
         service_public: Whether the handler's service is public.
+        service: The handler's service: with it, the options the handler runs with
+            (retentions, timeouts, retry policy) are resolved and reported.
 
     Returns:
         The handler's metadata.
@@ -222,7 +278,23 @@ def handler_metadata(handler: HandlerInfo, *, service_public: bool = True) -> Ha
     output_description = (
         handler.output_description or _json_info(handler.output_json_schema) or handler.content_type
     )
+    resolved: dict[str, Any] = {}
+    if service is not None:
+        timeouts = service.timeouts(handler.name)
+        resolved = {
+            "journal_retention": _friendly_ms(
+                service.retention_ms(handler.name, TargetKind.SERVICE, idempotent=False)
+            ),
+            "idempotency_retention": _friendly_ms(
+                service.retention_ms(handler.name, TargetKind.SERVICE, idempotent=True)
+            ),
+            "inactivity_timeout": friendly_duration(timeouts.inactivity_s),
+            "abort_timeout": friendly_duration(timeouts.abort_s),
+            "enable_lazy_state": handler.lazy_state,
+            "retry_policy": retry_policy_metadata(service.retry_policy(handler.name)),
+        }
     return HandlerMetadata(
+        **resolved,
         name=handler.name,
         ty=handler.kind,
         documentation=handler.documentation,
@@ -255,13 +327,15 @@ def service_metadata(service: ServiceInfo) -> ServiceMetadata:
         public=service.public,
         documentation=service.documentation,
         handlers=[
-            handler_metadata(h, service_public=service.public) for h in service.handlers.values()
+            handler_metadata(h, service_public=service.public, service=service)
+            for h in service.handlers.values()
         ],
         idempotency_retention=_friendly_ms(service.idempotency_retention_ms),
         journal_retention=_friendly_ms(service.journal_retention_ms),
         workflow_completion_retention=workflow_retention,
         inactivity_timeout=_friendly_ms(declared.inactivity_timeout_ms),
         abort_timeout=_friendly_ms(declared.abort_timeout_ms),
+        retry_policy=retry_policy_metadata(service.retry_policy(None)),
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "META_APPLIED",
     "META_APPLIED_TOKEN",
     "META_EPOCH",
+    "META_LEADER",
     "KeyKind",
     "PartitionKeys",
     "escape",
@@ -56,6 +57,8 @@ META_EPOCH = "epoch"
 """Meta hash field: the partition's fencing epoch, incremented by every new owner."""
 META_APPLIED = "applied"
 """Meta hash field: offset of the last rt.log record applied (absent: none applied)."""
+META_LEADER = "leader"
+"""Meta hash field: the epoch of the last owner whose ``AnnounceLeader`` was applied."""
 META_APPLIED_TOKEN = "applied_token"  # noqa: S105 - a field name, not a secret
 """Meta hash field: token of the ``apply`` call that wrote ``applied`` (lost-reply detection)."""
 

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from runtime.log.producer import partition_of_invocation, partition_of_key
 from runtime.log.routing import job_routing_key
-from runtime.state.keys import PartitionKeys
+from runtime.state.keys import META_APPLIED, META_EPOCH, META_LEADER, PartitionKeys
 from sdk.ids import keyed_routing_key
 
 ACTIVE_CHUNK = 500
@@ -38,6 +38,24 @@ class ActiveInvocation(NamedTuple):
     status: bytes
     """The encoded status blob."""
     journal_length: int
+
+
+class PartitionInfo(NamedTuple):
+    """What a partition's Redis state says about it, as read (one consistent apply each)."""
+
+    partition: int
+    epoch: int
+    """Fencing epoch: how many times an owner claimed the partition (0: never)."""
+    leader_epoch: int
+    """Epoch of the last owner whose ``AnnounceLeader`` was applied (0: none yet)."""
+    applied: int
+    """Offset of the last rt.log record applied (-1: none)."""
+    active: int
+    """Invocations not completed (the ``active`` index)."""
+    timers: int
+    """Durable timers waiting (sleeps, delayed calls, retries, cron ticks)."""
+    dead_letters: int
+    """Dead letters stored and not produced to their topic yet."""
 
 
 class StateReads:
@@ -127,6 +145,38 @@ class StateReads:
                 blob, size = got[2 * n], got[2 * n + 1]
                 if blob is not None:
                     yield ActiveInvocation(inv_id, _raw(blob), int(size))
+
+    # -- partitions -------------------------------------------------------------------
+
+    async def partition_infos(self) -> list[PartitionInfo]:
+        """Every partition's ownership, position and sizes, in one pipelined round trip.
+
+        Each value is from one apply, but the partitions are not read at one
+        instant: a total over them is approximate while they move.
+        """
+        fields = [META_EPOCH, META_LEADER, META_APPLIED]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys in self._keys:
+                pipe.hmget(keys.meta, fields)
+                pipe.hlen(keys.active)
+                pipe.zcard(keys.timers)
+                pipe.hlen(keys.dlq)
+            got = await pipe.execute()
+        out = []
+        for p in range(self.partitions):
+            (epoch, leader, applied), active, timers, dlq = got[4 * p : 4 * p + 4]
+            out.append(
+                PartitionInfo(
+                    partition=p,
+                    epoch=int(epoch or 0),
+                    leader_epoch=int(leader or 0),
+                    applied=int(applied) if applied is not None else -1,
+                    active=int(active),
+                    timers=int(timers),
+                    dead_letters=int(dlq),
+                )
+            )
+        return out
 
     # -- objects ----------------------------------------------------------------------
 

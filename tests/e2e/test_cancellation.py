@@ -332,7 +332,7 @@ def test_list_in_flight_invocations_filters_and_bad_input(
 ) -> None:
     """``GET /invocations`` / ``rt invocations ls``: what has not completed, oldest first."""
     listing = f"{node.admin_url}/invocations"
-    assert httpx.get(listing, timeout=30).json() == {"invocations": [], "more": False}
+    assert httpx.get(listing, timeout=30).json() == {"invocations": [], "more": False, "total": 0}
     naps = [httpx.post(f"{node.url}/Sleeper/nap/send", json=600_000, timeout=30) for _ in range(3)]
     nap_ids = [r.json()["invocationId"] for r in naps]
     with ThreadPoolExecutor(4) as pool:

@@ -11,7 +11,8 @@ import pytest
 
 from runtime.log.producer import partition_of_invocation, partition_of_key
 from runtime.log.routing import job_routing_key
-from runtime.state.reads import StateReads
+from runtime.state.keys import META_LEADER
+from runtime.state.reads import PartitionInfo, StateReads
 from runtime.state.store import HSet, Op, PartitionStore, RPush, Set
 from sdk._ids import invocation_id_for, keyed_routing_key
 
@@ -127,3 +128,28 @@ async def test_pending_dead_letters_of_one_partition(
     )
     assert await reads.pending_dead_letters(2) == {"f1": b"a", "f2": b"b"}
     assert await reads.pending_dead_letters(1) == {}
+
+
+async def test_partitions_report_epochs_positions_and_sizes(
+    store: PartitionStore, reads: StateReads
+) -> None:
+    keys = reads.keys(1)
+    await store.claim(1)
+    epoch = await store.claim(1)  # a second owner
+    await store.apply(
+        1,
+        epoch,
+        41,
+        [
+            HSet(keys.meta, META_LEADER, str(epoch).encode()),
+            HSet(keys.active, "inv_a", b"1"),
+            HSet(keys.active, "inv_b", b"1"),
+            HSet(keys.dlq, "d", b"x"),
+        ],
+    )
+    await store.redis.zadd(keys.timers, {b"t1": 1, b"t2": 2, b"t3": 3})
+
+    got = await reads.partition_infos()
+    assert [p.partition for p in got] == list(range(P))
+    assert got[1] == PartitionInfo(1, epoch, epoch, 41, active=2, timers=3, dead_letters=1)
+    assert got[0] == PartitionInfo(0, 0, 0, -1, active=0, timers=0, dead_letters=0)

@@ -13,6 +13,7 @@ from runtime.registry import (
     ServiceInfo,
     ServiceType,
 )
+from runtime.state.reads import PartitionInfo
 
 
 class InMemoryAdminBackend:
@@ -23,6 +24,7 @@ class InMemoryAdminBackend:
         self.writes: list[tuple[str, str, dict[str, bytes]]] = []
         self.fail_with: Exception | None = None
         self.after_get: Callable[[str, str], None] | None = None
+        self.partitions: list[PartitionInfo] = []
 
     async def get_state(self, service: str, key: str) -> dict[str, bytes]:
         if self.fail_with is not None:
@@ -37,6 +39,11 @@ class InMemoryAdminBackend:
             raise self.fail_with
         self.writes.append((service, key, dict(new_state)))
         self.states[(service, key)] = dict(new_state)
+
+    async def partition_infos(self) -> list[PartitionInfo]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        return list(self.partitions)
 
 
 GREETING_SCHEMA: dict[str, object] = {

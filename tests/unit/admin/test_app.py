@@ -46,6 +46,24 @@ async def test_health_and_version(client: httpx.AsyncClient) -> None:
     }
 
 
+DEFAULT_RETRY_POLICY = {
+    "initial_interval": "100ms",
+    "exponentiation_factor": 2.0,
+    "max_interval": "10s",
+    "max_attempts": None,
+    "on_max_attempts": "pause",
+}
+RESOLVED_COUNTER_OPTIONS = {
+    "journal_retention": "1day",
+    "idempotency_retention": "1day",
+    "inactivity_timeout": "1m",
+    "abort_timeout": "1m 30s 500ms",
+    "enable_lazy_state": False,
+    "retry_policy": DEFAULT_RETRY_POLICY,
+}
+"""What Counter's handlers run with: the service's options over the runtime's defaults."""
+
+
 async def test_list_services_in_restate_shape(client: httpx.AsyncClient) -> None:
     response = await client.get("/services")
     assert response.status_code == 200
@@ -69,6 +87,7 @@ async def test_list_services_in_restate_shape(client: httpx.AsyncClient) -> None
                 "input_json_schema": {"type": "integer"},
                 "output_json_schema": None,
                 "public": True,
+                **RESOLVED_COUNTER_OPTIONS,
             },
             {
                 "name": "get",
@@ -79,6 +98,7 @@ async def test_list_services_in_restate_shape(client: httpx.AsyncClient) -> None
                 "input_json_schema": None,
                 "output_json_schema": {"type": "integer"},
                 "public": True,
+                **RESOLVED_COUNTER_OPTIONS,
             },
         ],
         "idempotency_retention": "1day",
@@ -86,6 +106,7 @@ async def test_list_services_in_restate_shape(client: httpx.AsyncClient) -> None
         "workflow_completion_retention": None,
         "inactivity_timeout": "1m",
         "abort_timeout": "1m 30s 500ms",
+        "retry_policy": DEFAULT_RETRY_POLICY,
     }
 
 
@@ -95,6 +116,9 @@ async def test_get_service(client: httpx.AsyncClient) -> None:
     assert signup["workflow_completion_retention"] == "7days"
     assert signup["journal_retention"] == "1h"
     assert signup["inactivity_timeout"] is None
+    status = signup["handlers"][1]
+    assert (status["journal_retention"], status["inactivity_timeout"]) == ("1h", "10s")
+    assert status["abort_timeout"] is None
     assert [(h["name"], h["ty"]) for h in signup["handlers"]] == [
         ("run", "Workflow"),
         ("status", "Shared"),

@@ -12,6 +12,7 @@ from runtime.admin.invocation_models import InvocationDescription
 from runtime.admin.invocations import (
     InvocationCompleted,
     InvocationNotFound,
+    ListFilter,
     describe_status,
     invocations_router,
 )
@@ -60,6 +61,14 @@ class FakeInvocations:
 
     async def describe(self, invocation_id: str) -> InvocationDescription:
         return describe_status(self._get(invocation_id), 4)
+
+    async def active(self, which: ListFilter) -> list[InvocationDescription]:
+        found = [
+            describe_status(st, 0)
+            for st in self.statuses.values()
+            if st.status is not Status.COMPLETED
+        ]
+        return sorted((d for d in found if which.matches(d)), key=lambda d: (d.created_at, d.id))
 
     async def journal(self, invocation_id: str) -> list[bytes]:
         self._get(invocation_id)
@@ -181,3 +190,24 @@ async def test_describe_with_journal(client: httpx.AsyncClient) -> None:
     ]
     assert rows[6][0].startswith("Undecodable")
     assert "journal" not in (await client.get(f"/invocations/{RUNNING}")).json()
+
+
+async def test_list_pages_with_offset_and_total(
+    client: httpx.AsyncClient, fake: FakeInvocations
+) -> None:
+    more = [invocation_id_for(service="S", key=None) for _ in range(4)]
+    for n, inv in enumerate(more):
+        fake.statuses[inv] = _status(inv, Status.INVOKED)
+        fake.statuses[inv].created_ms += n + 1  # after RUNNING, in this order
+    r = await client.get("/invocations", params={"limit": 2, "offset": 1})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [d["id"] for d in body["invocations"]] == more[:2]
+    assert (body["more"], body["total"]) == (True, 5)
+    body = (await client.get("/invocations", params={"limit": 2, "offset": 3})).json()
+    assert [d["id"] for d in body["invocations"]] == more[2:]
+    assert (body["more"], body["total"]) == (False, 5)
+    body = (await client.get("/invocations", params={"status": "running", "offset": 9})).json()
+    assert (body["invocations"], body["more"], body["total"]) == ([], False, 4)
+    r = await client.get("/invocations", params={"offset": -1})
+    assert r.status_code == 400

@@ -8,7 +8,15 @@ import hashlib
 import pytest
 
 from runtime.admin.metadata import friendly_duration, handler_metadata, state_version
-from runtime.registry import HandlerInfo, HandlerKind
+from runtime.registry import (
+    HandlerInfo,
+    HandlerKind,
+    OnMaxAttempts,
+    Options,
+    RetryOptions,
+    ServiceInfo,
+    ServiceType,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +75,30 @@ def test_explicit_descriptions_win() -> None:
     meta = handler_metadata(h)
     assert (meta.input_description, meta.output_description) == ("a thing", "another")
     assert meta.ty is HandlerKind.SHARED
+
+
+def test_a_handlers_own_options_win_over_its_services() -> None:
+    own = Options(
+        journal_retention_ms=60_000,
+        inactivity_timeout_ms=0,
+        retry_policy=RetryOptions(max_attempts=3, on_max_attempts=OnMaxAttempts.KILL),
+    )
+    h = HandlerInfo("h", HandlerKind.EXCLUSIVE, lazy_state=True, options=own)
+    other = HandlerInfo("other", HandlerKind.SHARED)
+    svc = ServiceInfo(
+        "Obj",
+        ServiceType.VIRTUAL_OBJECT,
+        {"h": h, "other": other},
+        options=Options(journal_retention_ms=3_600_000, abort_timeout_ms=5_000),
+    )
+    meta = handler_metadata(h, service=svc)
+    assert (meta.journal_retention, meta.idempotency_retention) == ("1m", "1day")
+    assert (meta.inactivity_timeout, meta.abort_timeout) == ("0s", "5s")
+    assert meta.enable_lazy_state is True
+    assert meta.retry_policy is not None
+    assert (meta.retry_policy.max_attempts, meta.retry_policy.on_max_attempts) == (3, "kill")
+    assert meta.retry_policy.initial_interval == "100ms"  # the runtime default under it
+    plain = handler_metadata(other, service=svc)
+    assert (plain.journal_retention, plain.inactivity_timeout) == ("1h", "10s")
+    assert plain.retry_policy is not None and plain.retry_policy.max_attempts is None
+    assert handler_metadata(h).retry_policy is None  # without its service: not resolved
