@@ -7,7 +7,9 @@ the ABCs in :mod:`sdk.context` that mypy checks against.
 
 from __future__ import annotations
 
+import contextlib
 import typing
+import weakref
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from random import Random
@@ -16,7 +18,7 @@ from uuid import UUID
 
 from sdk import _ids
 from sdk._definitions import HandlerDefinition, HandlerKind, ServiceType, handler_definition_of
-from sdk._engine import InvocationDriver, RunSpec, make_run_call
+from sdk._engine import InvocationDriver, RunSpec, bind_run_action
 from sdk._futures import (
     CallFuture,
     DurableFuture,
@@ -75,11 +77,27 @@ def _typed(serde: Serde[Any], type_hint: Any) -> Serde[Any]:
     return serde
 
 
+_RETURN_HINTS: weakref.WeakKeyDictionary[Callable[..., Any], Any] = weakref.WeakKeyDictionary()
+"""Resolved return annotations of ``ctx.run`` actions: resolving string annotations
+compiles them, which costs more than running most actions."""
+
+
 def _return_hint(action: Callable[..., Any]) -> Any:
+    annotations = getattr(action, "__annotations__", None)
+    if isinstance(annotations, dict) and "return" not in annotations:
+        return None  # lambdas, unannotated functions
+    fn = getattr(action, "__func__", action)  # a bound method: its function
     try:
-        return typing.get_type_hints(action).get("return")
-    except Exception:  # builtins, partials, lambdas: no usable annotation
-        return None
+        return _RETURN_HINTS[fn]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable
+        pass
+    try:
+        hint = typing.get_type_hints(action).get("return")
+    except Exception:  # builtins, partials: no usable annotation
+        hint = None
+    with contextlib.suppress(TypeError):
+        _RETURN_HINTS[fn] = hint
+    return hint
 
 
 def _delay_ms(delay: timedelta | None) -> int | None:
@@ -169,7 +187,7 @@ class _BaseContext(Context):
             serde = DefaultSerde(hint)
         index, _, _ = self._driver.issue(lambda _i: RunCommand(name=name))
         self._driver.register_run(
-            index, RunSpec(name, make_run_call(action, args, kwargs), serde, options)
+            index, RunSpec(name, bind_run_action(action, args, kwargs), serde, options)
         )
         return DurableFuture(self._driver, index, decode_with(serde))
 
@@ -560,6 +578,14 @@ _CONTEXT_CLASSES: dict[tuple[ServiceType, HandlerKind | None], type[_BaseContext
 }
 
 
+_CLASS_OF: dict[int, tuple[HandlerDefinition, type[_BaseContext]]] = {}
+"""The context class per handler definition (by identity; enum hashing is Python code)."""
+
+
 def make_context(driver: InvocationDriver, handler: HandlerDefinition) -> Context:
     """The context object for one attempt of ``handler``."""
-    return _CONTEXT_CLASSES[(handler.service_type, handler.kind)](driver)
+    known = _CLASS_OF.get(id(handler))
+    if known is None or known[0] is not handler:
+        known = (handler, _CONTEXT_CLASSES[(handler.service_type, handler.kind)])
+        _CLASS_OF[id(handler)] = known
+    return known[1](driver)
