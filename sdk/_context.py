@@ -185,7 +185,7 @@ class _BaseContext(Context):
         if isinstance(serde, DefaultSerde) and serde.type_hint is None:
             hint = options.type_hint if options.type_hint is not None else _return_hint(action)
             serde = DefaultSerde(hint)
-        index, _, _ = self._driver.issue(lambda _i: RunCommand(name=name))
+        index, _, _ = self._driver.issue_command(RunCommand(name=name))
         self._driver.register_run(
             index, RunSpec(name, bind_run_action(action, args, kwargs), serde, options)
         )
@@ -491,7 +491,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T | None]:
-        index, _, replayed = self._driver.issue(lambda _i: GetStateCommand(key=name))
+        index, _, replayed = self._driver.issue_command(GetStateCommand(key=name))
         state = self._driver.state
         if not replayed and state is not None:
             data = state.get(name)
@@ -499,7 +499,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
 
     def state_keys(self) -> RestateDurableFuture[list[str]]:
-        index, _, replayed = self._driver.issue(lambda _i: GetStateKeysCommand())
+        index, _, replayed = self._driver.issue_command(GetStateKeysCommand())
         state = self._driver.state
         if not replayed and state is not None:
             self._driver.append_sdk_completion(index, StateKeys(sorted(state)))
@@ -516,17 +516,17 @@ class _ExclusiveObjectContext(_SharedObjectContext, ObjectContext):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
     ) -> None:
         data = serde.serialize(value)
-        self._driver.issue(lambda _i: SetStateCommand(key=name, value=data))
+        self._driver.issue_command(SetStateCommand(key=name, value=data))
         if self._driver.state is not None:
             self._driver.state[name] = data
 
     def clear(self, name: str) -> None:
-        self._driver.issue(lambda _i: ClearStateCommand(key=name))
+        self._driver.issue_command(ClearStateCommand(key=name))
         if self._driver.state is not None:
             self._driver.state.pop(name, None)
 
     def clear_all(self) -> None:
-        self._driver.issue(lambda _i: ClearAllStateCommand())
+        self._driver.issue_command(ClearAllStateCommand())
         self._driver.state = {}
 
 

@@ -681,17 +681,13 @@ class InvocationDriver:
         delta = tuple(journal[self._delta_start :])
         new = tuple(journal[start:]) if new_from is not None else ()
         self._delta_start = len(journal)
-        return Progress(
-            new_entries=new, journal_delta=delta, status=status, journal_length=len(journal)
-        )
+        return Progress(new, delta, status, len(journal))
 
     def _issue_input(self) -> InputCommand | None:
         """Issue (or replay) the Input command; None (and ``_fatal`` set) on a mismatch."""
         try:
-            _, cmd, _ = self._machine.issue(
-                lambda _i: InputCommand(
-                    headers=dict(self.invocation.headers), body=self.invocation.input
-                )
+            _, cmd, _ = self._machine.issue_command(
+                InputCommand(headers=dict(self.invocation.headers), body=self.invocation.input)
             )
         except JournalMismatch as e:
             self._fatal = Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index)
@@ -856,7 +852,7 @@ class InvocationDriver:
         if self._pending_results:
             self._flush_run_results()
         try:
-            _, cmd, _ = self._machine.issue(lambda _i: OutputCommand(result=result))
+            _, cmd, _ = self._machine.issue_command(OutputCommand(result=result))
         except JournalMismatch as e:
             return self._conclude_failed(
                 Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index)
@@ -1001,25 +997,30 @@ class InvocationDriver:
     def issue(self, build: Callable[[int], Command]) -> tuple[int, Command, bool]:
         """Issue a command (checked against the journal on replay).
 
+        Args:
+            build: Builds the command from its index (ids derive from it).
+
         Raises:
             NonDeterminismError: The handler diverged from its journal.
             SuspendedException: The attempt is over.
         """
-        if (
-            self._closed
-            or self._fatal is not None
-            or self._final is not None
-            or _in_run_action.get()
-        ):
+        if self._closed or self._fatal or self._final or _in_run_action.get():
+            self.check_usable()
+        return self.issue_command(build(self._machine.next_command))
+
+    def issue_command(self, cmd: Command) -> tuple[int, Command, bool]:
+        """:meth:`issue` for a command that does not depend on its index."""
+        if self._closed or self._fatal or self._final or _in_run_action.get():
             self.check_usable()
         if self._inline is None:  # inline, the handler's is the only coroutine
             self._touch()
         try:
-            result = self._machine.issue(build)
+            result = self._machine.issue_command(cmd)
         except JournalMismatch as e:
             self._set_fatal(Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index))
             raise NonDeterminismError(e.message) from None
-        self._wake_satisfied()
+        if self._parked:
+            self._wake_satisfied()
         return result
 
     def append_sdk_completion(self, index: int, result: Result) -> None:
@@ -1067,12 +1068,7 @@ class InvocationDriver:
             TerminalError: ``cancelled`` (409) when the cancellation signal comes first.
             SuspendedException: The attempt is being torn down.
         """
-        if (
-            self._closed
-            or self._fatal is not None
-            or self._final is not None
-            or _in_run_action.get()
-        ):
+        if self._closed or self._fatal or self._final or _in_run_action.get():
             self.check_usable()
         if self._inline is None:
             self._touch()
@@ -1113,17 +1109,20 @@ class InvocationDriver:
 
     def _reveal_for(self, indexes: Sequence[int], wait_all: bool) -> bool:
         """Move the cursor for an await; True when satisfied, False when it must park."""
+        machine = self._machine
         while True:
             if self._satisfied(indexes, wait_all):
                 return True
-            if self._machine.consume_cancel():
+            if machine.cancel_pending and machine.consume_cancel():
                 self._implicit_cancel()
                 raise TerminalError("cancelled", status_code=409)
-            step = self._machine.step()
+            step = machine.step()
             if step is Step.SKIPPED:
                 continue
             if step is Step.NOTIFICATION:
-                if self._satisfied(indexes, wait_all) or self._machine.cancel_pending:
+                if self._satisfied(indexes, wait_all):
+                    return True
+                if machine.cancel_pending:
                     continue
                 if not self._wake_satisfied():
                     continue

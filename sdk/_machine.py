@@ -157,8 +157,11 @@ class JournalMachine:
         Raises:
             JournalMismatch: The command differs from the journaled one.
         """
+        return self.issue_command(build(self.next_command))
+
+    def issue_command(self, cmd: Command) -> tuple[int, Command, bool]:
+        """:meth:`issue` for a command that does not depend on its index."""
         index = self.next_command
-        cmd = build(index)
         if index < len(self.command_positions):
             pos = self.command_positions[index]
             expected = self.journal[pos]
@@ -175,14 +178,17 @@ class JournalMachine:
             return index, expected, True
         journal = self.journal
         pos = len(journal)
-        limit = self.barrier if self.barrier is not None else pos
-        if self.cursor < limit:
-            self._reveal_until(limit)
+        cursor = self.cursor
+        if cursor < pos:
+            limit = self.barrier if self.barrier is not None else pos
+            if cursor < limit:
+                self._reveal_until(limit)
+                cursor = self.cursor
         journal.append(cmd)
         # Live, the command index is the number of journaled commands (_index_entry).
         self._command_at[pos] = index
         self.command_positions.append(pos)
-        if self.cursor == pos:
+        if cursor == pos:
             self.cursor = pos + 1
         self.next_command = index + 1
         return index, cmd, False
