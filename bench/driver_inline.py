@@ -20,7 +20,10 @@ Scenarios:
 Rounds alternate the modes (the machine may be shared: compare within a run), and the
 report gives, per scenario and mode, the median and the spread (min-max) of the
 per-round means in µs per invocation (wall clock), plus the median ratio. The first
-round of each is a warm-up and is not counted. Usage, from the repository root::
+round of each is a warm-up and is not counted. ``--modes advance`` measures the normal
+path alone, e.g. of another checkout of the SDK that has no ``run_inline``
+(``PYTHONPATH=<checkout> .venv/bin/python bench/driver_inline.py --modes advance``).
+Usage, from the repository root::
 
     .venv/bin/python bench/driver_inline.py                 # 7 rounds x 5000 invocations
     .venv/bin/python bench/driver_inline.py --rounds 9 --n 20000 --json
@@ -118,15 +121,15 @@ async def _round(mode: Mode, handler: HandlerDefinition, n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-async def main(rounds: int, n: int) -> dict[str, dict[str, list[float]]]:
+async def main(rounds: int, n: int, modes: list[str]) -> dict[str, dict[str, list[float]]]:
     scenarios = {
         "counter": APP.handler("Counter", "add"),
         "one_run": APP.handler("Steps", "one_run"),
     }
-    results: dict[str, dict[str, list[float]]] = {s: {m: [] for m in MODES} for s in scenarios}
+    results: dict[str, dict[str, list[float]]] = {s: {m: [] for m in modes} for s in scenarios}
     results["ctor"] = {"ctor": []}
     for r in range(rounds + 1):  # round 0: warm-up
-        order = list(MODES) if r % 2 == 0 else list(reversed(MODES))
+        order = modes if r % 2 == 0 else list(reversed(modes))
         for name, handler in scenarios.items():
             for mode in order:
                 us = await _round(MODES[mode], handler, n)
@@ -148,7 +151,7 @@ def report(results: dict[str, dict[str, list[float]]]) -> None:
                 f"{scenario:8s} {mode:8s} median {med:7.2f} µs  spread {min(values):7.2f}-"
                 f"{max(values):7.2f}  rounds {len(values)}"
             )
-        if "advance" in modes:
+        if "advance" in modes and "inline" in modes:
             ratios = [a / i for a, i in zip(modes["advance"], modes["inline"], strict=True)]
             print(
                 f"{scenario:8s} advance/inline: median {statistics.median(ratios):.1f}x "
@@ -161,8 +164,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=7, help="measured rounds (>= 5)")
     parser.add_argument("--n", type=int, default=5000, help="invocations per round and mode")
     parser.add_argument("--json", action="store_true", help="also print the raw figures")
+    parser.add_argument(
+        "--modes", nargs="+", choices=list(MODES), default=list(MODES), help="paths to measure"
+    )
     args = parser.parse_args()
-    figures = asyncio.run(main(args.rounds, args.n))
+    figures = asyncio.run(main(args.rounds, args.n, args.modes))
     report(figures)
     if args.json:
         print(json.dumps(figures))

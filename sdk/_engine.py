@@ -8,6 +8,10 @@ resumption) -- or drops the driver and later builds a new one from the full
 journal (fresh replay). No Kafka, Redis or HTTP in here: golden journal tests
 drive it directly. The contract is written down in
 ``docs/decisions/0003-journal-and-replay-engine.md``.
+
+:meth:`InvocationDriver.run_inline` starts an attempt on the caller's stack instead
+and finishes it there when nothing blocks, with the journal ``advance`` would write
+(``docs/decisions/0019-inline-driver.md``); ``sdk._inline`` holds its asyncio side.
 """
 
 from __future__ import annotations
@@ -252,10 +256,15 @@ class _RunExhausted(Exception):  # noqa: N818 - internal signal
         self.message = message
 
 
-@dataclass
 class _HandlerOutcome:
-    result: Value | Failure | None = None
-    failed: Failed | None = None
+    """What the handler's coroutine ended with: a result for the Output, or a retryable
+    failure (a plain class: one per invocation)."""
+
+    __slots__ = ("result", "failed")
+
+    def __init__(self, result: Value | Failure | None = None, failed: Failed | None = None) -> None:
+        self.result = result
+        self.failed = failed
 
 
 class _AttemptFinished(AttemptFinishedEvent):
@@ -575,9 +584,8 @@ class InvocationDriver:
         return self._progress(status, new_from)
 
     def _run_inline(self, run: _InlineRun) -> Status | None:
-        if self._fatal is None:
-            cmd = self._issue_input()
-        if self._fatal is not None or cmd is None:
+        cmd = self._issue_input() if self._fatal is None else None
+        if cmd is None:
             assert self._fatal is not None
             return self._conclude_inline(self._conclude_failed(self._fatal))
         ctx = contextvars.copy_context()
@@ -685,10 +693,13 @@ class InvocationDriver:
 
     def _issue_input(self) -> InputCommand | None:
         """Issue (or replay) the Input command; None (and ``_fatal`` set) on a mismatch."""
+        machine = self._machine
+        if machine.command_positions:  # journaled (checked at construction): replay it
+            issued = machine.command(0)
+        else:
+            issued = InputCommand(headers=dict(self.invocation.headers), body=self.invocation.input)
         try:
-            _, cmd, _ = self._machine.issue_command(
-                InputCommand(headers=dict(self.invocation.headers), body=self.invocation.input)
-            )
+            _, cmd, _ = machine.issue_command(issued)
         except JournalMismatch as e:
             self._fatal = Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index)
             return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sdk._journal import (
     _ID_FIELDS,
@@ -76,9 +76,9 @@ class Step(enum.Enum):
     """The cursor is at the end of the journal."""
 
 
-@dataclass(frozen=True)
-class Visible:
-    """A visible completion: its journal position and result."""
+class Visible(NamedTuple):
+    """A visible completion: its journal position and result (one per await: a tuple is
+    the cheapest immutable record)."""
 
     position: int
     result: Result
