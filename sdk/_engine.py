@@ -1015,8 +1015,6 @@ class InvocationDriver:
             NonDeterminismError: The handler diverged from its journal.
             SuspendedException: The attempt is over.
         """
-        if self._closed or self._fatal or self._final or _in_run_action.get():
-            self.check_usable()
         return self.issue_command(build(self._machine.next_command))
 
     def issue_command(self, cmd: Command) -> tuple[int, Command, bool]:
