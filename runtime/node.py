@@ -31,7 +31,6 @@ from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
 from runtime.subscriptions.manager import SubscriptionManager
 from runtime.subscriptions.mapping import invokes_of
-from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
 
@@ -130,7 +129,8 @@ class Node:
         )
         await self.listener.start()
         if self.run_worker:
-            sdk_kafka.install_topic_check(TopicCatalog(self.kafka_config, self.topics).check)
+            # Each attempt's driver asks this node's catalog (sdk.kafka.emit).
+            self.invoker.topic_check = TopicCatalog(self.kafka_config, self.topics).check
             await self.worker.start()
         await self.subscriptions.start()
 
@@ -142,7 +142,6 @@ class Node:
         return await asyncio.shield(self.worker.failure)
 
     async def stop(self) -> None:
-        sdk_kafka.install_topic_check(None)  # process-global: a stopped node no longer checks
         await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()

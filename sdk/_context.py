@@ -7,7 +7,9 @@ the ABCs in :mod:`sdk.context` that mypy checks against.
 
 from __future__ import annotations
 
+import contextlib
 import typing
+import weakref
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from random import Random
@@ -16,7 +18,7 @@ from uuid import UUID
 
 from sdk import _ids
 from sdk._definitions import HandlerDefinition, HandlerKind, ServiceType, handler_definition_of
-from sdk._engine import InvocationDriver, RunSpec, make_run_call
+from sdk._engine import InvocationDriver, RunSpec, bind_run_action
 from sdk._futures import (
     CallFuture,
     DurableFuture,
@@ -75,11 +77,27 @@ def _typed(serde: Serde[Any], type_hint: Any) -> Serde[Any]:
     return serde
 
 
+_RETURN_HINTS: weakref.WeakKeyDictionary[Callable[..., Any], Any] = weakref.WeakKeyDictionary()
+"""Resolved return annotations of ``ctx.run`` actions: resolving string annotations
+compiles them, which costs more than running most actions."""
+
+
 def _return_hint(action: Callable[..., Any]) -> Any:
+    annotations = getattr(action, "__annotations__", None)
+    if isinstance(annotations, dict) and "return" not in annotations:
+        return None  # lambdas, unannotated functions
+    fn = getattr(action, "__func__", action)  # a bound method: its function
     try:
-        return typing.get_type_hints(action).get("return")
-    except Exception:  # builtins, partials, lambdas: no usable annotation
-        return None
+        return _RETURN_HINTS[fn]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable
+        pass
+    try:
+        hint = typing.get_type_hints(action).get("return")
+    except Exception:  # builtins, partials: no usable annotation
+        hint = None
+    with contextlib.suppress(TypeError):
+        _RETURN_HINTS[fn] = hint
+    return hint
 
 
 def _delay_ms(delay: timedelta | None) -> int | None:
@@ -167,9 +185,9 @@ class _BaseContext(Context):
         if isinstance(serde, DefaultSerde) and serde.type_hint is None:
             hint = options.type_hint if options.type_hint is not None else _return_hint(action)
             serde = DefaultSerde(hint)
-        index, _, _ = self._driver.issue(lambda _i: RunCommand(name=name))
+        index, _, _ = self._driver.issue_command(RunCommand(name=name))
         self._driver.register_run(
-            index, RunSpec(name, make_run_call(action, args, kwargs), serde, options)
+            index, RunSpec(name, bind_run_action(action, args, kwargs), serde, options)
         )
         return DurableFuture(self._driver, index, decode_with(serde))
 
@@ -473,7 +491,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T | None]:
-        index, _, replayed = self._driver.issue(lambda _i: GetStateCommand(key=name))
+        index, _, replayed = self._driver.issue_command(GetStateCommand(key=name))
         state = self._driver.state
         if not replayed and state is not None:
             data = state.get(name)
@@ -481,7 +499,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
 
     def state_keys(self) -> RestateDurableFuture[list[str]]:
-        index, _, replayed = self._driver.issue(lambda _i: GetStateKeysCommand())
+        index, _, replayed = self._driver.issue_command(GetStateKeysCommand())
         state = self._driver.state
         if not replayed and state is not None:
             self._driver.append_sdk_completion(index, StateKeys(sorted(state)))
@@ -498,17 +516,17 @@ class _ExclusiveObjectContext(_SharedObjectContext, ObjectContext):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
     ) -> None:
         data = serde.serialize(value)
-        self._driver.issue(lambda _i: SetStateCommand(key=name, value=data))
+        self._driver.issue_command(SetStateCommand(key=name, value=data))
         if self._driver.state is not None:
             self._driver.state[name] = data
 
     def clear(self, name: str) -> None:
-        self._driver.issue(lambda _i: ClearStateCommand(key=name))
+        self._driver.issue_command(ClearStateCommand(key=name))
         if self._driver.state is not None:
             self._driver.state.pop(name, None)
 
     def clear_all(self) -> None:
-        self._driver.issue(lambda _i: ClearAllStateCommand())
+        self._driver.issue_command(ClearAllStateCommand())
         self._driver.state = {}
 
 
@@ -560,6 +578,14 @@ _CONTEXT_CLASSES: dict[tuple[ServiceType, HandlerKind | None], type[_BaseContext
 }
 
 
+_CLASS_OF: dict[int, tuple[HandlerDefinition, type[_BaseContext]]] = {}
+"""The context class per handler definition (by identity; enum hashing is Python code)."""
+
+
 def make_context(driver: InvocationDriver, handler: HandlerDefinition) -> Context:
     """The context object for one attempt of ``handler``."""
-    return _CONTEXT_CLASSES[(handler.service_type, handler.kind)](driver)
+    known = _CLASS_OF.get(id(handler))
+    if known is None or known[0] is not handler:
+        known = (handler, _CONTEXT_CLASSES[(handler.service_type, handler.kind)])
+        _CLASS_OF[id(handler)] = known
+    return known[1](driver)

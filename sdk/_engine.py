@@ -8,6 +8,10 @@ resumption) -- or drops the driver and later builds a new one from the full
 journal (fresh replay). No Kafka, Redis or HTTP in here: golden journal tests
 drive it directly. The contract is written down in
 ``docs/decisions/0003-journal-and-replay-engine.md``.
+
+:meth:`InvocationDriver.run_inline` starts an attempt on the caller's stack instead
+and finishes it there when nothing blocks, with the journal ``advance`` would write
+(``docs/decisions/0019-inline-driver.md``); ``sdk._inline`` holds its asyncio side.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ import random
 import time
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import tenacity
 
 from sdk._definitions import HandlerDefinition
+from sdk._inline import TaskStandIn, continue_in_task
+from sdk._inline import step as inline_step
 from sdk._journal import (
     NOTIFICATION_TYPES,
     CancelInvocationCommand,
@@ -167,6 +173,9 @@ class Failed:
 
 Status: TypeAlias = Blocked | Done | Failed
 
+TopicCheck: TypeAlias = Callable[[str], str | None]
+"""Returns an error message when a topic cannot take records (unknown, internal), else None."""
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -210,9 +219,34 @@ class RunSpec:
     """A ``ctx.run`` action waiting to be started when first awaited."""
 
     name: str
-    call: Callable[[], Awaitable[Any]]
+    action: BoundAction
     serde: Serde[Any]
     options: RunOptions[Any]
+
+
+@dataclass(frozen=True)
+class BoundAction:
+    """A ``ctx.run`` action with its arguments bound (:func:`bind_run_action`).
+
+    Attributes:
+        fn: Calls the action: returns its value (sync) or a coroutine (async).
+        is_async: ``fn`` is a coroutine function: awaited on the loop. A sync one
+            runs in the loop's default executor, or on the caller's stack inside an
+            inline run (ADR 0019).
+    """
+
+    fn: Callable[[], Any]
+    is_async: bool
+
+
+class _InlineRun:
+    """An inline run on the stack (:meth:`InvocationDriver.run_inline`)."""
+
+    __slots__ = ("loop", "defer_durability")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, defer_durability: bool) -> None:
+        self.loop = loop
+        self.defer_durability = defer_durability
 
 
 class _RunExhausted(Exception):  # noqa: N818 - internal signal
@@ -222,10 +256,15 @@ class _RunExhausted(Exception):  # noqa: N818 - internal signal
         self.message = message
 
 
-@dataclass
 class _HandlerOutcome:
-    result: Value | Failure | None = None
-    failed: Failed | None = None
+    """What the handler's coroutine ended with: a result for the Output, or a retryable
+    failure (a plain class: one per invocation)."""
+
+    __slots__ = ("result", "failed")
+
+    def __init__(self, result: Value | Failure | None = None, failed: Failed | None = None) -> None:
+        self.result = result
+        self.failed = failed
 
 
 class _AttemptFinished(AttemptFinishedEvent):
@@ -279,6 +318,10 @@ def _stacktrace(e: BaseException) -> str:
     return "".join(traceback.format_exception(type(e), e, e.__traceback__))
 
 
+_make_context: Callable[[InvocationDriver, HandlerDefinition], Any] | None = None
+"""``sdk._context.make_context``, imported on first use (it imports this module)."""
+
+
 def current_driver() -> InvocationDriver | None:
     """The driver whose handler is running in this task, if any."""
     return _current_driver.get()
@@ -300,6 +343,12 @@ class InvocationDriver:
             ``inactivity_timeout == timedelta(0)``).
         clock: Wall clock in seconds (``time.time``), for sleeps, delayed
             sends and ``ctx.time()``.
+        hold_runs: Start no ``ctx.run`` action until :meth:`release_runs`.
+        topic_check: Asked by ``sdk.kafka.emit`` about the topic of each new
+            (not replayed) emit, so that an unknown topic fails at the call;
+            None checks only the name. Each driver carries its own, so the
+            answer depends on the runtime that runs this attempt, never on
+            what else ran in the process.
 
     Raises:
         ValueError: The descriptor does not match the handler (a runtime bug).
@@ -320,6 +369,7 @@ class InvocationDriver:
         always_replay: bool | None = None,
         clock: Callable[[], float] = time.time,
         hold_runs: bool = False,
+        topic_check: TopicCheck | None = None,
     ) -> None:
         if (invocation.service, invocation.handler) != (handler.service_name, handler.name):
             raise ValueError(
@@ -334,16 +384,14 @@ class InvocationDriver:
             handler.effective.always_replay if always_replay is None else always_replay
         )
         self.clock = clock
-        self._fatal: Failed | None = None
+        self.topic_check = topic_check
         try:
             self._machine = JournalMachine(journal)
         except ProtocolViolation as e:
             self._machine = JournalMachine(())
             self._fatal = Failed(PROTOCOL_VIOLATION_CODE, str(e))
         self._delta_start = len(self._machine.journal)
-        self._main: asyncio.Task[_HandlerOutcome] | None = None
         self._parked: list[_Waiter] = []
-        self._known_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._run_specs: dict[int, RunSpec] = {}
         self._hold_runs = hold_runs
         self._held_runs: dict[int, RunSpec] = {}
@@ -351,18 +399,31 @@ class InvocationDriver:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._pending_results: list[Completion] = []
         self._calls: dict[int, str] = {}
-        self._final: Status | None = None
-        self._closed = False
-        self._advancing = False
-        self._event: asyncio.Event | None = None
-        self._activity = 0
-        self._random: random.Random | None = None
-        self.attempt_finished = _AttemptFinished()
         lazy = handler.effective.enable_lazy_state or invocation.eager_state is None
         self.state: dict[str, bytes] | None = (
             None if lazy or not handler.is_keyed else dict(invocation.eager_state or {})
         )
-        self.input_command: InputCommand | None = None
+
+    # Scalar state starts from these class-level defaults: a batch creates drivers
+    # back to back, and every store in __init__ counts (ADR 0019).
+    _fatal: Failed | None = None
+    _main: asyncio.Task[_HandlerOutcome] | None = None
+    _known_tasks_set: weakref.WeakSet[asyncio.Task[Any]] | None = None
+    _final: Status | None = None
+    _closed = False
+    _advancing = False
+    _inline: _InlineRun | None = None
+    """Set while :meth:`run_inline` is on the stack."""
+    _inline_used = False
+    _handover_from: int | None = None
+    """Journal position where an inline run that handed over started: the next
+    ``advance`` reports the entries it produced."""
+    _event: asyncio.Event | None = None
+    _activity = 0
+    _random: random.Random | None = None
+    _attempt_finished: _AttemptFinished | None = None
+    input_command: InputCommand | None = None
+    """The invocation's Input command, once issued (replayed or new)."""
 
     # -- public, for the runtime --------------------------------------------
 
@@ -373,6 +434,22 @@ class InvocationDriver:
         if self._random is None:
             self._random = random.Random(self.invocation.random_seed)  # noqa: S311 - determinism
         return self._random
+
+    @property
+    def attempt_finished(self) -> AttemptFinishedEvent:
+        """Set when this attempt ends (``ctx.request().attempt_finished_event``)."""
+        if self._attempt_finished is None:
+            self._attempt_finished = _AttemptFinished()
+            if self._closed:
+                self._attempt_finished.set()
+        return self._attempt_finished
+
+    @property
+    def _known_tasks(self) -> weakref.WeakSet[asyncio.Task[Any]]:
+        """Tasks that used the SDK (created on first use: inline runs need none)."""
+        if self._known_tasks_set is None:
+            self._known_tasks_set = weakref.WeakSet()
+        return self._known_tasks_set
 
     @property
     def journal(self) -> tuple[JournalEntry, ...]:
@@ -427,6 +504,8 @@ class InvocationDriver:
             self._event = asyncio.Event()
         if durable:
             self._machine.ack()
+        inline_from, self._handover_from = self._handover_from, None
+        inline_to = len(self._machine.journal)
         for n in notifications:
             if not isinstance(n, NOTIFICATION_TYPES):
                 raise TypeError(f"advance() takes notifications, got {type(n).__name__}")
@@ -435,7 +514,149 @@ class InvocationDriver:
         if self._fatal is None and self._main is None:
             self._start(loop)
         status = await self._run_until_settled()
+        progress = self._progress(status, new_from)
+        if inline_from is None or inline_from == inline_to:
+            return progress
+        inline = tuple(self._machine.journal[inline_from:inline_to])
+        return replace(progress, new_entries=inline + progress.new_entries)
+
+    def run_inline(self, *, defer_durability: bool = False) -> Progress | None:
+        """Start the attempt on the caller's stack; finish it there if nothing blocks.
+
+        The handler's coroutine runs synchronously (no Task, no loop turn) for as long
+        as every await it makes can be answered at once: state from the eager
+        snapshot, ``set``/``clear``, ``random``/``uuid``/``time``, sends, and
+        ``ctx.run`` actions that finish without awaiting real I/O (run here, sync ones
+        included). The journal is the one :meth:`advance` would produce (ADR 0019).
+
+        When the handler needs something that is not available now (a sleep, an
+        awakeable, a promise, a call's result, an action awaiting I/O, an asyncio
+        primitive of its own), the coroutine is handed to an asyncio Task where it
+        stopped, and started actions go on in their own Tasks: nothing runs twice.
+        The driver is then an ordinary live driver: call :meth:`advance` (without
+        ``durable``), which returns the entries produced inline followed by its own.
+
+        Call it on a fresh driver, instead of the first :meth:`advance`, from code
+        running on the event loop that will run the rest.
+
+        Args:
+            defer_durability: Let the handler see ``ctx.run`` results before they
+                are durable, so that it can go on inline past a ``ctx.run``. The
+                caller then makes the returned entries durable before anything
+                depending on them leaves the process (state, outputs, answers,
+                outgoing calls): in batched execution the whole batch commits at
+                once. Results produced after a hand-over follow the normal rule
+                (``Blocked.needs_ack``). Without it, the inline run hands over at
+                the first ``ctx.run`` result, and ``advance`` reports
+                ``Blocked(needs_ack=True)`` as usual.
+
+        Returns:
+            The :class:`Progress` (:class:`Done` or :class:`Failed`) when the
+            attempt ended inline; None when it was handed over.
+
+        Raises:
+            DriverClosedError: The driver was closed.
+            RuntimeError: No event loop is running in this thread, or the attempt
+                was already started (by ``advance`` or ``run_inline``).
+
+        Example:
+            >>> progress = driver.run_inline(defer_durability=True)  # doctest: +SKIP
+            >>> if progress is None:  # it blocked: continue on the normal path
+            ...     progress = await driver.advance()  # doctest: +SKIP
+        """
+        if self._final is not None:
+            return self._progress(self._final)
+        if self._closed:
+            raise DriverClosedError("this driver is closed; replay with a new driver")
+        if self._inline_used or self._main is not None or self._advancing:
+            raise RuntimeError("run_inline() starts an attempt: call it once, before advance()")
+        run = _InlineRun(asyncio.get_running_loop(), defer_durability)
+        self._inline_used = True
+        new_from = len(self._machine.journal)
+        self._inline = run
+        try:
+            status = self._run_inline(run)
+        finally:
+            self._inline = None
+        if status is None:
+            self._handover_from = new_from
+            return None
         return self._progress(status, new_from)
+
+    def _run_inline(self, run: _InlineRun) -> Status | None:
+        cmd = self._issue_input() if self._fatal is None else None
+        if cmd is None:
+            assert self._fatal is not None
+            return self._conclude_inline(self._conclude_failed(self._fatal))
+        ctx = contextvars.copy_context()
+        ctx.run(_current_driver.set, self)
+        stand_in = TaskStandIn()
+        # Without context managers the handler's own coroutine is stepped (one frame
+        # less than _run_handler's); the outcome mapping is the same.
+        direct = not self.handler.context_managers
+        try:
+            coro: Coroutine[Any, Any, Any] = (
+                ctx.run(self._call_handler, cmd) if direct else self._run_handler(cmd)
+            )
+            yielded = inline_step(run.loop, ctx, coro, stand_in)
+        except StopIteration as stop:
+            stand_in.finish()
+            if stand_in.cancel_requested:  # a Task would end cancelled, not with the value
+                return self._conclude_inline(self._conclude_exception(asyncio.CancelledError()))
+            outcome = ctx.run(self._outcome_of_value, stop.value) if direct else stop.value
+            return self._conclude_inline(self._conclude(outcome))
+        except Exception as exc:
+            stand_in.finish()
+            if direct:
+                return self._conclude_inline(self._conclude(self._outcome_of_exception(exc)))
+            return self._conclude_inline(self._conclude_exception(exc))
+        except BaseException as exc:
+            stand_in.finish()
+            status = self._conclude_inline(self._conclude_exception(exc))
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise  # as a Task would: the failure is recorded, the signal goes on
+            return status
+        # Blocked for real: the rest runs in a Task, from where the coroutine stopped.
+        rest = (
+            self._run_handler(cmd, (coro, yielded)) if direct else continue_in_task(coro, yielded)
+        )
+        task = run.loop.create_task(rest, context=ctx)
+        stand_in.bind(task)
+        for w in self._parked:
+            if w.task is stand_in:  # type: ignore[comparison-overlap]
+                w.task = task
+        self._main = task
+        self._known_tasks.add(task)
+        task.add_done_callback(self._on_main_done)
+        return None
+
+    def _conclude_inline(self, status: Status) -> Status:
+        """:meth:`_teardown` for an attempt that ended inline: no Task to wait for."""
+        self._closed = True
+        if self._attempt_finished is not None:
+            self._attempt_finished.set()
+        for w in self._parked:
+            if not w.future.done():
+                w.future.set_exception(SuspendedException())
+        self._parked.clear()
+        for t in self._inflight.values():
+            t.cancel()
+        return status
+
+    def _run_action_inline(self, run: _InlineRun, index: int, spec: RunSpec) -> None:
+        """Run a ``ctx.run`` action on the caller's stack; a Task continues it if it blocks."""
+        coro = self._execute_run(index, spec)
+        ctx = contextvars.copy_context()  # the handler's: we are inside its inline step
+        ctx.run(_in_run_action.set, True)
+        stand_in = TaskStandIn()
+        try:
+            yielded = inline_step(run.loop, ctx, coro, stand_in)
+        except StopIteration:
+            stand_in.finish()
+            return  # the result is in _pending_results, or the failure in _fatal
+        task = run.loop.create_task(continue_in_task(coro, yielded), context=ctx)
+        stand_in.bind(task)
+        self._inflight[index] = task
 
     def release_runs(self) -> None:
         """Start the ``ctx.run`` actions held so far, and any awaited from now on.
@@ -468,22 +689,28 @@ class InvocationDriver:
         delta = tuple(journal[self._delta_start :])
         new = tuple(journal[start:]) if new_from is not None else ()
         self._delta_start = len(journal)
-        return Progress(
-            new_entries=new, journal_delta=delta, status=status, journal_length=len(journal)
-        )
+        return Progress(new, delta, status, len(journal))
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _issue_input(self) -> InputCommand | None:
+        """Issue (or replay) the Input command; None (and ``_fatal`` set) on a mismatch."""
+        machine = self._machine
+        if machine.command_positions:  # journaled (checked at construction): replay it
+            issued = machine.command(0)
+        else:
+            issued = InputCommand(headers=dict(self.invocation.headers), body=self.invocation.input)
         try:
-            _, cmd, _ = self._machine.issue(
-                lambda _i: InputCommand(
-                    headers=dict(self.invocation.headers), body=self.invocation.input
-                )
-            )
+            _, cmd, _ = machine.issue_command(issued)
         except JournalMismatch as e:
             self._fatal = Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index)
-            return
+            return None
         assert isinstance(cmd, InputCommand)
         self.input_command = cmd
+        return cmd
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        cmd = self._issue_input()
+        if cmd is None:
+            return
         ctx = contextvars.copy_context()
         ctx.run(_current_driver.set, self)
         self._main = loop.create_task(self._run_handler(cmd), context=ctx)
@@ -564,6 +791,8 @@ class InvocationDriver:
                 return step
 
     def _wake_satisfied(self) -> bool:
+        if not self._parked:
+            return False
         woke = False
         for w in list(self._parked):
             if self._satisfied(w.indexes, w.wait_all):
@@ -580,6 +809,8 @@ class InvocationDriver:
 
     def _satisfied(self, indexes: Sequence[int], wait_all: bool) -> bool:
         visible = self._machine.visible
+        if len(indexes) == 1:
+            return indexes[0] in visible
         if wait_all:
             return all(i in visible for i in indexes)
         return any(i in visible for i in indexes)
@@ -606,39 +837,62 @@ class InvocationDriver:
 
     async def _finish_main(self, task: asyncio.Task[_HandlerOutcome]) -> Status:
         if task.cancelled():
-            return await self._finish_failed(Failed(500, "the handler task was cancelled"))
-        exc = task.exception()
-        if exc is not None:
-            if isinstance(exc, SdkInternalBaseException):
-                message = "the handler was interrupted by an internal SDK exception"
-            else:
-                message = f"handler raised {_describe_exception(exc)}"
-            return await self._finish_failed(Failed(500, message, stacktrace=_stacktrace(exc)))
-        outcome = task.result()
+            status = self._conclude_exception(asyncio.CancelledError())
+        else:
+            exc = task.exception()
+            status = (
+                self._conclude_exception(exc) if exc is not None else self._conclude(task.result())
+            )
+        await self._teardown()
+        return status
+
+    async def _finish_failed(self, failed: Failed) -> Status:
+        self._conclude_failed(failed)
+        await self._teardown()
+        return failed
+
+    # The outcome of the handler's coroutine, the same whether a Task or an inline
+    # run drove it; the callers tear down.
+
+    def _conclude(self, outcome: _HandlerOutcome) -> Status:
+        if self._fatal is not None:
+            return self._conclude_failed(self._fatal)
         if outcome.failed is not None or outcome.result is None:
-            return await self._finish_failed(outcome.failed or Failed(500, "handler failed"))
+            return self._conclude_failed(outcome.failed or Failed(500, "handler failed"))
         result = outcome.result
-        self._flush_run_results()
+        if self._pending_results:
+            self._flush_run_results()
         try:
-            _, cmd, _ = self._machine.issue(lambda _i: OutputCommand(result=result))
+            _, cmd, _ = self._machine.issue_command(OutputCommand(result=result))
         except JournalMismatch as e:
-            return await self._finish_failed(
+            return self._conclude_failed(
                 Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index)
             )
         assert isinstance(cmd, OutputCommand)
         self._final = Done(cmd)
-        await self._teardown()
         return self._final
 
-    async def _finish_failed(self, failed: Failed) -> Status:
-        self._flush_run_results()
+    def _conclude_exception(self, exc: BaseException) -> Status:
+        if self._fatal is not None:
+            return self._conclude_failed(self._fatal)
+        if isinstance(exc, asyncio.CancelledError):
+            return self._conclude_failed(Failed(500, "the handler task was cancelled"))
+        if isinstance(exc, SdkInternalBaseException):
+            message = "the handler was interrupted by an internal SDK exception"
+        else:
+            message = f"handler raised {_describe_exception(exc)}"
+        return self._conclude_failed(Failed(500, message, stacktrace=_stacktrace(exc)))
+
+    def _conclude_failed(self, failed: Failed) -> Status:
+        if self._pending_results:
+            self._flush_run_results()
         self._final = failed
-        await self._teardown()
         return failed
 
     async def _teardown(self) -> None:
         self._closed = True
-        self.attempt_finished.set()
+        if self._attempt_finished is not None:
+            self._attempt_finished.set()
         for w in list(self._parked):
             self._parked.remove(w)
             if not w.future.done():
@@ -661,40 +915,49 @@ class InvocationDriver:
 
     # -- the handler task ----------------------------------------------------
 
-    async def _run_handler(self, input_cmd: InputCommand) -> _HandlerOutcome:
-        from sdk._context import make_context  # cyclic at import time
+    def _call_handler(self, input_cmd: InputCommand) -> Coroutine[Any, Any, Any]:
+        global _make_context
+        if _make_context is None:
+            from sdk._context import make_context  # cyclic at import time
 
+            _make_context = make_context
         h = self.handler
-        ctx = make_context(self, h)
+        ctx = _make_context(self, h)
+        fn = cast("Callable[..., Coroutine[Any, Any, Any]]", h.fn)  # checked at decoration
+        if h.arity != 2:
+            return fn(ctx)
         try:
-            async with AsyncExitStack() as stack:
-                for factory in h.context_managers:
-                    await stack.enter_async_context(factory())
-                if h.arity == 2:
-                    try:
-                        arg = h.input_serde.deserialize(input_cmd.body)
-                    except Exception as e:
-                        raise TerminalError(
-                            f"Unable to parse an input argument. {e}", status_code=400
-                        ) from e
-                    value = await h.fn(ctx, arg)
-                else:
-                    value = await h.fn(ctx)
-        except TerminalError as e:
-            return _HandlerOutcome(Failure(e.status_code, e.message, dict(e.metadata or {})))
-        except RetryableError as e:
-            return _HandlerOutcome(
-                failed=Failed(
-                    e.status_code,
-                    e.message,
-                    retry_after=e.retry_after,
-                    stacktrace=_stacktrace(e),
-                )
-            )
+            arg = h.input_serde.deserialize(input_cmd.body)
         except Exception as e:
-            return _HandlerOutcome(
-                failed=Failed(500, _describe_exception(e), stacktrace=_stacktrace(e))
-            )
+            raise TerminalError(f"Unable to parse an input argument. {e}", status_code=400) from e
+        return fn(ctx, arg)
+
+    async def _run_handler(
+        self,
+        input_cmd: InputCommand,
+        started: tuple[Coroutine[Any, Any, Any], Any] | None = None,
+    ) -> _HandlerOutcome:
+        """The handler's coroutine with its outcome as a value (never raises ``Exception``).
+
+        ``started``: an inline run's handler coroutine and what it is suspended on, to
+        continue from there instead of calling the handler.
+        """
+        try:
+            if started is not None:
+                value = await continue_in_task(*started)
+            elif managers := self.handler.context_managers:
+                async with AsyncExitStack() as stack:
+                    for factory in managers:
+                        await stack.enter_async_context(factory())
+                    value = await self._call_handler(input_cmd)
+            else:
+                value = await self._call_handler(input_cmd)
+        except Exception as e:
+            return self._outcome_of_exception(e)
+        return self._outcome_of_value(value)
+
+    def _outcome_of_value(self, value: Any) -> _HandlerOutcome:
+        h = self.handler
         try:
             data = h.output_serde.serialize(value)
         except Exception as e:
@@ -707,6 +970,23 @@ class InvocationDriver:
                 )
             )
         return _HandlerOutcome(Value(data))
+
+    @staticmethod
+    def _outcome_of_exception(e: Exception) -> _HandlerOutcome:
+        if isinstance(e, TerminalError):
+            return _HandlerOutcome(Failure(e.status_code, e.message, dict(e.metadata or {})))
+        if isinstance(e, RetryableError):
+            return _HandlerOutcome(
+                failed=Failed(
+                    e.status_code,
+                    e.message,
+                    retry_after=e.retry_after,
+                    stacktrace=_stacktrace(e),
+                )
+            )
+        return _HandlerOutcome(
+            failed=Failed(500, _describe_exception(e), stacktrace=_stacktrace(e))
+        )
 
     # -- services for the context and futures ---------------------------------
 
@@ -721,25 +1001,35 @@ class InvocationDriver:
 
     def _touch(self) -> None:
         task = asyncio.current_task()
-        if task is not None:
+        if task is not None and task is not self._main:
             self._known_tasks.add(task)
         self._poke()
 
     def issue(self, build: Callable[[int], Command]) -> tuple[int, Command, bool]:
         """Issue a command (checked against the journal on replay).
 
+        Args:
+            build: Builds the command from its index (ids derive from it).
+
         Raises:
             NonDeterminismError: The handler diverged from its journal.
             SuspendedException: The attempt is over.
         """
-        self.check_usable()
-        self._touch()
+        return self.issue_command(build(self._machine.next_command))
+
+    def issue_command(self, cmd: Command) -> tuple[int, Command, bool]:
+        """:meth:`issue` for a command that does not depend on its index."""
+        if self._closed or self._fatal or self._final or _in_run_action.get():
+            self.check_usable()
+        if self._inline is None:  # inline, the handler's is the only coroutine
+            self._touch()
         try:
-            result = self._machine.issue(build)
+            result = self._machine.issue_command(cmd)
         except JournalMismatch as e:
             self._set_fatal(Failed(NON_DETERMINISM_CODE, e.message, command_index=e.command_index))
             raise NonDeterminismError(e.message) from None
-        self._wake_satisfied()
+        if self._parked:
+            self._wake_satisfied()
         return result
 
     def append_sdk_completion(self, index: int, result: Result) -> None:
@@ -774,30 +1064,78 @@ class InvocationDriver:
             TerminalError: ``cancelled`` (409) when the cancellation signal comes first.
             SuspendedException: The attempt is being torn down.
         """
-        self.check_usable()
-        self._touch()
+        if not self.poll(indexes, wait_all):
+            await self.wait_parked(indexes, wait_all)
+
+    def poll(self, indexes: Sequence[int], wait_all: bool) -> bool:
+        """The synchronous part of :meth:`wait`: True when no suspension is needed.
+
+        Starts the ``ctx.run`` actions among ``indexes`` and moves the cursor as
+        :meth:`wait` does; when it returns False, :meth:`wait_parked` must follow.
+
+        Raises:
+            TerminalError: ``cancelled`` (409) when the cancellation signal comes first.
+            SuspendedException: The attempt is being torn down.
+        """
+        if self._closed or self._fatal or self._final or _in_run_action.get():
+            self.check_usable()
+        if self._inline is None:
+            self._touch()
+        if self._run_specs:
+            self._start_runs(indexes)
+        return self._reveal_for(indexes, wait_all)
+
+    async def wait_parked(self, indexes: Sequence[int], wait_all: bool) -> None:
+        """Park until :meth:`poll`'s await is satisfied (after ``poll`` returned False)."""
+        while True:
+            await self._park(indexes, wait_all)
+            if self._reveal_for(indexes, wait_all):
+                return
+
+    def _start_runs(self, indexes: Sequence[int]) -> None:
+        inline = self._inline
+        ran_inline = False
         for i in indexes:
             spec = self._run_specs.pop(i, None)
             if spec is not None:
                 if self._hold_runs:
                     self._held_runs[i] = spec
+                elif inline is not None:
+                    self._run_action_inline(inline, i, spec)
+                    ran_inline = True
                 else:
                     self._start_run(i, spec)
+        if ran_inline:
+            assert inline is not None
+            self.check_usable()  # raises when an action failed the attempt
+            if inline.defer_durability and self._pending_results and not self._inflight:
+                # What advance() does once the actions are done (flush at the settle
+                # point, then the acknowledgement), with the acknowledgement deferred
+                # to the caller. While an action is still in flight the results wait
+                # for it, as they would there.
+                self._flush_run_results()
+                self._machine.ack()
+
+    def _reveal_for(self, indexes: Sequence[int], wait_all: bool) -> bool:
+        """Move the cursor for an await; True when satisfied, False when it must park."""
+        machine = self._machine
         while True:
             if self._satisfied(indexes, wait_all):
-                return
-            if self._machine.consume_cancel():
+                return True
+            if machine.cancel_pending and machine.consume_cancel():
                 self._implicit_cancel()
                 raise TerminalError("cancelled", status_code=409)
-            step = self._machine.step()
+            step = machine.step()
             if step is Step.SKIPPED:
                 continue
             if step is Step.NOTIFICATION:
-                if self._satisfied(indexes, wait_all) or self._machine.cancel_pending:
+                if self._satisfied(indexes, wait_all):
+                    return True
+                if machine.cancel_pending:
                     continue
                 if not self._wake_satisfied():
                     continue
-            await self._park(indexes, wait_all)
+            return False
 
     async def _park(self, indexes: Sequence[int], wait_all: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -862,10 +1200,24 @@ class InvocationDriver:
             self._poke()
         self._pending_results.append(Completion(index, result))
 
+    async def _call_action(self, action: BoundAction) -> Any:
+        if action.is_async:
+            return await action.fn()
+        if self._inline is not None:
+            # On the caller's stack: an executor hop costs more than most actions.
+            result = action.fn()
+        else:
+            loop = asyncio.get_running_loop()
+            ctx = contextvars.copy_context()
+            result = await loop.run_in_executor(None, functools.partial(ctx.run, action.fn))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
     async def _attempt_run(self, spec: RunSpec) -> Any:
         opts = spec.options
         if not opts.has_retry_policy():
-            return await spec.call()
+            return await self._call_action(spec.action)
         stop: tenacity.stop.stop_base = tenacity.stop_never
         if opts.max_attempts is not None:
             stop = tenacity.stop_after_attempt(max(1, opts.max_attempts))
@@ -886,7 +1238,7 @@ class InvocationDriver:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await spec.call()
+                    return await self._call_action(spec.action)
         except TerminalError:
             raise
         except Exception as e:
@@ -900,24 +1252,9 @@ class InvocationDriver:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def make_run_call(
+def bind_run_action(
     action: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> Callable[[], Awaitable[Any]]:
-    """Wrap a sync or async action: sync ones run in the default executor."""
-    bound = functools.partial(action, *args, **kwargs)
-    if inspect.iscoroutinefunction(action) or inspect.iscoroutinefunction(bound):
-
-        async def run_async() -> Any:
-            return await bound()
-
-        return run_async
-
-    async def run_sync() -> Any:
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        result = await loop.run_in_executor(None, functools.partial(ctx.run, bound))
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    return run_sync
+) -> BoundAction:
+    """Bind a sync or async ``ctx.run`` action to its arguments."""
+    fn: Callable[[], Any] = functools.partial(action, *args, **kwargs) if args or kwargs else action
+    return BoundAction(fn, inspect.iscoroutinefunction(action) or inspect.iscoroutinefunction(fn))

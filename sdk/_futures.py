@@ -81,12 +81,12 @@ class DurableFuture(RestateDurableFuture[T]):
         return self._driver.visible(self._index) is not None
 
     def __await__(self) -> Generator[Any, Any, T]:
-        return self._get().__await__()
-
-    async def _get(self) -> T:
         if not self._done:
-            await self._driver.wait((self._index,), True)
-            visible = self._driver.visible(self._index)
+            driver, indexes = self._driver, (self._index,)
+            # Most awaits are answered at once (state reads, inline ctx.run): no coroutine.
+            if not driver.poll(indexes, True):
+                yield from driver.wait_parked(indexes, True).__await__()
+            visible = driver.visible(self._index)
             assert visible is not None
             try:
                 self._value = self._decode(visible.result)
@@ -105,7 +105,7 @@ class SleepFuture(DurableFuture[None], RestateDurableSleepFuture):
     """A durable timer."""
 
     def __await__(self) -> Generator[Any, Any, None]:
-        return self._get().__await__()
+        return super().__await__()
 
 
 class CallFuture(DurableFuture[T], RestateDurableCallFuture[T]):

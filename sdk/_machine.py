@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sdk._journal import (
+    _ID_FIELDS,
     NOTIFICATION_TYPES,
     CancelSignal,
     Command,
@@ -35,6 +36,16 @@ from sdk._journal import (
 
 NON_DETERMINISM_CODE = 570
 PROTOCOL_VIOLATION_CODE = 571
+
+
+def _same_identity(a: Command, b: Command) -> bool:
+    """``a.identity() == b.identity()``, without building the tuples (same kind = same type)."""
+    if type(a) is not type(b):
+        return False
+    for f in _ID_FIELDS[type(a)]:  # noqa: SIM110 - all(<genexpr>) costs a generator per command
+        if getattr(a, f) != getattr(b, f):
+            return False
+    return True
 
 
 class JournalMismatch(Exception):  # noqa: N818 - domain term
@@ -65,9 +76,9 @@ class Step(enum.Enum):
     """The cursor is at the end of the journal."""
 
 
-@dataclass(frozen=True)
-class Visible:
-    """A visible completion: its journal position and result."""
+class Visible(NamedTuple):
+    """A visible completion: its journal position and result (one per await: a tuple is
+    the cheapest immutable record)."""
 
     position: int
     result: Result
@@ -84,16 +95,17 @@ class JournalMachine:
         ProtocolViolation: The journal is malformed.
     """
 
+    cursor = 0
+    next_command = 0
+    cancel_pending = False
+    barrier: int | None = None
+
     def __init__(self, journal: Sequence[JournalEntry]) -> None:
         self.journal: list[JournalEntry] = list(journal)
-        self.cursor = 0
         self.command_positions: list[int] = []
         self._command_at: dict[int, int] = {}
-        self.next_command = 0
         self.visible: dict[int, Visible] = {}
         self.completed_anywhere: set[int] = set()
-        self.cancel_pending = False
-        self.barrier: int | None = None
         for pos, entry in enumerate(self.journal):
             self._index_entry(pos, entry)
         if self.command_positions and not isinstance(self.journal[0], InputCommand):
@@ -145,13 +157,16 @@ class JournalMachine:
         Raises:
             JournalMismatch: The command differs from the journaled one.
         """
+        return self.issue_command(build(self.next_command))
+
+    def issue_command(self, cmd: Command) -> tuple[int, Command, bool]:
+        """:meth:`issue` for a command that does not depend on its index."""
         index = self.next_command
-        cmd = build(index)
         if index < len(self.command_positions):
             pos = self.command_positions[index]
             expected = self.journal[pos]
             assert not isinstance(expected, NOTIFICATION_TYPES)
-            if expected.identity() != cmd.identity():
+            if not _same_identity(expected, cmd):
                 raise JournalMismatch(
                     f"Non-deterministic journal at command {index}: expected "
                     f"{expected.describe()} but handler issued {cmd.describe()}",
@@ -161,14 +176,21 @@ class JournalMachine:
             self.cursor = pos + 1
             self.next_command += 1
             return index, expected, True
-        limit = self.barrier if self.barrier is not None else len(self.journal)
-        self._reveal_until(limit)
-        pos = len(self.journal)
-        self.journal.append(cmd)
-        self._index_entry(pos, cmd)
-        if self.cursor == pos:
+        journal = self.journal
+        pos = len(journal)
+        cursor = self.cursor
+        if cursor < pos:
+            limit = self.barrier if self.barrier is not None else pos
+            if cursor < limit:
+                self._reveal_until(limit)
+                cursor = self.cursor
+        journal.append(cmd)
+        # Live, the command index is the number of journaled commands (_index_entry).
+        self._command_at[pos] = index
+        self.command_positions.append(pos)
+        if cursor == pos:
             self.cursor = pos + 1
-        self.next_command += 1
+        self.next_command = index + 1
         return index, cmd, False
 
     def _reveal_until(self, pos: int) -> None:
@@ -190,7 +212,8 @@ class JournalMachine:
         """Append a notification (from the runtime, or SDK-produced state reads)."""
         pos = len(self.journal)
         self.journal.append(entry)
-        self._index_entry(pos, entry)
+        if isinstance(entry, Completion):  # what _index_entry does for a notification
+            self.completed_anywhere.add(entry.command_index)
         return pos
 
     def append_run_result(self, entry: Completion) -> int:

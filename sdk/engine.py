@@ -9,6 +9,22 @@ apps with); ``tests/unit/test_layers.py`` enforces it (ADR 0016).
 - :class:`InvocationDriver`: runs one handler attempt against a journal and
   reports :class:`Progress` (new entries + :class:`Blocked` / :class:`Done` /
   :class:`Failed`).
+- :meth:`InvocationDriver.run_inline` (ADR 0019): the attempt on the caller's stack,
+  for running many short invocations back to back (batched execution). No Task, no
+  event-loop turn: the handler's coroutine is stepped directly for as long as every
+  await it makes is answered at once -- eager state reads, ``set``/``clear``,
+  ``random``/``uuid``/``time``, sends, calls' ids, and ``ctx.run`` actions that finish
+  without awaiting real I/O (run right there, sync ones included). It returns the
+  :class:`Progress` when the attempt ended (:class:`Done` or :class:`Failed`), or
+  None when the handler needs something not available now (a sleep, an awakeable, a
+  promise, a call's result, an action awaiting I/O, an asyncio primitive of its own):
+  then the coroutine goes on in a Task from where it stopped (started actions too;
+  nothing runs twice), and the next :meth:`InvocationDriver.advance` (without
+  ``durable``) reports the inline entries followed by its own, as usual. The journal
+  is byte for byte the one ``advance`` writes. ``defer_durability=True`` lets the
+  handler see ``ctx.run`` results before they are durable so that it can go on past
+  them inline; the caller then makes the returned entries durable before anything
+  that depends on them leaves the process (one commit for the batch).
 - The registry types the runtime reads: :class:`App`,
   :class:`HandlerDefinition`, options, :class:`InvocationRetryPolicy`,
   :class:`ServiceType`, :class:`HandlerKind`.
@@ -22,6 +38,12 @@ Example:
     ...     invocation_id=inv_id, service="Counter", handler="add", key="k",
     ...     input=b"1", random_seed=seed, eager_state={}), journal=[])  # doctest: +SKIP
     >>> progress = await driver.advance()  # doctest: +SKIP
+
+    Inline, from code running on the event loop:
+
+    >>> progress = driver.run_inline(defer_durability=True)  # doctest: +SKIP
+    >>> if progress is None:  # blocked: it goes on as a normal live attempt
+    ...     progress = await driver.advance()  # doctest: +SKIP
 """
 
 from sdk._app import App, acknowledge_lifespan

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -159,6 +160,7 @@ class _Runner:
             journal,
             always_replay=self.invoker.always_replay(self.handler),
             hold_runs=not self.adopted,
+            topic_check=self.invoker.topic_check,
         )
         self.driver = driver
         self.durable_len = self.written_len = len(journal)
@@ -324,8 +326,15 @@ class _Runner:
 class InProcessInvoker:
     """Hosts the user's services in this process."""
 
-    def __init__(self, services: list[ServiceDefinition], settings: Settings) -> None:
+    def __init__(
+        self,
+        services: list[ServiceDefinition],
+        settings: Settings,
+        topic_check: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._services = {s.name: s for s in services}
+        self.topic_check = topic_check
+        """Handed to every attempt's driver (``sdk.kafka.emit`` asks it about new emits)."""
         self._live: dict[str, _Runner] = {}
         self._settings = settings
         self.speculation_enabled = settings.speculative_handoff

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sdk import _ids
 from sdk.engine import (
@@ -93,6 +93,9 @@ class FakeRuntime:
         responder: Custom answer function (overrides the script).
         always_replay: Drop the driver at every Blocked and replay.
         seed: The random seed.
+        topic_check: Handed to every driver (``sdk.kafka.emit`` asks it).
+        inline: Start every attempt with ``run_inline`` (``"inline"``, or ``"defer"``
+            for ``defer_durability=True``) instead of the first ``advance``.
     """
 
     def __init__(
@@ -111,8 +114,14 @@ class FakeRuntime:
         invocation_id: str = INVOCATION_ID,
         clock: Callable[[], float] = lambda: 1_000.0,
         journal: Iterable[JournalEntry] = (),
+        topic_check: Callable[[str], str | None] | None = None,
+        inline: Literal["inline", "defer"] | None = None,
     ) -> None:
         self.handler = handler
+        self.inline = inline
+        self.inline_progress: list[Progress | None] = []
+        """What each ``run_inline`` returned (None: handed over)."""
+        self.topic_check = topic_check
         self.input = input
         self.key = key
         self.headers = headers or {}
@@ -157,6 +166,7 @@ class FakeRuntime:
             self.journal,
             always_replay=self.always_replay,
             clock=self.clock,
+            topic_check=self.topic_check,
         )
         return self.driver
 
@@ -180,9 +190,18 @@ class FakeRuntime:
 
     async def step(self) -> Progress:
         """One ``advance`` call: persist what it returns."""
-        driver = self.driver or self.new_driver()
-        notifications, self.inbox = self.inbox, []
-        progress = await driver.advance(notifications, durable=self.ack_pending)
+        driver = self.driver
+        started: Progress | None = None
+        if driver is None:
+            driver = self.new_driver()
+            if self.inline is not None:
+                started = driver.run_inline(defer_durability=self.inline == "defer")
+                self.inline_progress.append(started)
+        if started is not None:
+            progress = started
+        else:
+            notifications, self.inbox = self.inbox, []
+            progress = await driver.advance(notifications, durable=self.ack_pending)
         self.ack_pending = False
         self.progress_log.append(progress)
         self.persist(progress.journal_delta)
