@@ -167,6 +167,9 @@ class Failed:
 
 Status: TypeAlias = Blocked | Done | Failed
 
+TopicCheck: TypeAlias = Callable[[str], str | None]
+"""Returns an error message when a topic cannot take records (unknown, internal), else None."""
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -300,6 +303,12 @@ class InvocationDriver:
             ``inactivity_timeout == timedelta(0)``).
         clock: Wall clock in seconds (``time.time``), for sleeps, delayed
             sends and ``ctx.time()``.
+        hold_runs: Start no ``ctx.run`` action until :meth:`release_runs`.
+        topic_check: Asked by ``sdk.kafka.emit`` about the topic of each new
+            (not replayed) emit, so that an unknown topic fails at the call;
+            None checks only the name. Each driver carries its own, so the
+            answer depends on the runtime that runs this attempt, never on
+            what else ran in the process.
 
     Raises:
         ValueError: The descriptor does not match the handler (a runtime bug).
@@ -320,6 +329,7 @@ class InvocationDriver:
         always_replay: bool | None = None,
         clock: Callable[[], float] = time.time,
         hold_runs: bool = False,
+        topic_check: TopicCheck | None = None,
     ) -> None:
         if (invocation.service, invocation.handler) != (handler.service_name, handler.name):
             raise ValueError(
@@ -334,6 +344,7 @@ class InvocationDriver:
             handler.effective.always_replay if always_replay is None else always_replay
         )
         self.clock = clock
+        self.topic_check = topic_check
         self._fatal: Failed | None = None
         try:
             self._machine = JournalMachine(journal)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from sdk._engine import TopicCheck
 from sdk._journal import EmitCommand
 from sdk.context import Context
 from sdk.exceptions import TerminalError
@@ -36,7 +37,6 @@ __all__ = [
     "Serializer",
     "TopicCheck",
     "emit",
-    "install_topic_check",
     "validate_topic_name",
 ]
 
@@ -107,17 +107,6 @@ JSON: Serializer = JsonSerializer()
 """The default value serde."""
 RAW: Serializer = BytesSerializer()
 """Values are bytes already."""
-
-TopicCheck = Callable[[str], str | None]
-"""Returns an error message when ``topic`` cannot take records (unknown, internal), else None."""
-
-_topic_check: TopicCheck | None = None
-
-
-def install_topic_check(check: TopicCheck | None) -> None:
-    """Let the runtime reject unknown topics at the ``emit`` call (rt installs one per process)."""
-    global _topic_check
-    _topic_check = check
 
 
 def validate_topic_name(topic: object) -> str | None:
@@ -215,8 +204,9 @@ def emit(
             f"emit to {topic!r}: record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
             400,
         )
-    # Replayed emits were checked when first issued; only a new one asks the runtime.
-    check = _topic_check
+    # Replayed emits were checked when first issued; only a new one asks the runtime
+    # that runs this attempt (its driver's check).
+    check: TopicCheck | None = driver.topic_check
     if check is not None and not driver.is_replaying:
         err = check(topic)
         if err is not None:

@@ -93,6 +93,7 @@ class FakeRuntime:
         responder: Custom answer function (overrides the script).
         always_replay: Drop the driver at every Blocked and replay.
         seed: The random seed.
+        topic_check: Handed to every driver (``sdk.kafka.emit`` asks it).
     """
 
     def __init__(
@@ -111,8 +112,10 @@ class FakeRuntime:
         invocation_id: str = INVOCATION_ID,
         clock: Callable[[], float] = lambda: 1_000.0,
         journal: Iterable[JournalEntry] = (),
+        topic_check: Callable[[str], str | None] | None = None,
     ) -> None:
         self.handler = handler
+        self.topic_check = topic_check
         self.input = input
         self.key = key
         self.headers = headers or {}
@@ -157,6 +160,7 @@ class FakeRuntime:
             self.journal,
             always_replay=self.always_replay,
             clock=self.clock,
+            topic_check=self.topic_check,
         )
         return self.driver
 

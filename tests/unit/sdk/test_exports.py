@@ -88,7 +88,6 @@ KAFKA = [
     "Serializer",
     "TopicCheck",
     "emit",
-    "install_topic_check",
     "validate_topic_name",
 ]
 
@@ -207,7 +206,13 @@ PUBLIC: dict[str, list[str]] = {
     "sdk.testing": TESTING,
 }
 
-REMOVED: dict[tuple[str, str], str] = {}
+REMOVED: dict[tuple[str, str], str] = {
+    ("sdk.kafka", "install_topic_check"): (
+        "set a process-global topic check, so emit's behaviour depended on which runtime "
+        "had run in the process before; the runtime now gives each InvocationDriver its "
+        "own topic_check"
+    ),
+}
 
 # restate-sdk exports these; rt does not ship them, so ``import sdk as restate`` code that
 # uses them fails at import rather than at run time.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import fastavro
@@ -62,11 +61,9 @@ async def bad(ctx: Context, case: str) -> str:
     return "emitted"
 
 
-@pytest.fixture
-def topic_check() -> Iterator[None]:
-    kafka.install_topic_check(lambda t: None if t != "missing.topic" else f"{t!r} does not exist")
-    yield
-    kafka.install_topic_check(None)
+def known_topics(topic: str) -> str | None:
+    """A runtime's topic check: every topic exists except ``missing.topic``."""
+    return f"{topic!r} does not exist" if topic == "missing.topic" else None
 
 
 async def test_emits_are_journaled_commands_with_encoded_payloads() -> None:
@@ -88,20 +85,31 @@ async def test_emits_are_journaled_commands_with_encoded_payloads() -> None:
         assert decode_entry(encode_entry(e)) == e
 
 
-async def test_replay_issues_no_new_emit(topic_check: None) -> None:
-    first = FakeRuntime(svc.handlers["various"])
-    await first.run()
+async def test_replay_issues_no_new_emit() -> None:
     checked: list[str] = []
 
     def record(topic: str) -> None:
         checked.append(topic)
 
-    kafka.install_topic_check(record)
-    again = FakeRuntime(svc.handlers["various"], journal=first.journal)
+    first = FakeRuntime(svc.handlers["various"], topic_check=record)
+    await first.run()
+    assert checked == ["t.json", "t.model", "t.raw", "t.avro"]
+    checked.clear()
+    again = FakeRuntime(svc.handlers["various"], journal=first.journal, topic_check=record)
     p = await again.step()
     assert isinstance(p.status, Done)
     assert p.new_entries == ()
     assert checked == []  # journaled emits are not even re-checked
+
+
+async def test_the_topic_check_belongs_to_the_driver_not_the_process() -> None:
+    """A check given to one attempt never answers for another, earlier or later."""
+    unknown = b'"unknown"'
+    checked = FakeRuntime(svc.handlers["bad"], input=unknown, topic_check=known_topics)
+    unchecked = FakeRuntime(svc.handlers["bad"], input=unknown)
+    assert output_json(await checked.run()) == "404: emit: 'missing.topic' does not exist"
+    assert output_json(await unchecked.run()) == "emitted"
+    assert not hasattr(kafka, "install_topic_check")
 
 
 @pytest.mark.parametrize(
@@ -118,9 +126,9 @@ async def test_replay_issues_no_new_emit(topic_check: None) -> None:
     ],
 )
 async def test_bad_emits_raise_terminal_errors_and_journal_nothing(
-    case: str, expected: str, topic_check: None
+    case: str, expected: str
 ) -> None:
-    rt = FakeRuntime(svc.handlers["bad"], input=f'"{case}"'.encode())
+    rt = FakeRuntime(svc.handlers["bad"], input=f'"{case}"'.encode(), topic_check=known_topics)
     out: Any = output_json(await rt.run())
     assert out.startswith(expected), out
     assert not any(isinstance(e, EmitCommand) for e in rt.journal)
