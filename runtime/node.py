@@ -31,7 +31,6 @@ from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
 from runtime.subscriptions.manager import SubscriptionManager
 from runtime.subscriptions.mapping import invokes_of
-from sdk import kafka as sdk_kafka
 
 log = logging.getLogger("rt.node")
 
@@ -56,7 +55,11 @@ class Node:
             self.settings.partitions,
             client_id=f"rt-{self.worker_id}",
         )
-        self.invoker = InProcessInvoker(self.services, self.settings)
+        # Built only where handlers run: its admin client connects to Kafka.
+        catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
+        self.invoker = InProcessInvoker(
+            self.services, self.settings, topic_check=catalog.check if catalog else None
+        )
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop
@@ -130,7 +133,6 @@ class Node:
         )
         await self.listener.start()
         if self.run_worker:
-            sdk_kafka.install_topic_check(TopicCatalog(self.kafka_config, self.topics).check)
             await self.worker.start()
         await self.subscriptions.start()
 
@@ -142,7 +144,6 @@ class Node:
         return await asyncio.shield(self.worker.failure)
 
     async def stop(self) -> None:
-        sdk_kafka.install_topic_check(None)  # process-global: a stopped node no longer checks
         await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()

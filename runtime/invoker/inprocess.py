@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -159,6 +160,7 @@ class _Runner:
             journal,
             always_replay=self.invoker.always_replay(self.handler),
             hold_runs=not self.adopted,
+            topic_check=self.invoker.topic_check,
         )
         self.driver = driver
         self.durable_len = self.written_len = len(journal)
@@ -321,11 +323,29 @@ class _Runner:
         )
 
 
-class InProcessInvoker:
-    """Hosts the user's services in this process."""
+TopicCheck = Callable[[str], str | None]
+"""Returns why a topic cannot take egress records (unknown, internal), or None."""
 
-    def __init__(self, services: list[ServiceDefinition], settings: Settings) -> None:
+
+class InProcessInvoker:
+    """Hosts the user's services in this process.
+
+    Args:
+        services: The app's service definitions.
+        settings: The node's settings (``always_replay``, ``speculative_handoff``).
+        topic_check: Given to every attempt's driver: ``sdk.kafka.emit`` asks it about
+            the topic of each new emit (``runtime.egress.topics.TopicCatalog.check``);
+            None checks topic names only.
+    """
+
+    def __init__(
+        self,
+        services: list[ServiceDefinition],
+        settings: Settings,
+        topic_check: TopicCheck | None = None,
+    ) -> None:
         self._services = {s.name: s for s in services}
+        self.topic_check = topic_check
         self._live: dict[str, _Runner] = {}
         self._settings = settings
         self.speculation_enabled = settings.speculative_handoff
