@@ -22,8 +22,8 @@ from runtime.partition.egress_outbox import EgressItem, encode_item, position_fi
 from runtime.partition.lifecycle import InvocationLifecycle
 from runtime.partition.promises import ALREADY_COMPLETED
 from runtime.partition.status import InvocationStatus, Outcome, Status
+from runtime.partition.timer import Timer
 from runtime.state.store import Delete, HDel, HSet, LTrim, RPush
-from runtime.timers.timer import Timer
 
 
 class JournalTransitions(InvocationLifecycle):

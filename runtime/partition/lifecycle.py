@@ -17,6 +17,7 @@ from typing import Protocol
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.partition import journal as J
+from runtime.partition.cron import CronJobs
 from runtime.partition.effects import (
     AbortAttempt,
     Adopt,
@@ -36,11 +37,10 @@ from runtime.partition.services import ServiceCatalog
 from runtime.partition.speculation import SET_STATE_HANDLER, SPEC_STEP, Handoff, Speculation
 from runtime.partition.state_cache import ObjectStates
 from runtime.partition.status import InvocationStatus, Outcome, Status, encode_status
+from runtime.partition.timer import Timer
+from runtime.partition.timer import timer_encoder as _timer_enc
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import Delete, HDel, HSet, PExpire, RPush, Set, ZAdd
-from runtime.timers.cron import CronJobs
-from runtime.timers.timer import Timer
-from runtime.timers.timer import timer_encoder as _timer_enc
 
 ANSWER_GRACE_MS = 60_000
 """A completed invocation's status (not its journal) outlives a shorter (even zero) journal

@@ -31,6 +31,7 @@ from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.log.routing import routing_key_of
 from runtime.partition import journal as J
+from runtime.partition.cron import CronChanges
 from runtime.partition.effects import AbortAttempt, Batch, BecomeLeader, EgressApplied, Respond
 from runtime.partition.journaling import JournalTransitions
 from runtime.partition.lifecycle import (
@@ -43,10 +44,9 @@ from runtime.partition.lifecycle import (
 )
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
+from runtime.partition.timer import Timer
+from runtime.partition.timer import timer_decoder as _timer_dec
 from runtime.state.store import Delete, HDel, HSet, RPush, ZRem
-from runtime.timers.cron import CronChanges
-from runtime.timers.timer import Timer
-from runtime.timers.timer import timer_decoder as _timer_dec
 
 __all__ = [
     "ANSWER_GRACE_MS",

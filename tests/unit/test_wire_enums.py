@@ -11,8 +11,8 @@ import pytest
 from runtime.admin.invocations import RestateStatus
 from runtime.log import records
 from runtime.log.records import InvocationSource, TargetKind
+from runtime.partition.timer import Timer, TimerKind, timer_encoder
 from runtime.registry import HandlerKind, OnMaxAttempts, ServiceType
-from runtime.timers.timer import Timer, TimerKind, timer_encoder
 
 PINNED: list[tuple[type[StrEnum], dict[str, str]]] = [
     (

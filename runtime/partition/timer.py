@@ -1,4 +1,10 @@
-"""The durable timer record: what the timers sorted set holds and ``TimerFired`` carries."""
+"""The durable timer record: what the timers sorted set holds and ``TimerFired`` carries.
+
+A partition format: the machine writes a timer (ZADD) in the apply of the record
+that arms it and takes it (ZREM) in the apply of its ``TimerFired``; the timer
+wheel (``runtime.timers``) only fires what is due. Owns the record and its
+encoding (NEVER CHANGE: the encoding is the timer's identity); no behaviour.
+"""
 
 from __future__ import annotations
 
