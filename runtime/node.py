@@ -63,7 +63,10 @@ class Node:
         # Built only where handlers run: its admin client connects to Kafka.
         catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
         self.invoker = InProcessInvoker(
-            self.services, self.settings, topic_check=catalog.check if catalog else None
+            self.services,
+            self.registry,
+            self.settings,
+            topic_check=catalog.check if catalog else None,
         )
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
