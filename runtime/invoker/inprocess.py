@@ -33,6 +33,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from runtime.log import records
+from runtime.log.records import TargetKind
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
 from runtime.registry import OnMaxAttempts, Registry, Timeouts
@@ -255,7 +256,7 @@ class _Runner:
         """The handler returned and its end is appended: the next exclusive call of the
         key may start on the state it ended with (speculative hand-off, ADR 0013)."""
         state = driver.state
-        if state is None or self.spec.target.kind != "exclusive":
+        if state is None or self.spec.target.kind != TargetKind.EXCLUSIVE:
             return
         if not self.invoker.speculation_enabled:
             return

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
+from runtime.log.records import TargetKind
 from runtime.partition import journal as J
 from runtime.partition.cron import CronJobs
 from runtime.partition.effects import (
@@ -37,7 +38,7 @@ from runtime.partition.services import ServiceCatalog
 from runtime.partition.speculation import SET_STATE_HANDLER, SPEC_STEP, Handoff, Speculation
 from runtime.partition.state_cache import ObjectStates
 from runtime.partition.status import InvocationStatus, Outcome, Status, encode_status
-from runtime.partition.timer import Timer
+from runtime.partition.timer import Timer, TimerKind
 from runtime.partition.timer import timer_encoder as _timer_enc
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import Delete, HDel, HSet, PExpire, RPush, Set, ZAdd
@@ -265,11 +266,13 @@ class InvocationLifecycle:
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
-        elif st.target.kind == "workflow":
+        elif st.target.kind == TargetKind.WORKFLOW:
             # Kept until the retention timer purges the run together with the
             # workflow's state and promises (a Redis TTL could not clear those).
             self._save(st, b)
-            self._add_timer(Timer("retention", inv_id, index=done_ms), done_ms + retention, b)
+            self._add_timer(
+                Timer(TimerKind.RETENTION, inv_id, index=done_ms), done_ms + retention, b
+            )
         else:
             self._save(st, b)
             keep = retention if st.idempotency_key is not None else max(retention, ANSWER_GRACE_MS)

@@ -40,8 +40,8 @@ class Timer(msgspec.Struct, frozen=True, array_like=True):
       (epoch ms), for the job's definition generation ``attempt``.
     """
 
-    kind: str
-    """A :class:`TimerKind` value (annotated ``str`` while some writers still pass literals)."""
+    kind: TimerKind
+    """Encoded as its string value; decoding accepts exactly the values rt has ever written."""
     invocation_id: str
     index: int = -1
     attempt: int = 0
