@@ -31,6 +31,7 @@ from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
 from runtime.serving import redis_client
 from runtime.settings import Settings
+from runtime.state.reads import StateReads
 from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
 from runtime.subscriptions.manager import SubscriptionManager
@@ -74,7 +75,8 @@ class Node:
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
-        self.dlq = DlqOutbox(self.kafka_config, self.redis)
+        reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
+        self.dlq = DlqOutbox(self.kafka_config, reads, self.redis)
         self.subscriptions = SubscriptionManager(
             self.registry,
             self.kafka_config,

@@ -74,9 +74,8 @@ partitions); raises ``ValueError`` for an entry that cannot be one (``runtime.su
 
 
 class DeadLetterFormat(Protocol):
-    """How a failed subscription invocation's dead letter is stored with its completion."""
-
-    def hash_key(self, keys: PartitionKeys) -> str: ...
+    """How a failed subscription invocation's dead letter is stored with its completion
+    (in the partition's ``dlq`` hash, :attr:`PartitionKeys.dlq`)."""
 
     def pending(self, st: InvocationStatus, failure: records.Failure) -> tuple[str, bytes]: ...
 
@@ -290,7 +289,7 @@ class InvocationLifecycle:
         if st.dlq is not None and outcome.failure is not None and dl is not None:
             # A failed subscription invocation: its record goes to the DLQ once applied.
             field_, blob = dl.pending(st, outcome.failure)
-            b.ops.append(HSet(dl.hash_key(self.keys), field_, blob))
+            b.ops.append(HSet(self.keys.dlq, field_, blob))
             b.effects.append(DeadLetter(field_, blob))
         b.effects.append(AbortAttempt(inv_id))
         self._release_lock(st, b)
