@@ -36,6 +36,7 @@ from runtime.partition.features import (
     EgressSending,
     TimerServiceFactory,
 )
+from runtime.partition.housekeeping import egress_used, mark_egress_used
 from runtime.partition.machine import ANSWER_GRACE_MS, BatchExpander, PartitionMachine
 from runtime.partition.outbox import OutboxItem, OutboxSender
 from runtime.partition.prefetch import prefetch
@@ -183,7 +184,7 @@ class PartitionProcessor:
     async def _load(self) -> None:
         store = self.deps.store
         meta = await store.hgetall(self.keys.meta)
-        self._egress_used = b"egress" in meta
+        self._egress_used = egress_used(meta)
         ids = [k.decode() for k in await store.hgetall(self.keys.active)]
         blobs = await store.mget([self.keys.inv(i) for i in ids]) if ids else []
         self.machine.restore(
@@ -372,7 +373,8 @@ class PartitionProcessor:
     async def _mark_egress_used(self) -> None:
         """Durable before the first transaction: tells a future owner to fence at take-over."""
         if not self._egress_used:
-            await self.deps.redis.hset(self.keys.meta, "egress", "1")
+            # Outside the fenced apply: safe for a stale owner too (see housekeeping).
+            await mark_egress_used(self.deps.redis, self.keys)
             self._egress_used = True
 
     # ------------------------------------------------------------------ timers

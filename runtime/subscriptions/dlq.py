@@ -34,6 +34,7 @@ import msgspec
 from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.log import records
+from runtime.partition.housekeeping import forget_sent
 from runtime.subscriptions.mapping import (
     H_KEY,
     H_OFFSET,
@@ -182,13 +183,9 @@ class DlqOutbox:
                 item.topic, value=value, key=key, headers=list(headers), on_delivery=delivered
             )
             await done
-            # Housekeeping outside the fenced apply, safe for a stale owner too: the
-            # item is deleted only after the broker acknowledged its record, and the
-            # field (a digest of the item) is never written again once the completion
-            # storing it is applied. At worst a new owner that read the item before
-            # this delete sends it again: at least once, as documented above.
-            # tests/integration/test_housekeeping_writes.py shows it.
-            await self._redis.hdel(keys.dlq, field_)
+            # Outside the fenced apply: safe for a stale owner too (at worst a new owner
+            # sends the dead letter again; runtime.partition.housekeeping says why).
+            await forget_sent(self._redis, keys.dlq, field_)
         except Exception:  # noqa: BLE001 - stays pending; re-sent by the next leader
             log.exception("dead letter of %s to %s failed", item.invocation_id, item.topic)
 
