@@ -211,6 +211,15 @@ class PartitionMachine(JournalTransitions):
         self._enqueue(st, b)
 
     def _on_duplicate_invoke(self, rec: records.Invoke, st: InvocationStatus, b: Batch) -> None:
+        """The invocation exists already (deterministic id): deduplicate, as Restate does.
+
+        An ingress caller gets ``duplicate_run`` (a workflow's run), ``previously_accepted``
+        (a send), the stored result, or joins the invocation's callers. A calling handler
+        gets 409 (a workflow's run), the stored result, or is attached: it gets the result
+        when the invocation completes, as with ``ctx.attach_invocation``. The invocation's
+        own caller (its Invoke sent again after a take-over) is not answered twice.
+        """
+        changed = False
         sink = rec.ingress_sink
         if sink is not None:
             if rec.target.kind == TargetKind.WORKFLOW and not rec.send:
@@ -225,13 +234,19 @@ class PartitionMachine(JournalTransitions):
                 b.effects.append(Respond(sink, st.invocation_id, st.outcome))
             else:
                 st.ingress_sinks.append(sink)
-                self._save(st, b)
-        if rec.caller is not None and rec.caller != st.caller and not rec.send:
+                changed = True
+        caller = rec.caller
+        if caller is not None and caller != st.caller and not rec.send:
             if rec.target.kind == TargetKind.WORKFLOW:
                 failure = records.Failure(409, "the workflow method was already invoked")
-                self._send_completion(rec.caller, Outcome(failure=failure), b)
+                self._send_completion(caller, Outcome(failure=failure), b)
             elif st.status is Status.COMPLETED and st.outcome is not None:
-                self._send_completion(rec.caller, st.outcome, b)
+                self._send_completion(caller, st.outcome, b)
+            elif caller not in st.attachers:
+                st.attachers.append(caller)
+                changed = True
+        if changed:
+            self._save(st, b)
 
     def _enqueue(self, st: InvocationStatus, b: Batch) -> None:
         """SCHEDULED -> INBOXED (key locked) or INVOKED (lock taken / no lock needed)."""
