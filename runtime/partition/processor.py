@@ -257,9 +257,10 @@ class PartitionProcessor:
         Step 4. Apply all ops and the new applied offset in one atomic script call;
                 a stale epoch raises FencedError and nothing is written (invariant 2);
                 an already-applied offset is a no-op (invariant 1).
-        Step 5. Only now run the effects (start/resume attempts, answer callers,
-                produce to other partitions, arm timers): nothing is visible before
-                the record that caused it is durable and applied (invariant 4).
+        Step 5. Only now run the effects, in order (start/resume attempts, answer
+                callers, produce to other partitions, wake the egress sender, send
+                dead letters): nothing is visible before the record that caused it is
+                durable and applied (invariant 4).
         """
         decoded: list[tuple[int, records.Record]] = []  # Step 1.
         for m in msgs:
