@@ -32,9 +32,9 @@ from confluent_kafka import Consumer, TopicPartition
 from runtime.log import records
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
+from runtime.partition.timer import Timer, timer_encoder
 from runtime.settings import Settings
 from runtime.state.keys import PartitionKeys
-from runtime.timers.timer import Timer, timer_encoder
 
 
 def _fired(bootstrap: str, topic: str) -> dict[bytes, int]:

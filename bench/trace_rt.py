@@ -9,8 +9,9 @@ process only; no rt file changes) to timestamp each invocation's path:
   invoke_ack   its delivery report arrived (durable)
   consumed     the processor decoded the Invoke          (records.decode in the apply loop)
   applied      the processor's Redis apply of that batch returned (effects start)
-  attempt      the in-process invoker started the handler  (InProcessInvoker.start; the
-               applied -> attempt gap is ~0: both are marked when the effect runs)
+  attempt      the in-process invoker started the handler  (InProcessInvoker.start(host,
+               attempt); the applied -> attempt gap is ~0: both are marked when the
+               StartAttempt effect runs)
   journal      the attempt produced its AppendJournal (output entry)
   journal_ack  its delivery report arrived
   published    the fast-path response publish was issued (_Runner._fast_response)
@@ -18,7 +19,8 @@ process only; no rt file changes) to timestamp each invocation's path:
   http_out     dispatch returned the HTTP response object
 
 On exit (SIGINT) it writes per-stage percentiles to $RT_TRACE_OUT (JSON) and prints them.
-Also records durations of processor batches (prefetch, store.apply) and batch sizes.
+Also records durations of processor batches (prefetch, the machine's compute
+``PartitionMachine.apply``, store.apply) and batch sizes.
 
 usage: RT_TRACE_OUT=trace.json python bench/trace_rt.py dev bench/services.py --fresh ...
 (bench/trace_latency.sh does that and drives load.) Overhead: a few µs per stage.
@@ -38,6 +40,7 @@ import runtime.cli as cli
 from runtime.ingress import log_backend as lb
 from runtime.invoker import inprocess as inv
 from runtime.log import records
+from runtime.partition import machine as pm
 from runtime.partition import processor as proc
 
 now = time.perf_counter
@@ -108,6 +111,10 @@ _orig_process = proc.PartitionProcessor._process
 
 
 async def _process(self, msgs):
+    global _store_apply_wrapped
+    if not _store_apply_wrapped:  # the processors share one store
+        _wrap_store(self.deps.store)
+        _store_apply_wrapped = True
     t0 = now()
     await _orig_process(self, msgs)
     t1 = now()
@@ -145,30 +152,30 @@ def _wrap_store(store):
     store.apply = apply
 
 
-_orig_apply_record = proc.PartitionProcessor._apply_record
+_orig_machine_apply = pm.PartitionMachine.apply
 
 
-def _apply_record(self, rec, b, completed):
-    global _store_apply_wrapped
-    if not _store_apply_wrapped:
-        _wrap_store(self.deps.store)
-        _store_apply_wrapped = True
-    return _orig_apply_record(self, rec, b, completed)
+def _machine_apply(self, decoded, completed, now_ms):
+    t0 = now()
+    batch = _orig_machine_apply(self, decoded, completed, now_ms)
+    D["machine_apply_ms"].append((now() - t0) * 1000)
+    D["effects_per_batch"].append(len(batch.effects))
+    return batch
 
 
-proc.PartitionProcessor._apply_record = _apply_record
+pm.PartitionMachine.apply = _machine_apply
 
 # --- invoker
 _orig_start = inv.InProcessInvoker.start
 
 
-def _start(self, processor, status, journal):
-    inv_id = status.invocation_id
+def _start(self, host, attempt):
+    inv_id = attempt.invocation_id
     rec = T.get(inv_id)
     if rec is not None and "consumed" in rec and "applied" not in rec:
         rec["applied"] = now()  # effects run right after the batch's apply returned
     mark(inv_id, "attempt")
-    return _orig_start(self, processor, status, journal)
+    return _orig_start(self, host, attempt)
 
 
 inv.InProcessInvoker.start = _start

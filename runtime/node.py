@@ -9,28 +9,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 
 from runtime.admin.app import create_admin_app
+from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
 from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
 from runtime.invoker.inprocess import InProcessInvoker
 from runtime.invoker.services import registry_from_sdk
+from runtime.log import records
 from runtime.log.producer import LogProducer
 from runtime.log.topics import TopicNames
+from runtime.partition.egress_outbox import EgressOutbox
 from runtime.partition.processor import ProcessorDeps
 from runtime.partition.worker import Worker
 from runtime.responses import Publisher, ResponseListener
 from runtime.serving import redis_client
 from runtime.settings import Settings
+from runtime.state.reads import StateReads
 from runtime.state.store import PartitionStore
 from runtime.subscriptions.dlq import DlqOutbox
 from runtime.subscriptions.manager import SubscriptionManager
 from runtime.subscriptions.mapping import invokes_of
+from runtime.timers.wheel import TimerWheel
 
 log = logging.getLogger("rt.node")
 
@@ -55,14 +61,22 @@ class Node:
             self.settings.partitions,
             client_id=f"rt-{self.worker_id}",
         )
-        self.invoker = InProcessInvoker(self.services, self.settings)
+        # Built only where handlers run: its admin client connects to Kafka.
+        catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
+        self.invoker = InProcessInvoker(
+            self.services,
+            self.registry,
+            self.settings,
+            topic_check=catalog.check if catalog else None,
+        )
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
-        self.dlq = DlqOutbox(self.kafka_config, self.redis)
+        reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
+        self.dlq = DlqOutbox(self.kafka_config, reads, self.redis)
         self.subscriptions = SubscriptionManager(
             self.registry,
             self.kafka_config,
@@ -81,13 +95,41 @@ class Node:
             invoker=self.invoker,
             publisher=publisher,
             expand_batch=invokes_of,
-            timer_cap=self.settings.timer_memory_cap,
-            timer_window_ms=self.settings.timer_horizon_ms,
-            kafka_config=self.kafka_config,
+            timers=self._timer_wheel,
+            egress=self._egress_sender,
             dlq=self.dlq,
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
+
+    def _timer_wheel(
+        self,
+        store: PartitionStore,
+        partition: int,
+        fire: Callable[[bytes], asyncio.Future[int]],
+        leading: Callable[[], bool],
+    ) -> TimerWheel:
+        s = self.settings
+        return TimerWheel(
+            store, partition, fire, leading, cap=s.timer_memory_cap, window_ms=s.timer_horizon_ms
+        )
+
+    def _egress_sender(
+        self,
+        partition: int,
+        outbox: EgressOutbox,
+        append: Callable[[records.Record], asyncio.Future[int]],
+        mark_used: Callable[[], Awaitable[None]],
+    ) -> EgressSender:
+        return EgressSender(
+            partition,
+            self.kafka_config,
+            self.settings.topic_prefix,
+            self.topics.log,
+            outbox,
+            append,
+            mark_used,
+        )
 
     def ingress_app(self) -> IngressApp:
         return create_ingress_app(self.registry, self.backend)
@@ -129,8 +171,6 @@ class Node:
         )
         await self.listener.start()
         if self.run_worker:
-            # Each attempt's driver asks this node's catalog (sdk.kafka.emit).
-            self.invoker.topic_check = TopicCatalog(self.kafka_config, self.topics).check
             await self.worker.start()
         await self.subscriptions.start()
 

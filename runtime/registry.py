@@ -211,22 +211,6 @@ class HandlerInfo:
     options: Options = field(default_factory=Options)
     """What the handler itself declares (its service's options apply where this is None)."""
 
-    @property
-    def idempotency_retention_s(self) -> float | None:
-        """Handler-level override of the idempotency retention (None: the service's).
-
-        Kept for callers not yet on :meth:`ServiceInfo.retention_ms`.
-        """
-        return _s(self.options.idempotency_retention_ms, None)
-
-    @property
-    def journal_retention_s(self) -> float | None:
-        """Handler-level override of the journal retention (None: the service's).
-
-        Kept for callers not yet on :meth:`ServiceInfo.retention_ms`.
-        """
-        return _s(self.options.journal_retention_ms, None)
-
 
 @dataclass(frozen=True)
 class ServiceInfo:
@@ -322,23 +306,6 @@ class ServiceInfo:
         main = next((h for h in self.handlers.values() if h.kind is HandlerKind.WORKFLOW), None)
         declared = main.options.workflow_completion_retention_ms if main is not None else None
         return _first_int(declared, self.defaults.workflow_completion_retention_ms)
-
-    # Seconds views kept for callers not yet on the resolvers above.
-
-    @property
-    def idempotency_retention_s(self) -> float:
-        """:attr:`idempotency_retention_ms` in seconds."""
-        return self.idempotency_retention_ms / 1000
-
-    @property
-    def journal_retention_s(self) -> float:
-        """:attr:`journal_retention_ms` in seconds."""
-        return self.journal_retention_ms / 1000
-
-    @property
-    def workflow_retention_s(self) -> float:
-        """:attr:`workflow_retention_ms` in seconds."""
-        return self.workflow_retention_ms / 1000
 
 
 def handler_public(handler: Options, service: Options) -> bool:

@@ -19,9 +19,16 @@ import uuid
 import msgspec
 import redis.asyncio as aioredis
 
-from runtime.partition.answers import Response, channel, encode_response
+from runtime.partition.answers import Response, ResponseStatus, channel, encode_response
 
-__all__ = ["Publisher", "Response", "ResponseListener", "channel", "encode_response"]
+__all__ = [
+    "Publisher",
+    "Response",
+    "ResponseListener",
+    "ResponseStatus",
+    "channel",
+    "encode_response",
+]
 
 log = logging.getLogger("rt.responses")
 

@@ -38,9 +38,7 @@ from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_key
 from runtime.log.records import TargetKind
 from runtime.log.routing import job_routing_key
-from runtime.registry import Registry, ServiceType
-from runtime.state.reads import StateReads
-from runtime.timers.cron import (
+from runtime.partition.cron import (
     JOB_ID,
     TICK_PLACEHOLDER,
     CronError,
@@ -48,6 +46,8 @@ from runtime.timers.cron import (
     decode_state,
     validate_schedule,
 )
+from runtime.registry import Registry, ServiceType
+from runtime.state.reads import StateReads
 
 APPLY_WAIT_S = 5.0
 """How long a write waits to see itself applied before answering anyway."""

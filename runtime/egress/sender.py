@@ -6,6 +6,9 @@ egress outbox in the same atomic apply. This sender writes outbox records in
 transactions, each also holding an ``EgressDone`` marker on the partition's
 own ``rt.log`` partition; applying the marker removes the records from the
 outbox. See ``docs/decisions/0005-egress-and-pipelines.md``.
+
+The processor reaches it as ``runtime.partition.features.EgressSending``, built by
+the factory the composition root passes in.
 """
 
 from __future__ import annotations

@@ -18,7 +18,11 @@ REFRESH_S = 1.0
 
 
 class TopicCatalog:
-    """Cached topic names of the cluster; ``check`` is installed as ``sdk.kafka``'s topic check.
+    """Cached topic names of the cluster, for ``sdk.kafka.emit``'s topic check.
+
+    The node gives :meth:`check` to its in-process invoker, which hands it to the
+    ``InvocationDriver`` of every attempt (``topic_check=``): an emit to a topic that
+    does not exist fails at the call.
 
     Listing all topics never auto-creates one (a metadata request naming the topic
     could, on brokers with ``auto.create.topics.enable``).

@@ -32,7 +32,7 @@ from runtime.log.records import InvocationSource, TargetKind
 from runtime.log.routing import routing_key_of
 from runtime.partition.status import Outcome, Status, decode_status
 from runtime.registry import Registry
-from runtime.responses import Response, ResponseListener
+from runtime.responses import Response, ResponseListener, ResponseStatus
 from runtime.state.reads import StateReads
 from sdk.ids import (
     idempotent_invocation_id,
@@ -179,7 +179,7 @@ class LogIngressBackend:
             self._listener.forget(rid)
             raise
         resp = await self._await_response(inv_id, rid, fut)
-        if resp.status == "duplicate_run":
+        if resp.status == ResponseStatus.DUPLICATE_RUN:
             raise DuplicateWorkflowRun(inv_id)
         assert resp.outcome is not None
         return to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
@@ -214,7 +214,10 @@ class LogIngressBackend:
             # Only deterministic ids can be duplicates; ask the owner (it answers on apply).
             try:
                 resp = await asyncio.wait_for(asyncio.shield(fut), 30)
-                if resp.status in ("previously_accepted", "duplicate_run"):
+                if resp.status in (
+                    ResponseStatus.PREVIOUSLY_ACCEPTED,
+                    ResponseStatus.DUPLICATE_RUN,
+                ):
                     status = SendStatus.PREVIOUSLY_ACCEPTED
             except TimeoutError:
                 pass
@@ -231,7 +234,7 @@ class LogIngressBackend:
             self._listener.forget(rid)
             raise
         resp = await self._await_response(invocation_id, rid, fut)
-        if resp.status == "not_found" or resp.outcome is None:
+        if resp.status == ResponseStatus.NOT_FOUND or resp.outcome is None:
             return OutputResult(OutputStatus.NOT_FOUND)
         return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, resp.outcome))
 

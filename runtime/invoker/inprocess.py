@@ -14,6 +14,11 @@ its :class:`~runtime.partition.contract.AttemptHost` (all on one asyncio loop):
   invocation (replay) when an awaited completion arrives.
 - A failed attempt appends ``AttemptFailed`` with the next retry time from
   the handler's retry policy (exponential backoff), or none when exhausted.
+
+Timeouts and the retry policy come from the service model
+(``Registry.timeouts`` / ``Registry.retry_policy``: handler over service over
+the runtime's default, resolved there); the node's ``always_replay`` setting
+overrides the timeouts of every handler.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 
 from runtime.log import records
+from runtime.log.records import TargetKind
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
+from runtime.registry import OnMaxAttempts, Registry, Timeouts
 from runtime.settings import Settings
 from sdk import engine as sj
 from sdk.engine import (
@@ -39,40 +46,19 @@ from sdk.engine import (
     HandlerDefinition,
     InvocationDescriptor,
     InvocationDriver,
-    InvocationRetryPolicy,
     Progress,
     ServiceDefinition,
 )
 
 log = logging.getLogger("rt.invoker")
 
-DEFAULT_GRACE_S = 10.0
-"""How long a blocked attempt stays in memory before it is evicted (suspended)."""
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    initial_s: float = 0.1
-    factor: float = 2.0
-    max_s: float = 10.0
-    max_attempts: int | None = None
-    on_max_attempts: str = "pause"
-
-    @classmethod
-    def of(cls, p: InvocationRetryPolicy | None) -> RetryPolicy:
-        if p is None:
-            return cls()
-        d = cls()
-        return cls(
-            initial_s=p.initial_interval.total_seconds() if p.initial_interval else d.initial_s,
-            factor=p.exponentiation_factor or d.factor,
-            max_s=p.max_interval.total_seconds() if p.max_interval else d.max_s,
-            max_attempts=p.max_attempts,
-            on_max_attempts=p.on_max_attempts or d.on_max_attempts,
-        )
-
-    def delay_s(self, failed_attempts: int) -> float:
-        return float(min(self.initial_s * self.factor ** max(failed_attempts - 1, 0), self.max_s))
+def abort_limit_s(timeouts: Timeouts) -> float | None:
+    """How long one ``advance`` of the handler may run: inactivity timeout + abort
+    timeout, or None (no limit) when no abort timeout is set."""
+    if timeouts.abort_s is None:
+        return None
+    return timeouts.inactivity_s + timeouts.abort_s
 
 
 def random_seed(invocation_id: str) -> int:
@@ -93,6 +79,7 @@ class _Runner:
         self.attempt = attempt.number
         self.spec = attempt
         self.handler = handler
+        self.timeouts = invoker.timeouts(attempt.target.service, attempt.target.handler)
         self.adopted = attempt.after is None
         """False while speculative: ``ctx.run`` actions held, no early answer, no
         speculation on its own end."""
@@ -158,7 +145,7 @@ class _Runner:
             self.handler,
             descriptor,
             journal,
-            always_replay=self.invoker.always_replay(self.handler),
+            always_replay=self.timeouts.always_replay,
             hold_runs=not self.adopted,
             topic_check=self.invoker.topic_check,
         )
@@ -167,7 +154,7 @@ class _Runner:
         progress = await self._advance(driver)
         if progress is None:
             return
-        grace = self.invoker.grace_s(self.handler)
+        grace = self.timeouts.inactivity_s
         while True:
             new = progress.new_entries
             pending: asyncio.Future[int] | None = None
@@ -250,7 +237,7 @@ class _Runner:
         A handler that runs (e.g. a long ``ctx.run``) longer than inactivity timeout +
         abort timeout is aborted: the attempt fails and is retried per the retry policy.
         """
-        limit = self.invoker.abort_limit_s(self.handler)
+        limit = abort_limit_s(self.timeouts)
         coro = driver.advance(notes or (), durable=durable)
         if limit is None:
             return await coro
@@ -269,7 +256,7 @@ class _Runner:
         """The handler returned and its end is appended: the next exclusive call of the
         key may start on the state it ended with (speculative hand-off, ADR 0013)."""
         state = driver.state
-        if state is None or self.spec.target.kind != "exclusive":
+        if state is None or self.spec.target.kind != TargetKind.EXCLUSIVE:
             return
         if not self.invoker.speculation_enabled:
             return
@@ -293,14 +280,15 @@ class _Runner:
         self.host.answer_early(self.inv_id, outcome)
 
     def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
-        policy = RetryPolicy.of(self.handler.effective.invocation_retry_policy)
+        target = self.spec.target
+        policy = self.invoker.registry.retry_policy(target.service, target.handler)
         failed_attempts = self.spec.retry_count + 1
         exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
         retry_at: int | None
         pause = False
         if exhausted:
             retry_at = None
-            pause = policy.on_max_attempts == "pause"
+            pause = policy.on_max_attempts is OnMaxAttempts.PAUSE
         else:
             delay = (
                 retry_after.total_seconds()
@@ -323,18 +311,32 @@ class _Runner:
         )
 
 
+TopicCheck = Callable[[str], str | None]
+"""Returns why a topic cannot take egress records (unknown, internal), or None."""
+
+
 class InProcessInvoker:
-    """Hosts the user's services in this process."""
+    """Hosts the user's services in this process.
+
+    Args:
+        services: The app's service definitions.
+        registry: The service model: each handler's timeouts and retry policy.
+        settings: The node's settings (``always_replay``, ``speculative_handoff``).
+        topic_check: Given to every attempt's driver: ``sdk.kafka.emit`` asks it about
+            the topic of each new emit (``runtime.egress.topics.TopicCatalog.check``);
+            None checks topic names only.
+    """
 
     def __init__(
         self,
         services: list[ServiceDefinition],
+        registry: Registry,
         settings: Settings,
-        topic_check: Callable[[str], str | None] | None = None,
+        topic_check: TopicCheck | None = None,
     ) -> None:
         self._services = {s.name: s for s in services}
+        self.registry = registry
         self.topic_check = topic_check
-        """Handed to every attempt's driver (``sdk.kafka.emit`` asks it about new emits)."""
         self._live: dict[str, _Runner] = {}
         self._settings = settings
         self.speculation_enabled = settings.speculative_handoff
@@ -347,22 +349,11 @@ class InProcessInvoker:
             return None
         return svc.handlers.get(handler)
 
-    def always_replay(self, handler: HandlerDefinition) -> bool:
-        """Suspend at every await: ``inactivity_timeout=0`` or the node's ``always_replay``."""
-        return self._settings.always_replay or handler.effective.always_replay
-
-    def grace_s(self, handler: HandlerDefinition) -> float:
-        if self._settings.always_replay:
-            return 0.0
-        t = handler.effective.inactivity_timeout
-        return DEFAULT_GRACE_S if t is None else max(t.total_seconds(), 0.0)
-
-    def abort_limit_s(self, handler: HandlerDefinition) -> float | None:
-        """inactivity timeout + abort timeout, or None when no abort timeout is set."""
-        eff = handler.effective
-        if eff.abort_timeout is None:
-            return None
-        return self.grace_s(handler) + eff.abort_timeout.total_seconds()
+    def timeouts(self, service: str, handler: str) -> Timeouts:
+        """The handler's attempt timeouts from the service model; the node's
+        ``always_replay`` setting makes every handler suspend at every await."""
+        t = self.registry.timeouts(service, handler)
+        return replace(t, inactivity_s=0.0) if self._settings.always_replay else t
 
     def start(self, host: AttemptHost, attempt: Attempt) -> None:
         inv_id = attempt.invocation_id
@@ -404,7 +395,7 @@ class InProcessInvoker:
         if not self.speculation_enabled or inv_id in self._live:
             return False
         handler = self.handler(attempt.target.service, attempt.target.handler)
-        if handler is None or self.always_replay(handler):
+        if handler is None or self.timeouts(attempt.target.service, handler.name).always_replay:
             return False
         runner = _Runner(self, host, attempt, handler)
         self._live[inv_id] = runner

@@ -50,9 +50,9 @@ class Target(msgspec.Struct, frozen=True, array_like=True):
     service: str
     handler: str
     key: str | None = None
-    kind: str = TargetKind.SERVICE
-    """A :class:`TargetKind` value. Annotated ``str`` while some writers still pass
-    literals; the bytes are the same either way."""
+    kind: TargetKind = TargetKind.SERVICE
+    """Encoded as its string value (the bytes of a literal ``"service"`` and of the member
+    are the same); decoding accepts exactly the values rt has ever written."""
 
 
 class IngressSink(msgspec.Struct, frozen=True, array_like=True):

@@ -7,29 +7,8 @@ services. A target's kind is decided by the service model
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from runtime.log import records
-from runtime.log.records import TargetKind
 from sdk.ids import keyed_routing_key
-
-
-class _ServiceTypeLike(Protocol):
-    @property
-    def keyed(self) -> bool: ...
-
-
-_KEYED_KINDS = {"Shared": TargetKind.SHARED, "Workflow": TargetKind.WORKFLOW}
-
-
-def target_kind(service_ty: _ServiceTypeLike, handler_kind: str | None) -> TargetKind:
-    """Transitional: use the service model's ``ServiceInfo.target_kind``.
-
-    Kept, without importing the registry, for callers not yet moved; delete it then.
-    """
-    if not service_ty.keyed:
-        return TargetKind.SERVICE
-    return _KEYED_KINDS.get(str(handler_kind), TargetKind.EXCLUSIVE)
 
 
 def routing_key_of(target: records.Target, invocation_id: str) -> bytes:

@@ -18,6 +18,7 @@ invocation is done.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Protocol
 
 import msgspec
@@ -26,13 +27,31 @@ from runtime.log import records
 from runtime.partition.status import Outcome
 
 
+class ResponseStatus(StrEnum):
+    """What an answer to an ingress caller is. NEVER CHANGE a value (in every
+    :class:`Response`; ``tests/unit/test_wire_enums.py`` pins them)."""
+
+    DONE = "done"
+    """The invocation completed: ``outcome`` is its result."""
+    ACCEPTED = "accepted"
+    """A send was accepted (no result follows)."""
+    PREVIOUSLY_ACCEPTED = "previously_accepted"
+    """A send with the id of an invocation that exists already (idempotency key, workflow)."""
+    DUPLICATE_RUN = "duplicate_run"
+    """A workflow's ``run`` called again for the same workflow id."""
+    NOT_FOUND = "not_found"
+    """Attach to an invocation the partition does not know (never existed, or purged)."""
+
+
 class Response(msgspec.Struct, frozen=True, array_like=True):
     request_id: str
     invocation_id: str
     outcome: Outcome | None = None
     """None with ``status`` set: an answer that is not a result (see ``status``)."""
-    status: str = "done"
-    """``done`` | ``accepted`` | ``previously_accepted`` | ``duplicate_run`` | ``not_found``"""
+    status: ResponseStatus = ResponseStatus.DONE
+    """Encoded as its value. An ingress that does not know a status (a newer processor's)
+    drops the answer as undecodable; its waiter falls back to reading the invocation's
+    status, as for an answer lost on the way."""
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -74,7 +93,7 @@ class Answers:
         sink: records.IngressSink,
         invocation_id: str,
         outcome: Outcome | None = None,
-        status: str = "done",
+        status: ResponseStatus = ResponseStatus.DONE,
     ) -> None:
         """Answer one caller now (its request is applied)."""
         if not self._stopped():

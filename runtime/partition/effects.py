@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from runtime.log import records
+from runtime.partition.answers import ResponseStatus
 from runtime.partition.egress_outbox import EgressItem
 from runtime.partition.status import Outcome
 from runtime.state.store import Op
@@ -74,7 +75,7 @@ class Respond(msgspec.Struct, frozen=True):
     sink: records.IngressSink
     invocation_id: str
     outcome: Outcome | None = None
-    status: str = "done"
+    status: ResponseStatus = ResponseStatus.DONE
 
 
 class Answer(msgspec.Struct, frozen=True):

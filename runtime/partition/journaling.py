@@ -22,8 +22,8 @@ from runtime.partition.egress_outbox import EgressItem, encode_item, position_fi
 from runtime.partition.lifecycle import InvocationLifecycle
 from runtime.partition.promises import ALREADY_COMPLETED
 from runtime.partition.status import InvocationStatus, Outcome, Status
+from runtime.partition.timer import Timer, TimerKind
 from runtime.state.store import Delete, HDel, HSet, LTrim, RPush
-from runtime.timers.timer import Timer
 
 
 class JournalTransitions(InvocationLifecycle):
@@ -109,7 +109,7 @@ class JournalTransitions(InvocationLifecycle):
             case J.CallOrSend():
                 self._on_call(st, fx, index, b)
             case J.Sleep(wake_up_ms=wake):
-                self._add_timer(Timer("sleep", st.invocation_id, index), wake, b)
+                self._add_timer(Timer(TimerKind.SLEEP, st.invocation_id, index), wake, b)
             case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
                 rec = records.Complete(tid, tix, value=v, failure=f, awakeable=True)
                 self._outbox(partition_of_invocation(tid, self.partitions), tid.encode(), rec, b)
@@ -165,7 +165,7 @@ class JournalTransitions(InvocationLifecycle):
             input=fx.param,
             headers=dict(fx.headers),
             idempotency_key=fx.idempotency_key,
-            source="service",
+            source=records.InvocationSource.SERVICE,
             caller=None if fx.send else records.CallerSink(st.invocation_id, index),
             send=fx.send,
             execute_at_ms=fx.invoke_time_ms,

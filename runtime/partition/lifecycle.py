@@ -16,7 +16,9 @@ from typing import Protocol
 
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
+from runtime.log.records import TargetKind
 from runtime.partition import journal as J
+from runtime.partition.cron import CronJobs
 from runtime.partition.effects import (
     AbortAttempt,
     Adopt,
@@ -36,11 +38,10 @@ from runtime.partition.services import ServiceCatalog
 from runtime.partition.speculation import SET_STATE_HANDLER, SPEC_STEP, Handoff, Speculation
 from runtime.partition.state_cache import ObjectStates
 from runtime.partition.status import InvocationStatus, Outcome, Status, encode_status
+from runtime.partition.timer import Timer, TimerKind
+from runtime.partition.timer import timer_encoder as _timer_enc
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import Delete, HDel, HSet, PExpire, RPush, Set, ZAdd
-from runtime.timers.cron import CronJobs
-from runtime.timers.timer import Timer
-from runtime.timers.timer import timer_encoder as _timer_enc
 
 ANSWER_GRACE_MS = 60_000
 """A completed invocation's status (not its journal) outlives a shorter (even zero) journal
@@ -73,9 +74,8 @@ partitions); raises ``ValueError`` for an entry that cannot be one (``runtime.su
 
 
 class DeadLetterFormat(Protocol):
-    """How a failed subscription invocation's dead letter is stored with its completion."""
-
-    def hash_key(self, keys: PartitionKeys) -> str: ...
+    """How a failed subscription invocation's dead letter is stored with its completion
+    (in the partition's ``dlq`` hash, :attr:`PartitionKeys.dlq`)."""
 
     def pending(self, st: InvocationStatus, failure: records.Failure) -> tuple[str, bytes]: ...
 
@@ -265,11 +265,13 @@ class InvocationLifecycle:
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
-        elif st.target.kind == "workflow":
+        elif st.target.kind == TargetKind.WORKFLOW:
             # Kept until the retention timer purges the run together with the
             # workflow's state and promises (a Redis TTL could not clear those).
             self._save(st, b)
-            self._add_timer(Timer("retention", inv_id, index=done_ms), done_ms + retention, b)
+            self._add_timer(
+                Timer(TimerKind.RETENTION, inv_id, index=done_ms), done_ms + retention, b
+            )
         else:
             self._save(st, b)
             keep = retention if st.idempotency_key is not None else max(retention, ANSWER_GRACE_MS)
@@ -287,7 +289,7 @@ class InvocationLifecycle:
         if st.dlq is not None and outcome.failure is not None and dl is not None:
             # A failed subscription invocation: its record goes to the DLQ once applied.
             field_, blob = dl.pending(st, outcome.failure)
-            b.ops.append(HSet(dl.hash_key(self.keys), field_, blob))
+            b.ops.append(HSet(self.keys.dlq, field_, blob))
             b.effects.append(DeadLetter(field_, blob))
         b.effects.append(AbortAttempt(inv_id))
         self._release_lock(st, b)

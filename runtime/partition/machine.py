@@ -29,8 +29,11 @@ import msgspec
 
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
+from runtime.log.records import InvocationSource, TargetKind
 from runtime.log.routing import routing_key_of
 from runtime.partition import journal as J
+from runtime.partition.answers import ResponseStatus
+from runtime.partition.cron import CronChanges
 from runtime.partition.effects import AbortAttempt, Batch, BecomeLeader, EgressApplied, Respond
 from runtime.partition.journaling import JournalTransitions
 from runtime.partition.lifecycle import (
@@ -43,10 +46,9 @@ from runtime.partition.lifecycle import (
 )
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
+from runtime.partition.timer import Timer, TimerKind
+from runtime.partition.timer import timer_decoder as _timer_dec
 from runtime.state.store import Delete, HDel, HSet, RPush, ZRem
-from runtime.timers.cron import CronChanges
-from runtime.timers.timer import Timer
-from runtime.timers.timer import timer_decoder as _timer_dec
 
 __all__ = [
     "ANSWER_GRACE_MS",
@@ -201,31 +203,50 @@ class PartitionMachine(JournalTransitions):
         st.journal_len = 1
         st.commands = 1
         if rec.send and rec.ingress_sink is not None:
-            b.effects.append(Respond(rec.ingress_sink, inv_id, status="accepted"))
+            b.effects.append(Respond(rec.ingress_sink, inv_id, status=ResponseStatus.ACCEPTED))
         if rec.execute_at_ms is not None and rec.execute_at_ms > now:
-            self._add_timer(Timer("scheduled", inv_id), rec.execute_at_ms, b)
+            self._add_timer(Timer(TimerKind.SCHEDULED, inv_id), rec.execute_at_ms, b)
             self._save(st, b)
             return
         self._enqueue(st, b)
 
     def _on_duplicate_invoke(self, rec: records.Invoke, st: InvocationStatus, b: Batch) -> None:
+        """The invocation exists already (deterministic id): deduplicate, as Restate does.
+
+        An ingress caller gets ``duplicate_run`` (a workflow's run), ``previously_accepted``
+        (a send), the stored result, or joins the invocation's callers. A calling handler
+        gets 409 (a workflow's run), the stored result, or is attached: it gets the result
+        when the invocation completes, as with ``ctx.attach_invocation``. The invocation's
+        own caller (its Invoke sent again after a take-over) is not answered twice.
+        """
+        changed = False
         sink = rec.ingress_sink
         if sink is not None:
-            if rec.target.kind == "workflow" and not rec.send:
-                b.effects.append(Respond(sink, st.invocation_id, status="duplicate_run"))
+            if rec.target.kind == TargetKind.WORKFLOW and not rec.send:
+                b.effects.append(
+                    Respond(sink, st.invocation_id, status=ResponseStatus.DUPLICATE_RUN)
+                )
             elif rec.send:
-                b.effects.append(Respond(sink, st.invocation_id, status="previously_accepted"))
+                b.effects.append(
+                    Respond(sink, st.invocation_id, status=ResponseStatus.PREVIOUSLY_ACCEPTED)
+                )
             elif st.status is Status.COMPLETED:
                 b.effects.append(Respond(sink, st.invocation_id, st.outcome))
             else:
                 st.ingress_sinks.append(sink)
-                self._save(st, b)
-        if rec.caller is not None and rec.caller != st.caller and not rec.send:
-            if rec.target.kind == "workflow":
+                changed = True
+        caller = rec.caller
+        if caller is not None and caller != st.caller and not rec.send:
+            if rec.target.kind == TargetKind.WORKFLOW:
                 failure = records.Failure(409, "the workflow method was already invoked")
-                self._send_completion(rec.caller, Outcome(failure=failure), b)
+                self._send_completion(caller, Outcome(failure=failure), b)
             elif st.status is Status.COMPLETED and st.outcome is not None:
-                self._send_completion(rec.caller, st.outcome, b)
+                self._send_completion(caller, st.outcome, b)
+            elif caller not in st.attachers:
+                st.attachers.append(caller)
+                changed = True
+        if changed:
+            self._save(st, b)
 
     def _enqueue(self, st: InvocationStatus, b: Batch) -> None:
         """SCHEDULED -> INBOXED (key locked) or INVOKED (lock taken / no lock needed)."""
@@ -270,18 +291,19 @@ class PartitionMachine(JournalTransitions):
         st.move(Status.BACKING_OFF, self._now)
         st.retry_at_ms = rec.retry_at_ms
         self._save(st, b)
-        self._add_timer(Timer("retry", st.invocation_id, attempt=st.attempt), rec.retry_at_ms, b)
+        retry = Timer(TimerKind.RETRY, st.invocation_id, attempt=st.attempt)
+        self._add_timer(retry, rec.retry_at_ms, b)
 
     def _on_timer(self, member: bytes, b: Batch) -> None:
         if not self.timers.take(member):
             return  # already fired (a duplicate TimerFired)
         b.ops.append(ZRem(self.keys.timers, member))
         timer = _timer_dec.decode(member)
-        if timer.kind == "cron":
+        if timer.kind == TimerKind.CRON:
             self._apply_cron(self.cron.tick(timer, self._now), b)
             return
         st = self.active.get(timer.invocation_id)
-        if timer.kind == "retention":
+        if timer.kind == TimerKind.RETENTION:
             done = self._completed.get(timer.invocation_id)
             # ``index`` carries the completion time: a timer of an earlier, already
             # purged run of the same workflow id never purges a newer run.
@@ -290,24 +312,24 @@ class PartitionMachine(JournalTransitions):
             return
         if st is None:
             return
-        if timer.kind == "sleep":
+        if timer.kind == TimerKind.SLEEP:
             self._on_complete(st.invocation_id, timer.index, b"", None, b)
         elif (
-            timer.kind == "retry"
+            timer.kind == TimerKind.RETRY
             and st.status is Status.BACKING_OFF
             and st.attempt == timer.attempt
         ):
             st.move(Status.INVOKED, self._now)
             st.retry_at_ms = None
             self._restart(st, b)
-        elif timer.kind == "scheduled" and st.status is Status.SCHEDULED:
+        elif timer.kind == TimerKind.SCHEDULED and st.status is Status.SCHEDULED:
             self._enqueue(st, b)
 
     def _on_attach(self, rec: records.Attach, b: Batch) -> None:
         st = self.active.get(rec.invocation_id) or self._completed.get(rec.invocation_id)
         sink = rec.sink
         if st is None:
-            b.effects.append(Respond(sink, rec.invocation_id, status="not_found"))
+            b.effects.append(Respond(sink, rec.invocation_id, status=ResponseStatus.NOT_FOUND))
         elif st.status is Status.COMPLETED:
             b.effects.append(Respond(sink, rec.invocation_id, st.outcome))
         else:
@@ -354,7 +376,7 @@ class PartitionMachine(JournalTransitions):
             return
         st = self._completed.get(inv_id)
         if st is not None and st.status is Status.COMPLETED:
-            if st.target.kind == "workflow":
+            if st.target.kind == TargetKind.WORKFLOW:
                 self._purge_workflow(st, b)
                 return
             b.ops.append(Delete(self.keys.inv(inv_id)))
@@ -400,11 +422,11 @@ class PartitionMachine(JournalTransitions):
         inv_id = f"setstate-{self.partition}-{now}-{self.inbox_seq}"
         st = InvocationStatus(
             invocation_id=inv_id,
-            target=records.Target(rec.service, SET_STATE_HANDLER, rec.key, "exclusive"),
+            target=records.Target(rec.service, SET_STATE_HANDLER, rec.key, TargetKind.EXCLUSIVE),
             status=Status.SCHEDULED,
             created_ms=now,
             modified_ms=now,
-            source="admin",
+            source=InvocationSource.ADMIN,
             state_update=dict(rec.state),
         )
         self.active[inv_id] = st
@@ -437,4 +459,4 @@ def retention_target(member: bytes) -> str | None:
         timer = _timer_dec.decode(member)
     except msgspec.DecodeError:
         return None
-    return timer.invocation_id if timer.kind == "retention" else None
+    return timer.invocation_id if timer.kind == TimerKind.RETENTION else None

@@ -4,7 +4,8 @@ A call or send, a call's result, a kill of a callee, a cron tick's invocation...
 is a record on another partition of ``rt.log``. The machine stores it in the
 partition's outbox hash in the same atomic apply as the entry that causes it
 (:func:`outbox_entry`); the processor produces it after the apply
-(:class:`OutboxSender`) and deletes the field once the broker acknowledged it.
+(:class:`OutboxSender`) and deletes the field once the broker acknowledged it
+(outside the fenced apply: :mod:`runtime.partition.housekeeping` says why that is safe).
 A new owner re-sends whatever is left, in creation order; targets recognise
 duplicates by their deterministic ids (ADR 0002, "Cross-partition effects").
 
@@ -23,6 +24,7 @@ import redis.asyncio as aioredis
 
 from runtime.log import records
 from runtime.log.producer import LogProducer
+from runtime.partition.housekeeping import forget_sent
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import HSet, PartitionStore
 
@@ -96,7 +98,8 @@ class OutboxSender:
 
     async def _done(self, field_: str) -> None:
         try:
-            await self._redis.hdel(self._keys.outbox, field_)
+            # Outside the fenced apply: safe for a stale owner too (see housekeeping).
+            await forget_sent(self._redis, self._keys.outbox, field_)
         except Exception:  # noqa: BLE001 - re-sent after a take-over; targets dedupe
             log.debug("outbox cleanup failed", exc_info=True)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from runtime.log import records
+from runtime.log.records import TargetKind
 from runtime.partition.machine import Completed, PartitionMachine, retention_target
 from runtime.partition.status import decode_status
 
@@ -89,7 +90,7 @@ async def prefetch(
     # A workflow purge keeps the promises' waiters, so it needs to know them.
     for inv_id in purging:
         st = out.get(inv_id)
-        ok = st.object_key if st is not None and st.target.kind == "workflow" else None
+        ok = st.object_key if st is not None and st.target.kind == TargetKind.WORKFLOW else None
         if ok is not None and not machine.promises.known(ok):
             promise_keys.add(ok)
     for ok in promise_keys:

@@ -18,25 +18,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 from confluent_kafka import Message
 
-from runtime.egress.sender import EgressSender
 from runtime.log import records
 from runtime.log.producer import LogProducer
 from runtime.partition import effects as E
 from runtime.partition.answers import Answers, Publish
 from runtime.partition.attempts import PartitionHost
 from runtime.partition.contract import Invoker
-from runtime.partition.machine import (
-    ANSWER_GRACE_MS,
-    BatchExpander,
-    DeadLetterFormat,
-    PartitionMachine,
+from runtime.partition.features import (
+    DeadLetters,
+    EgressSenderFactory,
+    EgressSending,
+    TimerServiceFactory,
 )
+from runtime.partition.housekeeping import egress_used, mark_egress_used
+from runtime.partition.machine import ANSWER_GRACE_MS, BatchExpander, PartitionMachine
 from runtime.partition.outbox import OutboxItem, OutboxSender
 from runtime.partition.prefetch import prefetch
 from runtime.partition.services import ServiceCatalog
@@ -45,11 +46,9 @@ from runtime.partition.status import InvocationStatus, decode_status
 from runtime.registry import Registry
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import FencedError, PartitionStore
-from runtime.timers.wheel import DEFAULT_CAP, DEFAULT_WINDOW_MS, TimerWheel
 
 __all__ = [
     "ANSWER_GRACE_MS",  # (defined by the machine; long imported from here)
-    "DeadLetters",
     "OutboxItem",  # (defined by the outbox; long imported from here)
     "PartitionProcessor",
     "ProcessorDeps",
@@ -62,18 +61,6 @@ MAX_BATCH = 2_000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class DeadLetters(DeadLetterFormat, Protocol):
-    """The DLQ outbox hook: a pending item applied with the completion, sent after it."""
-
-    def send(self, keys: PartitionKeys, field_: str, blob: bytes) -> None:
-        """Produce the dead letter stored under ``field_`` (only the leader calls it)."""
-        ...
-
-    async def flush(self, keys: PartitionKeys) -> None:
-        """Produce every dead letter still stored (when the owner starts to lead)."""
-        ...
 
 
 @dataclass
@@ -89,11 +76,11 @@ class ProcessorDeps:
     publisher: Publish
     expand_batch: BatchExpander
     """Expands subscription batches (``runtime.subscriptions.mapping.invokes_of``)."""
-    timer_cap: int = DEFAULT_CAP
-    """Timers held in memory per partition, at most (the rest wait in Redis)."""
-    timer_window_ms: int = DEFAULT_WINDOW_MS
-    kafka_config: dict[str, Any] | None = None
-    """For the egress sender's transactional producer; None disables egress sending."""
+    timers: TimerServiceFactory
+    """Builds each partition's timer service (``runtime.timers.wheel.TimerWheel``)."""
+    egress: EgressSenderFactory | None = None
+    """Builds a partition's egress sender on first use (``runtime.egress.sender``);
+    None disables egress sending."""
     dlq: DeadLetters | None = None
     """Produces dead letters of failed subscription invocations (``runtime.subscriptions``)."""
 
@@ -117,14 +104,7 @@ class PartitionProcessor:
         self.states = ObjectStates(
             lambda oks: deps.store.hgetall_many([keys.state(*ok) for ok in oks])
         )
-        self.wheel = TimerWheel(
-            deps.store,
-            partition,
-            self._fire_timer,
-            lambda: self.leading,
-            cap=deps.timer_cap,
-            window_ms=deps.timer_window_ms,
-        )
+        self.wheel = deps.timers(deps.store, partition, self._fire_timer, lambda: self.leading)
         self.machine = PartitionMachine(
             keys,
             deps.partitions,
@@ -158,7 +138,7 @@ class PartitionProcessor:
         self.failed: BaseException | None = None
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
-        self.egress_sender: EgressSender | None = None
+        self.egress_sender: EgressSending | None = None
         self._egress_used = False
         self._run_effect: dict[type, Callable[[Any], None]] = {
             **self.host.effect_handlers(),
@@ -190,7 +170,7 @@ class PartitionProcessor:
         _, applied = await store.position(self.partition)  # Step 2.
         self.applied_next = applied + 1
         await self._load()  # Step 3.
-        if self._egress_used and self.deps.kafka_config is not None:
+        if self._egress_used and self.deps.egress is not None:
             try:
                 await self._egress().init()
             except Exception:  # noqa: BLE001 - the sender retries when it starts
@@ -204,7 +184,7 @@ class PartitionProcessor:
     async def _load(self) -> None:
         store = self.deps.store
         meta = await store.hgetall(self.keys.meta)
-        self._egress_used = b"egress" in meta
+        self._egress_used = egress_used(meta)
         ids = [k.decode() for k in await store.hgetall(self.keys.active)]
         blobs = await store.mget([self.keys.inv(i) for i in ids]) if ids else []
         self.machine.restore(
@@ -277,9 +257,10 @@ class PartitionProcessor:
         Step 4. Apply all ops and the new applied offset in one atomic script call;
                 a stale epoch raises FencedError and nothing is written (invariant 2);
                 an already-applied offset is a no-op (invariant 1).
-        Step 5. Only now run the effects (start/resume attempts, answer callers,
-                produce to other partitions, arm timers): nothing is visible before
-                the record that caused it is durable and applied (invariant 4).
+        Step 5. Only now run the effects, in order (start/resume attempts, answer
+                callers, produce to other partitions, wake the egress sender, send
+                dead letters): nothing is visible before the record that caused it is
+                durable and applied (invariant 4).
         """
         decoded: list[tuple[int, records.Record]] = []  # Step 1.
         for m in msgs:
@@ -372,7 +353,7 @@ class PartitionProcessor:
 
     def _wake_egress(self) -> None:
         """Start (first use) or wake the sender; only the leader sends."""
-        if not self.leading or self._stopped or self.deps.kafka_config is None:
+        if not self.leading or self._stopped or self.deps.egress is None:
             return
         sender = self._egress()
         sender.start()
@@ -382,24 +363,19 @@ class PartitionProcessor:
         if self.egress_sender is not None:
             asyncio.get_running_loop().create_task(self.egress_sender.stop())
 
-    def _egress(self) -> EgressSender:
+    def _egress(self) -> EgressSending:
         if self.egress_sender is None:
-            assert self.deps.kafka_config is not None
-            self.egress_sender = EgressSender(
-                self.partition,
-                self.deps.kafka_config,
-                self.deps.prefix,
-                self.deps.producer.topics.log,
-                self.machine.egress,
-                self.append,
-                self._mark_egress_used,
+            assert self.deps.egress is not None
+            self.egress_sender = self.deps.egress(
+                self.partition, self.machine.egress, self.append, self._mark_egress_used
             )
         return self.egress_sender
 
     async def _mark_egress_used(self) -> None:
         """Durable before the first transaction: tells a future owner to fence at take-over."""
         if not self._egress_used:
-            await self.deps.redis.hset(self.keys.meta, "egress", "1")
+            # Outside the fenced apply: safe for a stale owner too (see housekeeping).
+            await mark_egress_used(self.deps.redis, self.keys)
             self._egress_used = True
 
     # ------------------------------------------------------------------ timers

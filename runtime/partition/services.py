@@ -1,19 +1,17 @@
 """What the partition machine asks about deployed services, in one place.
 
-A view over the registry: whether a handler reads state lazily, whether a
-service is a workflow, how long a completed invocation is kept, and the
-target of a call or send. Owns these lookups; may not change the registry.
+A view over the service model (``runtime.registry``): whether a handler reads
+state lazily, whether a service is a workflow, how long a completed invocation
+is kept, and the target of a call or send. The registry resolves every option
+(handler over service over runtime default); this module only asks. Owns these
+lookups; may not change the registry or resolve an option itself.
 """
 
 from __future__ import annotations
 
 from runtime.log import records
-from runtime.log.routing import target_kind
 from runtime.partition.status import InvocationStatus
-from runtime.registry import Registry
-
-DEFAULT_RETENTION_MS = 24 * 3600 * 1000
-"""Retention of a completed invocation whose service is not (or no longer) known."""
+from runtime.registry import Registry, ServiceType
 
 
 class ServiceCatalog:
@@ -32,25 +30,19 @@ class ServiceCatalog:
         if st is None:
             return False
         svc = self._registry.get(st.target.service)
-        return svc is not None and svc.ty.value == "Workflow"
+        return svc is not None and svc.ty is ServiceType.WORKFLOW
 
     def retention_ms(self, st: InvocationStatus) -> int:
-        """How long the completed ``st`` is kept (a workflow's, idempotent or journal)."""
-        svc = self._registry.get(st.target.service)
-        if svc is None:
-            return DEFAULT_RETENTION_MS
-        if st.target.kind == "workflow":
-            return int(svc.workflow_retention_s * 1000)
-        h = svc.handler(st.target.handler)
-        if st.idempotency_key is not None:
-            over = h.idempotency_retention_s if h is not None else None
-            return int((svc.idempotency_retention_s if over is None else over) * 1000)
-        over = h.journal_retention_s if h is not None else None
-        return int((svc.journal_retention_s if over is None else over) * 1000)
+        """How long the completed ``st`` is kept (a workflow's, idempotent or journal);
+        a service the registry does not know (any more) gets the runtime's defaults."""
+        t = st.target
+        return self._registry.retention_ms(
+            t.service, t.handler, t.kind, idempotent=st.idempotency_key is not None
+        )
 
     def call_target(self, service: str, handler: str, key: str | None) -> records.Target | None:
         """The target of a call or send, or None when no such handler is deployed."""
         svc = self._registry.get(service)
-        if svc is None or (h := svc.handler(handler)) is None:
+        if svc is None or svc.handler(handler) is None:
             return None
-        return records.Target(service, handler, key, target_kind(svc.ty, h.kind))
+        return records.Target(service, handler, key, svc.target_kind(handler))

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from runtime.log.records import TargetKind
 from runtime.partition.status import InvocationStatus, Status
 
 SPEC_STEP = 2
@@ -103,7 +104,7 @@ class Handoff:
         if (
             nxt is None
             or nxt.status is not Status.INBOXED
-            or nxt.target.kind != "exclusive"
+            or nxt.target.kind != TargetKind.EXCLUSIVE
             or nxt.target.handler == SET_STATE_HANDLER
             or nxt.journal_len != 1
             or self._lazy(nxt)

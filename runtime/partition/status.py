@@ -12,7 +12,14 @@ from enum import StrEnum
 
 import msgspec
 
-from runtime.log.records import CallerSink, Failure, IngressSink, Target
+from runtime.log.records import (
+    CallerSink,
+    Failure,
+    IngressSink,
+    InvocationSource,
+    Target,
+    TargetKind,
+)
 
 
 class Status(StrEnum):
@@ -53,7 +60,7 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     status: Status
     created_ms: int
     modified_ms: int
-    source: str = "ingress"
+    source: str = InvocationSource.INGRESS
     idempotency_key: str | None = None
     headers: dict[str, str] = {}
     ingress_sinks: list[IngressSink] = []
@@ -106,7 +113,7 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     @property
     def takes_lock(self) -> bool:
         """Exclusive object handlers serialize per key; shared handlers and services do not."""
-        return self.target.kind == "exclusive"
+        return self.target.kind == TargetKind.EXCLUSIVE
 
 
 _enc = msgspec.msgpack.Encoder()

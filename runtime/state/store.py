@@ -23,6 +23,11 @@ come from ``tests/integration/state/bench_apply.py``). Redis' bundled
 ``cmsgpack`` cannot read the msgpack ``bin`` type msgspec uses for bytes, so
 ``lua/apply.lua`` carries a small reader for exactly the subset msgspec emits.
 
+Longer than our usual ~600 lines on purpose: the op types are the wire format of
+``lua/apply.lua`` and this store is the only code that sends them, and every call
+(apply, claim, the take-over and timer reads) shares the retry policy and error
+mapping; its sections (ops, results and errors, retries, the store) are marked.
+
 Example:
     >>> store = await PartitionStore.connect("redis://localhost:6379/0", prefix="rt")
     >>> keys = store.keys(7)

@@ -7,11 +7,13 @@ and value and the error in headers (NEVER CHANGE the header names):
   by the intake in the same Kafka transaction that commits its offset, so it is
   there exactly once for ``read_committed`` readers (``rt.dlq.reason=decode``);
 - its invocation ended with a failure (terminal error, retries exhausted,
-  killed): the partition processor stores a pending item in a Redis hash
-  atomically with the completion (an outbox) and produces it once applied;
-  the item is deleted after the broker acknowledged it and re-sent by a new
-  owner otherwise — at least once, deduplicate on ``rt.dlq.invocation.id``
-  (``rt.dlq.reason=failed``).
+  killed): the partition processor stores a pending item in the partition's
+  ``dlq`` hash atomically with the completion (an outbox) and produces it once
+  applied; the item is deleted after the broker acknowledged it and re-sent by
+  a new owner otherwise — at least once, deduplicate on ``rt.dlq.invocation.id``
+  (``rt.dlq.reason=failed``). Pending items and the record's value (the
+  journal's input entry) are read through the read model
+  (``runtime.state.reads.StateReads``).
 
 Headers: ``rt.dlq.reason``, ``rt.dlq.error``, ``rt.dlq.code`` (failures),
 ``rt.dlq.invocation.id`` (failures), ``rt.dlq.subscription``, the source
@@ -32,6 +34,7 @@ import msgspec
 from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.log import records
+from runtime.partition.housekeeping import forget_sent
 from runtime.subscriptions.mapping import (
     H_KEY,
     H_OFFSET,
@@ -48,6 +51,7 @@ if TYPE_CHECKING:  # redis stays out of the intake child's imports (its start-up
 
     from runtime.partition.status import InvocationStatus
     from runtime.state.keys import PartitionKeys
+    from runtime.state.reads import StateReads
 
 log = logging.getLogger("rt.subscriptions.dlq")
 
@@ -110,9 +114,17 @@ class DlqOutbox:
     :meth:`pending` with the completion (an op of its apply), the processor calls
     :meth:`send` after the apply while it leads, and :meth:`flush` when it starts
     to lead (re-sends what a previous owner left pending).
+
+    Args:
+        kafka_config: For the idempotent producer of dead letters.
+        reads: The read model: pending items, the failed invocation's input.
+        redis: Deletes an item once the broker acknowledged it (the one write).
     """
 
-    def __init__(self, kafka_config: dict[str, Any], redis: aioredis.Redis) -> None:
+    def __init__(
+        self, kafka_config: dict[str, Any], reads: StateReads, redis: aioredis.Redis
+    ) -> None:
+        self._reads = reads
         self._redis = redis
         self._producer = Producer(
             {
@@ -132,11 +144,6 @@ class DlqOutbox:
             self._producer.poll(0.1)
 
     @staticmethod
-    def hash_key(keys: PartitionKeys) -> str:
-        """``{prefix}:{pN}:dlq`` — in the partition's slot, written in its apply script."""
-        return keys.base + "dlq"
-
-    @staticmethod
     def pending(st: InvocationStatus, failure: records.Failure) -> tuple[str, bytes]:
         """The (field, blob) to store with the completion of ``st``."""
         assert st.dlq is not None
@@ -151,13 +158,13 @@ class DlqOutbox:
 
     async def flush(self, keys: PartitionKeys) -> None:
         """Re-send every pending dead letter of a partition (on becoming its leader)."""
-        items = await self._redis.hgetall(self.hash_key(keys))
+        items = await self._reads.pending_dead_letters(keys.partition)
         for f, blob in items.items():
-            await self._send(keys, _text(f), _dec.decode(_raw(blob)))
+            await self._send(keys, f, _dec.decode(blob))
 
     async def _send(self, keys: PartitionKeys, field_: str, item: DlqItem) -> None:
         try:
-            value = await self._input_of(keys, item.invocation_id)
+            value = await self._input_of(item.invocation_id)
             key_text = item.headers.get(H_KEY)
             key = decode_key(key_text) if key_text is not None else None
             headers = failed_invocation_headers(
@@ -176,30 +183,24 @@ class DlqOutbox:
                 item.topic, value=value, key=key, headers=list(headers), on_delivery=delivered
             )
             await done
-            await self._redis.hdel(self.hash_key(keys), field_)
+            # Outside the fenced apply: safe for a stale owner too (at worst a new owner
+            # sends the dead letter again; runtime.partition.housekeeping says why).
+            await forget_sent(self._redis, keys.dlq, field_)
         except Exception:  # noqa: BLE001 - stays pending; re-sent by the next leader
             log.exception("dead letter of %s to %s failed", item.invocation_id, item.topic)
 
-    async def _input_of(self, keys: PartitionKeys, invocation_id: str) -> bytes | None:
+    async def _input_of(self, invocation_id: str) -> bytes | None:
         """The original record value (the journal's input entry); None if already expired."""
-        first = await self._redis.lindex(keys.journal(invocation_id), 0)
+        first = await self._reads.first_journal_entry(invocation_id)
         if first is None:
             return None
-        entry = sj.decode_entry(_raw(first))
+        entry = sj.decode_entry(first)
         return entry.body if isinstance(entry, sj.InputCommand) else None
 
     def close(self) -> None:
         self._producer.flush(10)
         self._closed.set()
         self._thread.join(5)
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
-def _raw(v: bytes | str) -> bytes:
-    return v if isinstance(v, bytes) else v.encode()
 
 
 def _finish(fut: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -52,8 +52,7 @@ class SinkTarget:
 
     service: str
     handler: str
-    kind: str
-    """A :class:`records.TargetKind` value (as in :class:`records.Target`)."""
+    kind: records.TargetKind
 
 
 class KeyError_(ValueError):

@@ -30,6 +30,7 @@ from dataclasses import asdict
 from typing import Any
 
 from runtime.childproc import SupervisedChild, die_with_parent
+from runtime.log.records import TargetKind
 from runtime.log.topics import TopicNames
 from runtime.logs import configure as configure_logging
 from runtime.subscriptions.mapping import SinkTarget
@@ -83,7 +84,7 @@ def run_child(raw: str) -> int:
     )
     runner = IntakeRunner(
         sub,
-        SinkTarget(**d["sink"]),
+        SinkTarget(**{**d["sink"], "kind": TargetKind(d["sink"]["kind"])}),
         decoder,
         d["kafka_config"],
         TopicNames(d["prefix"]),

@@ -1,6 +1,8 @@
 """The timer wheel of one partition: durable timers in Redis, the near horizon in memory.
 
-The partition processor calls four things, all from its apply path:
+It is the partition's timer service (``runtime.partition.features.TimerService``):
+the composition root builds one per partition through the factory it gives the
+processor. The processor calls four things, all from its apply path:
 
 * :meth:`TimerWheel.load` at take-over (reads the first batch of the horizon);
 * :meth:`TimerWheel.prefetch` before computing a batch (Redis membership of the

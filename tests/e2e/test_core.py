@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import redis
@@ -133,6 +134,33 @@ def test_idempotency_key_dedupes_concurrent_duplicates(
             assert s.status_code == 202 and s.json()["status"] == "PreviouslyAccepted"
 
     asyncio.run(go())
+
+
+def test_handlers_calling_one_running_idempotent_invocation_all_get_its_result(
+    core_node: RtNode,
+) -> None:
+    """Two handlers call the same idempotent invocation while it runs (same idempotency
+    key: same invocation id). The second call is attached to the running invocation, as
+    Restate attaches it, and gets the result when it completes (it used to wait forever)."""
+    key = uuid.uuid4().hex
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient() as c:
+            return await asyncio.gather(
+                *(
+                    c.post(
+                        f"{core_node.url}/Caller/call_nap_once",
+                        content=f'"{key}"',
+                        headers=JSON,
+                        timeout=30,
+                    )
+                    for _ in range(2)
+                )
+            )
+
+    rs = asyncio.run(go())
+    assert [(r.status_code, r.json()) for r in rs] == [(200, 3000), (200, 3000)]
+    assert rs[0].headers["x-restate-id"] != rs[1].headers["x-restate-id"]  # two callers
 
 
 def test_admin_state_and_services(core_node: RtNode) -> None:

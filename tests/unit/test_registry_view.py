@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import sdk as restate
 from runtime.invoker.services import registry_from_sdk
+from runtime.log.records import TargetKind
 from sdk import Context
 
 svc = restate.Service("Ret", idempotency_retention=timedelta(hours=2))
@@ -24,8 +25,9 @@ async def plain(ctx: Context) -> None:
 def test_handler_retention_overrides_are_carried() -> None:
     info = registry_from_sdk([svc]).get("Ret")
     assert info is not None
-    assert info.idempotency_retention_s == 7200
-    assert info.handlers["short"].idempotency_retention_s == 5
-    assert info.handlers["short"].journal_retention_s == 0
-    assert info.handlers["plain"].idempotency_retention_s is None
-    assert info.handlers["plain"].journal_retention_s is None
+    service = TargetKind.SERVICE
+    assert info.idempotency_retention_ms == 7_200_000
+    assert info.retention_ms("short", service, idempotent=True) == 5_000
+    assert info.retention_ms("short", service, idempotent=False) == 0
+    assert info.retention_ms("plain", service, idempotent=True) == 7_200_000
+    assert info.retention_ms("plain", service, idempotent=False) == info.journal_retention_ms

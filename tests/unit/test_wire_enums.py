@@ -11,8 +11,9 @@ import pytest
 from runtime.admin.invocations import RestateStatus
 from runtime.log import records
 from runtime.log.records import InvocationSource, TargetKind
+from runtime.partition.answers import Response, ResponseStatus, encode_response
+from runtime.partition.timer import Timer, TimerKind, timer_decoder, timer_encoder
 from runtime.registry import HandlerKind, OnMaxAttempts, ServiceType
-from runtime.timers.timer import Timer, TimerKind, timer_encoder
 
 PINNED: list[tuple[type[StrEnum], dict[str, str]]] = [
     (
@@ -50,6 +51,16 @@ PINNED: list[tuple[type[StrEnum], dict[str, str]]] = [
     ),
     (HandlerKind, {"EXCLUSIVE": "Exclusive", "SHARED": "Shared", "WORKFLOW": "Workflow"}),
     (OnMaxAttempts, {"PAUSE": "pause", "KILL": "kill"}),
+    (
+        ResponseStatus,
+        {
+            "DONE": "done",
+            "ACCEPTED": "accepted",
+            "PREVIOUSLY_ACCEPTED": "previously_accepted",
+            "DUPLICATE_RUN": "duplicate_run",
+            "NOT_FOUND": "not_found",
+        },
+    ),
     (
         RestateStatus,
         {
@@ -97,3 +108,26 @@ def test_decoded_values_compare_equal_to_members() -> None:
     assert isinstance(decoded, records.Invoke)
     assert decoded.target.kind == TargetKind.WORKFLOW
     assert decoded.source == InvocationSource.INGRESS
+
+
+def test_responses_encode_their_status_as_its_string() -> None:
+    for status in ResponseStatus:
+        member = encode_response(Response("r", "inv_x", None, status))
+        assert msgspec.msgpack.decode(member) == ["r", "inv_x", None, status.value]
+    assert encode_response(Response("r", "inv_x")) == msgspec.msgpack.encode(
+        ["r", "inv_x", None, "done"]
+    )
+
+
+def test_every_kind_ever_written_decodes_to_its_member() -> None:
+    """Records and timers written before the fields were typed carry these strings."""
+    for kind in ("service", "exclusive", "shared", "workflow"):
+        raw = msgspec.msgpack.encode(["invoke", "inv_x", ["S", "h", "k", kind], b""])
+        decoded = records.decode(raw)
+        assert isinstance(decoded, records.Invoke)
+        assert decoded.target.kind is TargetKind(kind)
+    for timer_kind in ("sleep", "retry", "scheduled", "retention", "cron"):
+        timer = timer_decoder.decode(msgspec.msgpack.encode([timer_kind, "inv_x", 3, 1]))
+        assert timer.kind is TimerKind(timer_kind)
+    with pytest.raises(msgspec.ValidationError):
+        timer_decoder.decode(msgspec.msgpack.encode(["nap", "inv_x", 3, 1]))

@@ -103,6 +103,13 @@ async def send_add(ctx: Context, key: str) -> str:
     return await handle.invocation_id()
 
 
+@caller.handler()
+async def call_nap_once(ctx: Context, key: str) -> int:
+    """Calls ``Sleepy.nap`` with an idempotency key: callers with the same key share one
+    invocation (the same id) and must all get its result."""
+    return await ctx.service_call(nap, 3000, idempotency_key=key)
+
+
 flaky = restate.Service("Flaky")
 
 

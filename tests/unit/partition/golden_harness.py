@@ -44,6 +44,7 @@ import sdk
 from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
 from runtime.partition import effects as E
+from runtime.partition.cron import decode_state as decode_cron
 from runtime.partition.egress_outbox import decode_item
 from runtime.partition.machine import PartitionMachine
 from runtime.partition.outbox import OutboxItem
@@ -53,13 +54,12 @@ from runtime.partition.services import ServiceCatalog
 from runtime.partition.speculation import SpeculationOffer
 from runtime.partition.state_cache import ObjectStates
 from runtime.partition.status import InvocationStatus, Outcome, decode_status
+from runtime.partition.timer import Timer, timer_decoder, timer_encoder
 from runtime.registry import Registry
 from runtime.state import store as S
 from runtime.state.keys import PartitionKeys
 from runtime.subscriptions.dlq import DlqItem, DlqOutbox
 from runtime.subscriptions.mapping import invokes_of
-from runtime.timers.cron import decode_state as decode_cron
-from runtime.timers.timer import Timer, timer_decoder, timer_encoder
 from runtime.timers.wheel import TimerWheel
 from sdk import _ids
 from sdk import _journal as sj

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.timers.timer import Timer, timer_decoder, timer_encoder
+from runtime.partition.timer import Timer, timer_decoder, timer_encoder
 
 
 def test_timer_members_are_pinned() -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.log import records
-from runtime.state.keys import PartitionKeys
-from runtime.state.store import HDel, HSet
-from runtime.timers.cron import (
+from runtime.partition.cron import (
     CronError,
     CronJobs,
     decode_state,
@@ -17,7 +15,9 @@ from runtime.timers.cron import (
     tick_timer,
     validate_schedule,
 )
-from runtime.timers.timer import timer_encoder
+from runtime.partition.timer import timer_encoder
+from runtime.state.keys import PartitionKeys
+from runtime.state.store import HDel, HSet
 from sdk._ids import cron_invocation_id, parse_invocation_id, partition_for_hash, routing_hash
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

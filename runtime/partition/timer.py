@@ -1,4 +1,10 @@
-"""The durable timer record: what the timers sorted set holds and ``TimerFired`` carries."""
+"""The durable timer record: what the timers sorted set holds and ``TimerFired`` carries.
+
+A partition format: the machine writes a timer (ZADD) in the apply of the record
+that arms it and takes it (ZREM) in the apply of its ``TimerFired``; the timer
+wheel (``runtime.timers``) only fires what is due. Owns the record and its
+encoding (NEVER CHANGE: the encoding is the timer's identity); no behaviour.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +40,8 @@ class Timer(msgspec.Struct, frozen=True, array_like=True):
       (epoch ms), for the job's definition generation ``attempt``.
     """
 
-    kind: str
-    """A :class:`TimerKind` value (annotated ``str`` while some writers still pass literals)."""
+    kind: TimerKind
+    """Encoded as its string value; decoding accepts exactly the values rt has ever written."""
     invocation_id: str
     index: int = -1
     attempt: int = 0

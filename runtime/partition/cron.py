@@ -16,6 +16,12 @@ So each tick makes one invocation, across crashes and owner changes.
 Missed ticks (the partition had no owner, or the worker was down): when a tick
 fires late, the job runs **once**, for the latest tick due at that moment, and
 the next tick is the first one after now — no burst of catch-up runs.
+
+These are partition transitions (the machine applies :class:`CronChanges` in
+the batch that causes them) and formats (:class:`CronState`, NEVER CHANGE);
+the timer wheel that fires the ticks is ``runtime.timers``. Owns the job
+state and the tick rules; may not read Redis except :meth:`CronJobs.load` at
+take-over.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ import msgspec
 from croniter import croniter
 
 from runtime.log import records
+from runtime.partition.timer import Timer, TimerKind, timer_encoder
 from runtime.state.keys import PartitionKeys
 from runtime.state.store import HDel, HSet, Op, PartitionStore
-from runtime.timers.timer import Timer, TimerKind, timer_encoder
 from sdk.ids import cron_invocation_id, workflow_invocation_id
 
 MIN_EVERY_MS = 1000
@@ -213,7 +219,3 @@ class CronJobs:
     @staticmethod
     def _member(state: CronState) -> bytes:
         return timer_encoder.encode(tick_timer(state.job.id, state.next_ms, state.generation))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
