@@ -64,7 +64,7 @@ async def prefetch(
             fresh = isinstance(rec, records.Invoke) and rec.fresh_id
             if inv_id not in active and not fresh:
                 wanted.append(inv_id)
-        elif isinstance(rec, records.AppendJournal):
+        elif isinstance(rec, records.AppendJournal | records.PinDeployment):
             st = active.get(rec.invocation_id)
             if st is not None and st.attempt == rec.attempt and 0 <= rec.start < st.journal_len:
                 # Whether the attempt's entries are reordered is decided by the log,
