@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from runtime.clicmds import (
+    deployments_app,
     invocations_app,
     services_app,
     state_app,
@@ -46,6 +47,8 @@ app.add_typer(state_app, name="kv", hidden=True)
 app.add_typer(invocations_app, name="invocations")
 app.add_typer(invocations_app, name="inv", hidden=True)
 app.add_typer(cron_app, name="cron")
+app.add_typer(deployments_app, name="deployments")
+app.add_typer(deployments_app, name="dp", hidden=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(subscriptions_app, name="subs", hidden=True)
 app.command("subscribe")(subscribe)

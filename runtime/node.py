@@ -1,4 +1,7 @@
-"""One rt node: worker (partition processors + in-process invoker), ingress and admin.
+"""One rt node: worker (partition processors + invokers), ingress and admin.
+
+The node follows the registry topic (deployments, subscriptions) with one follower,
+and runs attempts in process (the app it loaded) or on registered HTTP deployments.
 
 ``rt dev`` runs one node in-process; tests start several in separate processes
 against the same Kafka and Redis to exercise rebalances.
@@ -20,10 +23,14 @@ from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
 from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
+from runtime.invoker.deployments import DeploymentCatalog, pinned_counter
 from runtime.invoker.inprocess import InProcessInvoker
+from runtime.invoker.remote import RemoteInvoker
+from runtime.invoker.routing import RoutingInvoker
 from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
 from runtime.log.producer import LogProducer
+from runtime.log.registry_topic import RegistryFollower
 from runtime.log.topics import TopicNames
 from runtime.partition.egress_outbox import EgressOutbox
 from runtime.partition.processor import ProcessorDeps
@@ -69,6 +76,7 @@ class Node:
             self.settings,
             topic_check=catalog.check if catalog else None,
         )
+        self.remote_invoker = RemoteInvoker(self.registry)
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop
@@ -77,6 +85,11 @@ class Node:
         )
         reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
         self.dlq = DlqOutbox(self.kafka_config, reads, self.redis)
+        self.registry_follower = RegistryFollower(self.kafka_config, self.topics.registry)
+        self.deployments = DeploymentCatalog(
+            self.registry, self.topics.registry, self.kafka_config, pinned_counter(reads)
+        )
+        self.deployments.follow(self.registry_follower)
         self.subscriptions = SubscriptionManager(
             self.registry,
             self.kafka_config,
@@ -84,6 +97,7 @@ class Node:
             self.settings.partitions,
             self.worker_id,
             cluster_name=self.settings.kafka_cluster_name,
+            follower=self.registry_follower,
         )
         self._deps_args: dict[str, Any] = dict(
             prefix=self.settings.topic_prefix,
@@ -92,7 +106,7 @@ class Node:
             redis=self.redis,
             registry=self.registry,
             worker_id=self.worker_id,
-            invoker=self.invoker,
+            invoker=RoutingInvoker(self.invoker, self.remote_invoker),
             publisher=publisher,
             expand_batch=invokes_of,
             timers=self._timer_wheel,
@@ -137,6 +151,7 @@ class Node:
     def admin_app(self) -> FastAPI:
         s = self.settings
         from runtime.admin.cron import LogCronBackend, cron_router
+        from runtime.admin.deployments import deployments_router
         from runtime.admin.invocations import invocations_router
         from runtime.admin.subscriptions import subscriptions_router
 
@@ -149,6 +164,7 @@ class Node:
                 invocations_router(self.invocations_admin()),
                 subscriptions_router(self.subscriptions),
                 cron_router(self.registry, cron),
+                deployments_router(self.deployments),
             ],
         )
 
@@ -170,9 +186,13 @@ class Node:
             log_trim_after_s=self.settings.log_trim_after_s,
         )
         await self.listener.start()
+        await self.subscriptions.start()  # watches the registry topic (before it is followed)
+        self.registry_follower.start()
+        # Deployments first: an attempt of a registered service must not start before
+        # this node knows where the service runs.
+        await self.deployments.caught_up()
         if self.run_worker:
             await self.worker.start()
-        await self.subscriptions.start()
 
     async def failed(self) -> BaseException:
         """Wait until the worker fails for good (never returns while it is healthy)."""
@@ -183,9 +203,12 @@ class Node:
 
     async def stop(self) -> None:
         await self.subscriptions.stop()
+        await asyncio.to_thread(self.registry_follower.stop)
         if self.worker is not None and self.run_worker:
             await self.worker.stop()
         await self.invoker.close()
+        await self.remote_invoker.close()
+        await self.deployments.close()
         await self.listener.close()
         await asyncio.to_thread(self.producer.close)
         await asyncio.to_thread(self.dlq.close)

@@ -64,11 +64,14 @@ class RegistryFollower:
     Args:
         kafka_config: librdkafka settings (bootstrap servers, security).
         topic: The registry topic.
-        loop: Where watchers are called.
+        loop: Where watchers are called (None: the loop running :meth:`start`).
     """
 
     def __init__(
-        self, kafka_config: dict[str, Any], topic: str, loop: asyncio.AbstractEventLoop
+        self,
+        kafka_config: dict[str, Any],
+        topic: str,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._topic = topic
         self._loop = loop
@@ -95,11 +98,15 @@ class RegistryFollower:
         self._watchers[prefix] = on_record
 
     def start(self) -> None:
+        """Start following (from the event loop, when none was given)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
 
     async def wait_caught_up(self, timeout: float) -> bool:
         """Wait until the start-up state was reported (False when ``timeout`` passed)."""
@@ -165,6 +172,7 @@ class RegistryFollower:
         backlog, self._backlog = self._backlog or {}, None
         for key, value in backlog.items():
             self._report(key, value)
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self.caught_up.set)
 
     def _handle(self, key: Any, value: Any) -> None:
@@ -176,6 +184,7 @@ class RegistryFollower:
         self._report(key, value if isinstance(value, bytes) else None)
 
     def _report(self, key: bytes, value: bytes | None) -> None:
+        assert self._loop is not None
         try:
             text = key.decode()
         except UnicodeDecodeError:
