@@ -11,6 +11,10 @@
 - ``GET /deployments`` → ``{"deployments": [DeploymentResponse]}``
 - ``GET /deployments/{id}`` → ``DeploymentResponse`` (with ``pinned_invocations``), 404
   if unknown
+- ``PATCH /deployments/{id}`` with ``{"uri"?, "use_http_11"?, "additional_headers"?,
+  "dry_run"?}`` → ``200`` ``DeploymentResponse``: updated in place (same id and revisions)
+  after discovering the endpoint again; it must serve the same services compatibly (409
+  otherwise). For emergencies (an endpoint moved, a header changed).
 - ``DELETE /deployments/{id}?force=false`` → ``202``; ``409`` while invocations are
   pinned to it unless ``force``.
 
@@ -50,6 +54,16 @@ class DeploymentsBackend(Protocol):
         dry_run: bool = False,
     ) -> Registration: ...
 
+    async def update(
+        self,
+        deployment_id: str,
+        *,
+        uri: str | None = None,
+        use_http_11: bool | None = None,
+        additional_headers: dict[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> Deployment: ...
+
     async def remove(self, deployment_id: str, *, force: bool = False) -> Deployment: ...
 
 
@@ -62,6 +76,15 @@ class RegisterDeploymentRequest(BaseModel):
     force: bool = Field(False, description="Update a deployment at the same URI in place")
     breaking: bool = Field(False, description="Accept incompatible service/handler changes")
     dry_run: bool = Field(False, description="Discover and check only; register nothing")
+
+
+class UpdateDeploymentRequest(BaseModel):
+    uri: str | None = Field(None, description="Where the endpoint now is")
+    use_http_11: bool | None = Field(None, description="Invoke over HTTP/1.1")
+    additional_headers: dict[str, str] | None = Field(
+        None, description="Replaces the headers sent with every request"
+    )
+    dry_run: bool = Field(False, description="Discover and check only; change nothing")
 
 
 class RegisterDeploymentResponse(BaseModel):
@@ -180,6 +203,23 @@ def deployments_router(backend: DeploymentsBackend) -> APIRouter:
         if d is None:
             raise AdminApiError(404, f"deployment {deployment_id} does not exist")
         return deployment_response(d, await backend.pinned(deployment_id))
+
+    @router.patch("/deployments/{deployment_id}")
+    async def update_deployment(
+        deployment_id: str, body: UpdateDeploymentRequest
+    ) -> DeploymentResponse:
+        """Update a deployment in place (same id and revisions; for emergencies)."""
+        try:
+            d = await backend.update(
+                deployment_id,
+                uri=body.uri,
+                use_http_11=body.use_http_11,
+                additional_headers=body.additional_headers,
+                dry_run=body.dry_run,
+            )
+        except DeploymentError as e:
+            raise AdminApiError(e.status, e.message) from None
+        return deployment_response(d)
 
     @router.delete("/deployments/{deployment_id}", status_code=202)
     async def delete_deployment(deployment_id: str, force: bool = False) -> Response:

@@ -156,43 +156,18 @@ class DeploymentCatalog:
                 protocol (400), or a conflict with what is registered (409).
                 Nothing is registered.
         """
-        headers = dict(additional_headers or {})
-        try:
-            uri = normalize_uri(uri)
-        except BadEndpointUriError as e:
-            raise DeploymentError(str(e)) from None
-        try:
-            found = await self._discover(uri, use_http_11=use_http_11, headers=headers)
-        except UnsupportedProtocolVersionError as e:
-            raise DeploymentError(f"unsupported service protocol: {e}") from None
-        except DiscoveryError as e:
-            raise DeploymentError(f"discovery failed: {e}") from None
-        manifest = manifest_json(found.manifest)
-        try:
-            services = services_from_manifest(manifest, self._registry.defaults)
-        except ManifestError as e:
-            raise DeploymentError(f"bad manifest from {uri}: {e}") from None
-        if not services:
-            raise DeploymentError(f"the endpoint {uri} serves no services")
-        endpoint = HttpEndpoint(
-            uri=found.uri,
-            protocol_version=found.manifest.protocol_version,
-            bidi=found.protocol_mode is ProtocolMode.BIDI_STREAM,
-            use_http_11=use_http_11,
-            additional_headers=headers,
-            min_protocol_version=found.manifest.min_protocol_version,
-            max_protocol_version=found.manifest.max_protocol_version,
-            sdk_version=found.server,
+        endpoint, manifest, services = await self._discovered(
+            uri, use_http_11, dict(additional_headers or {})
         )
         await self.caught_up()
         async with self._lock:
-            same_uri = self._at_uri(found.uri)
+            same_uri = self._at_uri(endpoint.uri)
             if same_uri is not None:
                 if same_uri.endpoint == endpoint and same_uri.manifest == manifest:
                     return Registration(same_uri, created=False)
                 if not force:
                     raise DeploymentError(
-                        f"deployment {same_uri.id} already registers {found.uri} with other "
+                        f"deployment {same_uri.id} already registers {endpoint.uri} with other "
                         "services, options or connection settings; register with force to "
                         "update it in place (invocations pinned to it then run the new code)",
                         409,
@@ -220,9 +195,68 @@ class DeploymentCatalog:
                     dep_id,
                     "updated" if same_uri is not None else "registered",
                     ", ".join(s.name for s in services),
-                    found.uri,
+                    endpoint.uri,
                 )
             return Registration(deployment, created=same_uri is None, updated=same_uri is not None)
+
+    async def update(
+        self,
+        deployment_id: str,
+        *,
+        uri: str | None = None,
+        use_http_11: bool | None = None,
+        additional_headers: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> Deployment:
+        """Update a deployment in place (same id, same revisions): move it to another URI,
+        change its headers or HTTP version — for emergencies. The endpoint is discovered
+        again and must serve the same services with the same types and handler kinds.
+
+        Raises:
+            DeploymentError: unknown id (404); discovery failures (400); other services,
+                an incompatible change, or a URI another deployment has (409).
+        """
+        await self.caught_up()
+        current = self._registry.deployment(deployment_id)
+        if current is None:
+            raise DeploymentError(f"deployment {deployment_id} does not exist", 404)
+        old = current.endpoint
+        if not isinstance(old, HttpEndpoint):
+            raise DeploymentError(f"deployment {deployment_id} is not an HTTP endpoint")
+        endpoint, manifest, services = await self._discovered(
+            uri or old.uri,
+            old.use_http_11 if use_http_11 is None else use_http_11,
+            dict(old.additional_headers if additional_headers is None else additional_headers),
+        )
+        async with self._lock:
+            other = self._at_uri(endpoint.uri)
+            if other is not None and other.id != deployment_id:
+                raise DeploymentError(
+                    f"deployment {other.id} already registers {endpoint.uri}", 409
+                )
+            names, new_names = (
+                sorted(s.name for s in current.services),
+                sorted(s.name for s in services),
+            )
+            if names != new_names:
+                raise DeploymentError(
+                    f"an in-place update must serve the same services: {deployment_id} serves "
+                    f"{', '.join(names)}, {endpoint.uri} serves {', '.join(new_names)}",
+                    409,
+                )
+            problems = _incompatible(services, current.service)
+            if problems:
+                raise DeploymentError("incompatible update: " + "; ".join(problems), 409)
+            revisions = {s.name: s.revision for s in current.services}
+            updated = dr.build(
+                deployment_id, endpoint, manifest, revisions, self._registry.defaults,
+                created_at_ms=current.created_at_ms,
+            )  # fmt: skip
+            if not dry_run:
+                await self._write(dr.record_key(deployment_id), dr.encode(updated))
+                self._registry.put_deployment(updated)
+                log.info("deployment %s updated in place: %s", deployment_id, endpoint.uri)
+            return updated
 
     async def remove(self, deployment_id: str, *, force: bool = False) -> Deployment:
         """Remove a deployment.
@@ -256,6 +290,39 @@ class DeploymentCatalog:
             await asyncio.to_thread(self._producer.flush, 10)
             self._producer = None
 
+    async def _discovered(
+        self, uri: str, use_http_11: bool, headers: dict[str, str]
+    ) -> tuple[HttpEndpoint, dict[str, Any], list[ServiceInfo]]:
+        """Discovery of ``uri``: the endpoint, its manifest (Restate's JSON), its services."""
+        try:
+            uri = normalize_uri(uri)
+        except BadEndpointUriError as e:
+            raise DeploymentError(str(e)) from None
+        try:
+            found = await self._discover(uri, use_http_11=use_http_11, headers=headers)
+        except UnsupportedProtocolVersionError as e:
+            raise DeploymentError(f"unsupported service protocol: {e}") from None
+        except DiscoveryError as e:
+            raise DeploymentError(f"discovery failed: {e}") from None
+        manifest = manifest_json(found.manifest)
+        try:
+            services = services_from_manifest(manifest, self._registry.defaults)
+        except ManifestError as e:
+            raise DeploymentError(f"bad manifest from {uri}: {e}") from None
+        if not services:
+            raise DeploymentError(f"the endpoint {uri} serves no services")
+        endpoint = HttpEndpoint(
+            uri=found.uri,
+            protocol_version=found.manifest.protocol_version,
+            bidi=found.protocol_mode is ProtocolMode.BIDI_STREAM,
+            use_http_11=use_http_11,
+            additional_headers=headers,
+            min_protocol_version=found.manifest.min_protocol_version,
+            max_protocol_version=found.manifest.max_protocol_version,
+            sdk_version=found.server,
+        )
+        return endpoint, manifest, services
+
     # -- internals ------------------------------------------------------------------
 
     def _at_uri(self, uri: str) -> Deployment | None:
@@ -269,23 +336,7 @@ class DeploymentCatalog:
     ) -> None:
         if breaking:
             return
-        problems: list[str] = []
-        for new in services:
-            current = self._current(new.name, replacing)
-            if current is None:
-                continue
-            if current.ty is not new.ty:
-                problems.append(
-                    f"service {new.name} changes type from {current.ty.value} to {new.ty.value}"
-                )
-                continue
-            for name, handler in new.handlers.items():
-                old = current.handlers.get(name)
-                if old is not None and old.kind is not handler.kind:
-                    problems.append(
-                        f"handler {new.name}/{name} changes kind from {_kind(old.kind)} "
-                        f"to {_kind(handler.kind)}"
-                    )
+        problems = _incompatible(services, lambda name: self._current(name, replacing))
         if problems:
             raise DeploymentError(
                 "breaking changes (register with breaking to accept them): " + "; ".join(problems),
@@ -317,6 +368,30 @@ class DeploymentCatalog:
             log.error("registry: undecodable deployment record %s, ignored: %s", deployment_id, e)
             return
         self._registry.put_deployment(deployment)
+
+
+def _incompatible(
+    services: list[ServiceInfo], current: Callable[[str], ServiceInfo | None]
+) -> list[str]:
+    """Type changes of services and kind changes of handlers against ``current``."""
+    problems: list[str] = []
+    for new in services:
+        old_service = current(new.name)
+        if old_service is None:
+            continue
+        if old_service.ty is not new.ty:
+            problems.append(
+                f"service {new.name} changes type from {old_service.ty.value} to {new.ty.value}"
+            )
+            continue
+        for name, handler in new.handlers.items():
+            old = old_service.handlers.get(name)
+            if old is not None and old.kind is not handler.kind:
+                problems.append(
+                    f"handler {new.name}/{name} changes kind from {_kind(old.kind)} "
+                    f"to {_kind(handler.kind)}"
+                )
+    return problems
 
 
 def pinned_counter(reads: StateReads) -> PinnedCount:

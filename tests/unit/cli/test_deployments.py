@@ -131,3 +131,30 @@ def test_ls_describe_rm(runner: CliRunner, served: tuple[AdminServer, MemoryCata
     assert catalog.writes[-1] == (f"deployment/{dep_id}".encode(), None)
     missing = _rt(runner, server, "deployments", "describe", dep_id)
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
+
+
+def test_patch_moves_a_deployment_in_place(served: tuple[AdminServer, MemoryCatalog]) -> None:
+    import httpx
+
+    server, catalog = served
+    created = httpx.post(f"{server.url}/deployments", json={"uri": URI}, timeout=10)
+    assert created.status_code == 201, created.text
+    dep_id = created.json()["id"]
+    moved = httpx.patch(
+        f"{server.url}/deployments/{dep_id}",
+        json={"uri": "http://127.0.0.1:9081", "additional_headers": {"a": "b"}},
+        timeout=10,
+    )
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert body["id"] == dep_id and body["uri"] == "http://127.0.0.1:9081"
+    assert body["additional_headers"] == {"a": "b"}
+    assert [s["revision"] for s in body["services"]] == [1, 1]
+    assert len(catalog.writes) == 2
+    unknown = httpx.patch(f"{server.url}/deployments/dp_x", json={}, timeout=10)
+    assert unknown.status_code == 404
+    unreachable = httpx.patch(
+        f"{server.url}/deployments/{dep_id}", json={"uri": "http://127.0.0.1:9999"}, timeout=10
+    )
+    assert unreachable.status_code == 400 and "discovery failed" in unreachable.json()["message"]
+    assert len(catalog.writes) == 2

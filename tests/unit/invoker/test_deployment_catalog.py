@@ -197,3 +197,24 @@ async def test_removal_refuses_unknown_ids_and_pinned_deployments() -> None:
         await catalog.remove(d.id)
     assert info.value.status == 409
     assert registry.deployment(d.id) is d
+
+
+async def test_an_in_place_update_must_serve_the_same_services_compatibly() -> None:
+    registry = Registry()
+    d = _registered(registry, _manifest())
+    fewer = {**_manifest(), "services": _manifest()["services"][:1]}
+    with pytest.raises(DeploymentError, match="same services") as info:
+        await _catalog(registry, _discovery(fewer)).update(d.id, uri="http://127.0.0.1:9")
+    assert info.value.status == 409
+    with pytest.raises(DeploymentError, match="incompatible update: handler Counter/get"):
+        await _catalog(registry, _discovery(_manifest(counter_get="EXCLUSIVE"))).update(d.id)
+    other = _registered(registry, _manifest(), uri="http://127.0.0.1:7777")
+    with pytest.raises(DeploymentError, match=f"{other.id} already registers") as info:
+        await _catalog(registry, _discovery(_manifest())).update(d.id, uri="http://127.0.0.1:7777")
+    assert info.value.status == 409
+    same = await _catalog(registry, _discovery(_manifest())).update(
+        d.id, uri="http://127.0.0.1:8", dry_run=True
+    )
+    assert same.id == d.id and isinstance(same.endpoint, HttpEndpoint)
+    assert same.endpoint.uri == "http://127.0.0.1:8"
+    assert registry.deployment(d.id) is d  # a dry run changes nothing
