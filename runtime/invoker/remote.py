@@ -170,7 +170,14 @@ class _Runner:
         """Deliver notifications in the order the partition journaled them."""
         while True:
             notes = await self.notes.get()
-            await remote.notify(notes)
+            try:
+                await remote.notify(notes)
+            except ValueError as e:
+                # A notification the endpoint cannot be told about: it stops hearing from
+                # this attempt, suspends at its inactivity timeout, and the next attempt
+                # replays the journal with everything in it.
+                log.warning("invocation %s: not forwarding notifications: %s", self.inv_id, e)
+                return
 
     def _append_entries(self, entries: list[sj.JournalEntry], position: int) -> asyncio.Future[int]:
         blobs = [sj.encode_entry(e) for e in entries]
