@@ -76,7 +76,7 @@ class Node:
             self.settings,
             topic_check=catalog.check if catalog else None,
         )
-        self.remote_invoker = RemoteInvoker(self.registry)
+        self.remote_invoker = RemoteInvoker(self.registry, self.settings.always_replay)
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop

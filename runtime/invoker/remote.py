@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from runtime.invoker.inprocess import random_seed
@@ -50,7 +51,14 @@ from runtime.protocol import (
     RunProposal,
     Suspended,
 )
-from runtime.registry import Deployment, HandlerKind, HttpEndpoint, Registry, ServiceType
+from runtime.registry import (
+    Deployment,
+    HandlerKind,
+    HttpEndpoint,
+    Registry,
+    ServiceType,
+    Timeouts,
+)
 from sdk import engine as sj
 from sdk.ids import child_invocation_id, idempotent_invocation_id, workflow_invocation_id
 
@@ -118,7 +126,7 @@ class _Runner:
         state: dict[str, bytes] = {}
         if spec.object_key is not None:
             state = dict(spec.state or await self.host.object_state(*spec.object_key))
-        timeouts = self.invoker.registry.timeouts(target.service, target.handler)
+        timeouts = self.invoker.timeouts(target.service, target.handler)
         start = AttemptStart(
             invocation_id=self.inv_id,
             service=target.service,
@@ -253,13 +261,22 @@ class RemoteInvoker:
     Args:
         registry: The service model with its deployments (kept current by the node's
             :class:`~runtime.invoker.deployments.DeploymentCatalog`).
+        always_replay: The node's ``always_replay`` setting: every attempt is asked to
+            suspend at once (inactivity timeout 0), so the endpoint suspends whenever it
+            needs the runtime and resumes by replay, as in-process handlers do then.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, always_replay: bool = False) -> None:
         self.registry = registry
+        self.always_replay = always_replay
         self._live: dict[str, _Runner] = {}
         self._endpoints: dict[str, tuple[HttpEndpoint, RemoteEndpoint]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+
+    def timeouts(self, service: str, handler: str) -> Timeouts:
+        """The handler's attempt timeouts from the service model (``always_replay``: 0)."""
+        t = self.registry.timeouts(service, handler)
+        return replace(t, inactivity_s=0.0) if self.always_replay else t
 
     def serves(self, attempt: Attempt) -> bool:
         """Whether the attempt runs on an HTTP endpoint: its pin, or the newest

@@ -352,3 +352,40 @@ def test_kill9_of_rt_or_of_the_endpoint_mid_handler_loses_nothing(
     assert moved.status_code == 200, moved.text
     assert _attach(node, inv_id) == "started on v1, finished on v1"
     assert _call(node, "Counter/z/add", 2) == 2
+
+
+def test_remote_handlers_suspend_and_resume_at_every_await(
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    endpoints: list[EndpointProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``always_replay``: every attempt is asked to suspend at once (inactivity timeout 0),
+    so the SDK suspends whenever it needs rt and each step resumes by replay."""
+    node = BareNode(infra, prefix, Path("none.py"), tmp_path, RT_ALWAYS_REPLAY="1")
+    nodes.append(node.start())
+    py = _endpoint(tmp_path / "py", monkeypatch)
+    js = start_node(tmp_path)
+    endpoints.extend([py, js])
+    assert _register(node, py.uri).status_code == 201
+    assert _register(node, js.uri).status_code == 201
+    assert _call(node, "Counter/k/add", 5) == 5
+    assert _call(node, "Counter/k/add", 1) == 6
+    assert _call(node, "Counter/k/get") == 6
+    sent = httpx.post(f"{node.url}/Greeter/double_twice/send", json=3, timeout=30)
+    inv_id = sent.json()["invocationId"]
+    assert _attach(node, inv_id) == 12
+    described = httpx.get(f"{node.admin_url}/invocations/{inv_id}", timeout=30).json()
+    assert described["attempt"] >= 3  # suspended awaiting each run's ack, resumed by replay
+    assert _call(node, "Greeter/count_for", "k2") == 1
+    deadline = time.monotonic() + 30
+    while _call(node, "Counter/k2/get") != 11:
+        assert time.monotonic() < deadline, "the send from Greeter.count_for never ran"
+        time.sleep(0.2)
+    assert _call(node, "Greeter/greet_later", "ann") == "Hello ann, later"
+    assert _call(node, "Greeter/version_after", 200) == "started on v1, finished on v1"
+    assert _call(node, "JsGreeter/twice", 3) == 12
+    assert _call(node, "JsSleeper/nap", 100) == "slept 100"
+    assert _call(node, "JsCounter/j/add", 2) == 2
