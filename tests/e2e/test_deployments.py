@@ -81,7 +81,7 @@ def _register(node: RtNode, uri: str, **body: Any) -> httpx.Response:
 def _call(node: RtNode, path: str, arg: Any = None, timeout: float = 60) -> Any:
     r = httpx.post(f"{node.url}/{path}", json=arg, timeout=timeout)
     assert r.status_code == 200, (path, r.status_code, r.text)
-    return r.json()
+    return r.json() if r.content else None
 
 
 def _rt(node: RtNode, *args: str) -> subprocess.CompletedProcess[str]:
@@ -389,3 +389,41 @@ def test_remote_handlers_suspend_and_resume_at_every_await(
     assert _call(node, "JsGreeter/twice", 3) == 12
     assert _call(node, "JsSleeper/nap", 100) == "slept 100"
     assert _call(node, "JsCounter/j/add", 2) == 2
+
+
+def test_remote_workflows_promises_and_cancellation(
+    node: RtNode,
+    endpoints: list[EndpointProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ep = _endpoint(tmp_path / "wf", monkeypatch)
+    endpoints.append(ep)
+    assert _register(node, ep.uri).status_code == 201
+
+    started = httpx.post(f"{node.url}/Signup/alice/run/send", json="a@x.org", timeout=30)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 30
+    while _call(node, "Signup/alice/email") != "a@x.org":
+        assert time.monotonic() < deadline, "the workflow never stored its state"
+        time.sleep(0.1)
+    again = httpx.post(f"{node.url}/Signup/alice/run/send", json="b@x.org", timeout=30)
+    assert again.json()["invocationId"] == started.json()["invocationId"]  # runs once per id
+    assert _call(node, "Signup/alice/click", "bob") is None
+    r = httpx.get(f"{node.url}/restate/workflow/Signup/alice/attach", timeout=60)
+    assert r.status_code == 200 and r.json() == "a@x.org confirmed by bob"
+
+    # cancelling a remote invocation that sleeps: the SDK sees the cancellation
+    sent = httpx.post(f"{node.url}/Greeter/version_after/send", json=60000, timeout=30)
+    inv_id = sent.json()["invocationId"]
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{node.admin_url}/invocations/{inv_id}", timeout=30).json()["status"] not in (
+        "suspended",
+        "running",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    cancel = httpx.patch(f"{node.admin_url}/invocations/{inv_id}/cancel", timeout=30)
+    assert cancel.status_code == 202, cancel.text
+    r = httpx.get(f"{node.url}/restate/invocation/{inv_id}/attach", timeout=60)
+    assert r.status_code == 409, (r.status_code, r.text)

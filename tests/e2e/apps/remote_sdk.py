@@ -82,4 +82,24 @@ async def version_after(ctx: Context, ms: int) -> str:
     return f"started on {before}, finished on {VERSION}"
 
 
-app = restate.app([greeter, counter])
+signup = restate.Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: restate.WorkflowContext, email: str) -> str:
+    ctx.set("email", email)
+    clicked = await ctx.promise("link", type_hint=str).value()
+    return f"{email} confirmed by {clicked}"
+
+
+@signup.handler()
+async def click(ctx: restate.WorkflowSharedContext, who: str) -> None:
+    await ctx.promise("link", type_hint=str).resolve(who)
+
+
+@signup.handler()
+async def email(ctx: restate.WorkflowSharedContext) -> str | None:
+    return await ctx.get("email", type_hint=str)
+
+
+app = restate.app([greeter, counter, signup])
