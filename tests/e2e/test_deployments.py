@@ -115,7 +115,11 @@ def test_registered_sdk_endpoint_serves_calls_sends_state_and_sleeps_and_survive
     dep = r.json()
     dep_id = dep["id"]
     assert dep_id.startswith("dp_")
-    assert {s["name"]: s["revision"] for s in dep["services"]} == {"Greeter": 1, "Counter": 1}
+    assert {s["name"]: s["revision"] for s in dep["services"]} == {
+        "Greeter": 1,
+        "Counter": 1,
+        "Signup": 1,
+    }
     assert dep["min_protocol_version"] == 5 and dep["max_protocol_version"] >= 5
 
     again = _register(node, ep.uri + "/")  # the same endpoint and manifest: idempotent
@@ -125,6 +129,7 @@ def test_registered_sdk_endpoint_serves_calls_sends_state_and_sleeps_and_survive
     assert {s["name"]: s["deployment_id"] for s in services} == {
         "Greeter": dep_id,
         "Counter": dep_id,
+        "Signup": dep_id,
     }
 
     # call, state, call + send from a remote handler, sleep
@@ -211,6 +216,7 @@ def test_registration_errors_name_their_cause_and_register_nothing(
     assert {s["name"]: s["revision"] for s in r.json()["services"]} == {
         "Greeter": 2,
         "Counter": 2,
+        "Signup": 2,
     }
     # the ingress process follows registrations too
     deadline = time.monotonic() + 30
