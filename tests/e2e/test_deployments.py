@@ -262,6 +262,8 @@ def test_an_invocation_stays_on_the_deployment_of_its_first_attempt(
 
     refused = httpx.delete(f"{node.admin_url}/deployments/{v1_id}", timeout=30)
     assert refused.status_code == 409 and "pinned" in refused.json()["message"]
+    described = httpx.get(f"{node.admin_url}/invocations/{inv_id}", timeout=30).json()
+    assert described["pinned_deployment_id"] == v1_id
 
     # the old invocation resumes after its sleep on v1, not on v2
     assert _attach(node, inv_id) == "started on v1, finished on v1"
