@@ -20,7 +20,12 @@ import pytest
 
 from tests.conftest import Infra
 from tests.e2e.conftest import RtNode
-from tests.integration.protocol.endpoints import EndpointProcess, start_hypercorn, start_node
+from tests.integration.protocol.endpoints import (
+    EndpointProcess,
+    start_hypercorn,
+    start_node,
+    start_uvicorn,
+)
 from tests.integration.protocol.fakes import fixed, serve_asgi
 
 APP = "tests.e2e.apps.remote_sdk:app"
@@ -435,3 +440,25 @@ def test_remote_workflows_promises_and_cancellation(
     assert cancel.status_code == 202, cancel.text
     r = httpx.get(f"{node.url}/restate/invocation/{inv_id}/attach", timeout=60)
     assert r.status_code == 409, (r.status_code, r.text)
+
+
+def test_an_http11_endpoint_runs_request_response(
+    node: RtNode, endpoints: list[EndpointProcess], tmp_path: Path
+) -> None:
+    """uvicorn serves HTTP/1.1 only: registered with --use-http1.1, every await that needs
+    rt ends the request (the SDK suspends) and the next step is a new request."""
+    ep = start_uvicorn(tmp_path)
+    endpoints.append(ep)
+    plain = _register(node, ep.uri)
+    assert plain.status_code == 400 and "discovery failed" in plain.json()["message"]
+    cli = _rt(node, "deployments", "register", ep.uri, "--use-http1.1", "--yes")
+    assert cli.returncode == 0, cli.stderr
+    listed = httpx.get(f"{node.admin_url}/deployments", timeout=30).json()["deployments"]
+    assert [(d["http_version"], d["protocol_type"]) for d in listed] == [
+        ("HTTP/1.1", "RequestResponse")
+    ]
+    assert _call(node, "Greeter/greet", "h1") == "Hello h1"
+    assert _call(node, "Runner/double_twice", 5) == 20
+    assert _call(node, "Sleeper/nap", 100) == "slept 100"
+    assert _call(node, "Counter/c/add", 3) == 3
+    assert _call(node, "Caller/call_greeter", "eve") == "Greeter said: Hello eve"
