@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from runtime import metrics
 from runtime.admin.app import create_admin_app
 from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
@@ -75,8 +76,8 @@ class Node:
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
-        reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
-        self.dlq = DlqOutbox(self.kafka_config, reads, self.redis)
+        self.reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
+        self.dlq = DlqOutbox(self.kafka_config, self.reads, self.redis)
         self.subscriptions = SubscriptionManager(
             self.registry,
             self.kafka_config,
@@ -172,7 +173,19 @@ class Node:
         await self.listener.start()
         if self.run_worker:
             await self.worker.start()
+            metrics.set_node_source(
+                metrics.NodeSource(self.worker.gauges, self.producer.queued, self._redis_counts)
+            )
         await self.subscriptions.start()
+
+    async def _redis_counts(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(invocations in flight, timers pending) of ``partitions``, for ``/metrics``."""
+        wanted = set(partitions)
+        return {
+            info.partition: (info.active, info.timers)
+            for info in await self.reads.partition_infos()
+            if info.partition in wanted
+        }
 
     async def failed(self) -> BaseException:
         """Wait until the worker fails for good (never returns while it is healthy)."""
@@ -182,6 +195,8 @@ class Node:
         return await asyncio.shield(self.worker.failure)
 
     async def stop(self) -> None:
+        if self.worker is not None and metrics.node_source() is not None:
+            metrics.set_node_source(None)
         await self.subscriptions.stop()
         if self.worker is not None and self.run_worker:
             await self.worker.stop()

@@ -52,6 +52,7 @@ from runtime.ingress.headers import (
     forwarded_headers,
 )
 from runtime.ingress.inputs import read_body, validate_input
+from runtime.ingress.metrics import TARGET_SCOPE_KEY, answered
 from runtime.ingress.paths import normalize_path, parse_path
 from runtime.ingress.responses import outcome_response, send_response
 from runtime.ingress.targets import (
@@ -146,6 +147,7 @@ class IngressApp:
         if scope["type"] != "http":  # websockets: not part of the ingress API
             await send({"type": "websocket.close", "code": 1003})
             return
+        started = time.perf_counter()
         try:
             if scope["method"] not in ROUTED_METHODS:
                 response = ingress_error_response(
@@ -156,6 +158,7 @@ class IngressApp:
         except Exception:
             log.exception("ingress: unexpected error on %s %s", scope["method"], scope["path"])
             response = ingress_error_response(500, "internal error")
+        answered(scope, response.status_code, time.perf_counter() - started)
         await response(scope, receive, send)
 
 
@@ -245,6 +248,7 @@ class _Ingress:
         handler = service.handler(target.handler)
         if handler is None:
             raise IngressError.handler_not_found(target.service, target.handler)
+        request.scope[TARGET_SCOPE_KEY] = (service.name, handler.name)
         if not (service.public and handler.public):
             raise IngressError.private_service()
         raw_headers = request.scope["headers"]

@@ -34,6 +34,7 @@ from datetime import timedelta
 
 from runtime.log import records
 from runtime.log.records import TargetKind
+from runtime.metrics import ATTEMPT_DURATION, labelled
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
 from runtime.registry import OnMaxAttempts, Registry, Timeouts
@@ -105,6 +106,7 @@ class _Runner:
         self.wakeup.set()
 
     async def run(self) -> None:
+        started = time.perf_counter()
         try:
             await self._run()
         except asyncio.CancelledError:
@@ -116,6 +118,10 @@ class _Runner:
             if self.driver is not None and not self.driver.finished:
                 await self.driver.close()
             self.invoker._done(self)
+            target = self.spec.target
+            labelled(ATTEMPT_DURATION, target.service, target.handler).observe(
+                time.perf_counter() - started
+            )
 
     def _append(self, rec: records.Record) -> asyncio.Future[int]:
         return self.host.append(rec)

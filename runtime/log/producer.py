@@ -139,6 +139,10 @@ class LogProducer:
                 self._producer.poll(0.01)
                 self._hand_over()
 
+    def queued(self) -> int:
+        """Records not acknowledged by the broker yet, appends of this loop turn included."""
+        return len(self._producer) + len(self._queued)
+
     def flush(self, timeout: float = 30.0) -> int:
         self._produce_queued()  # from any thread: appends still waiting for their loop turn
         left = int(self._producer.flush(timeout))

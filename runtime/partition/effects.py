@@ -135,6 +135,20 @@ Effect = (
 
 
 @dataclass(slots=True)
+class Tally:
+    """What a batch did, counted for the node's metrics once it is applied (data only)."""
+
+    invoked: list[records.Target] = field(default_factory=list)
+    """Targets of the invocations created (duplicates of existing ones excluded)."""
+    completed: list[tuple[records.Target, bool]] = field(default_factory=list)
+    """Targets of the invocations completed, and whether they succeeded."""
+    attempts_failed: list[records.Target] = field(default_factory=list)
+    """Targets of the current attempts that failed."""
+    journal_entries: int = 0
+    """Journal entries appended."""
+
+
+@dataclass(slots=True)
 class Batch:
     """The outcome of computing one batch of records."""
 
@@ -144,3 +158,5 @@ class Batch:
     """Run in order once the ops are applied."""
     state_keys: set[tuple[str, str]] = field(default_factory=set)
     """Objects whose state the ops write (the state cache must not keep a read racing them)."""
+    tally: Tally = field(default_factory=Tally)
+    """Counted for the metrics after the apply (never read by the machine)."""

@@ -53,6 +53,7 @@ class JournalTransitions(InvocationLifecycle):
         else:
             self.unseen.forget(inv_id)  # all seen: none before rec.start
         b.ops.append(RPush(self.keys.journal(inv_id), [*rec.entries, *tail]))
+        b.tally.journal_entries += len(rec.entries)
         # All entries take their journal positions first: completions the machine
         # produces for them (lazy state, promises) come after them, as in Redis.
         indexed = []

@@ -196,6 +196,7 @@ class PartitionMachine(JournalTransitions):
             dlq=rec.dlq,
         )
         self.active[inv_id] = st
+        b.tally.invoked.append(rec.target)
         b.ops.append(HSet(self.keys.active, inv_id, b"1"))
         input_blob = J.input_entry(rec.headers, rec.input)
         self.first_journal[inv_id] = input_blob
@@ -281,6 +282,7 @@ class PartitionMachine(JournalTransitions):
         self._drop_speculations_after(st.invocation_id, b)
         st.last_failure = records.Failure(rec.code, rec.message)
         st.retry_count += 1
+        b.tally.attempts_failed.append(st.target)
         if rec.retry_at_ms is None and rec.pause:
             st.move(Status.PAUSED, self._now)
             self._save(st, b)

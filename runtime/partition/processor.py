@@ -27,6 +27,7 @@ from confluent_kafka import Message
 from runtime.log import records
 from runtime.log.producer import LogProducer
 from runtime.partition import effects as E
+from runtime.partition import metering
 from runtime.partition.answers import Answers, Publish
 from runtime.partition.attempts import PartitionHost
 from runtime.partition.contract import Invoker
@@ -276,7 +277,10 @@ class PartitionProcessor:
                 decoded.append((offset, records.Purge("")))
                 continue
             if isinstance(rec, records.SubscriptionBatch):
-                decoded.extend((offset, inv) for inv in self.machine.expand(offset, rec))
+                invokes = self.machine.expand(offset, rec)
+                if offset >= self.applied_next:  # not a re-delivery: counted once
+                    metering.subscription_records(rec.subscription_id, len(invokes))
+                decoded.extend((offset, inv) for inv in invokes)
                 if len(decoded) >= MAX_BATCH:  # bound one apply (a batch record holds many)
                     await self._apply_decoded(decoded)
                     decoded = []
@@ -295,6 +299,7 @@ class PartitionProcessor:
         last = decoded[-1][0]
         written = batch.state_keys
         self.states.applying(written)
+        started = time.perf_counter()
         try:
             result = await self.deps.store.apply(
                 self.partition, self.epoch, last, batch.ops
@@ -304,6 +309,7 @@ class PartitionProcessor:
         self.applied_next = max(self.applied_next, last + 1)
         if result.already_applied:
             return
+        metering.applied(batch.tally, len(decoded), time.perf_counter() - started)
         run = self._run_effect
         for effect in batch.effects:  # Step 5.
             try:
