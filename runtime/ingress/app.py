@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from runtime import tracing
 from runtime.ingress.backend import (
     DuplicateWorkflowRun,
     Failure,
@@ -71,10 +72,14 @@ from runtime.ingress.targets import (
     validated_awakeable_id,
 )
 from runtime.registry import HandlerKind, Registry
+from runtime.trace_context import TRACEPARENT
 from sdk.engine import acknowledge_lifespan
 from sdk.ids import workflow_invocation_id
 
 log = logging.getLogger("rt.ingress")
+
+SPAN_SCOPE_KEY = "rt.span"
+"""ASGI scope key of the request's tracing span (ended when the answer is ready)."""
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body accepted (10 MiB); larger ones get 413."""
@@ -159,6 +164,9 @@ class IngressApp:
             log.exception("ingress: unexpected error on %s %s", scope["method"], scope["path"])
             response = ingress_error_response(500, "internal error")
         answered(scope, response.status_code, time.perf_counter() - started)
+        span = scope.get(SPAN_SCOPE_KEY)
+        if span is not None:
+            span.end(response.status_code)
         await response(scope, receive, send)
 
 
@@ -268,12 +276,19 @@ class _Ingress:
         ):
             raise IngressError.limit_key_without_scope()
         path_and_query = f"{raw_path}?{query}" if query else raw_path
+        headers = forwarded_headers(raw_headers, path_and_query)
+        span = tracing.ingress_span(
+            request.method, service.name, handler.name, headers.get(TRACEPARENT)
+        )
+        if span is not None:  # the invocation's span will be this request's child
+            request.scope[SPAN_SCOPE_KEY] = span
+            headers[TRACEPARENT] = span.traceparent
         invocation = InvocationRequest(
             service=service.name,
             handler=handler.name,
             key=target.key,
             body=body,
-            headers=forwarded_headers(raw_headers, path_and_query),
+            headers=headers,
             idempotency_key=idempotency_key,
         )
 

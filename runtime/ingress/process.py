@@ -33,6 +33,7 @@ from typing import Any
 
 import uvicorn
 
+from runtime import tracing
 from runtime.childproc import SupervisedChild, die_with_parent
 from runtime.logs import configure as configure_logging
 from runtime.serving import Server, loop_factory, redis_client
@@ -128,8 +129,12 @@ def main() -> None:
     die_with_parent()
     configure_logging("ingress")
     spec = json.loads(sys.stdin.read())
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(spec))
+    tracing.configure()  # as the parent did (it checked the variables before starting us)
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(spec))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

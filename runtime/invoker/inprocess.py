@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+from runtime import tracing
 from runtime.log import records
 from runtime.log.records import TargetKind
 from runtime.metrics import ATTEMPT_DURATION, labelled
@@ -107,8 +108,13 @@ class _Runner:
 
     async def run(self) -> None:
         started = time.perf_counter()
+        target = self.spec.target
+        span = tracing.attempt(
+            self.inv_id, target.service, target.handler, target.key, self.attempt, self.spec.headers
+        )
         try:
-            await self._run()
+            with span:
+                await self._run()
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -17,7 +17,7 @@ import msgspec
 from runtime.log import records
 from runtime.partition.answers import ResponseStatus
 from runtime.partition.egress_outbox import EgressItem
-from runtime.partition.status import Outcome
+from runtime.partition.status import InvocationStatus, Outcome
 from runtime.state.store import Op
 
 
@@ -140,8 +140,8 @@ class Tally:
 
     invoked: list[records.Target] = field(default_factory=list)
     """Targets of the invocations created (duplicates of existing ones excluded)."""
-    completed: list[tuple[records.Target, bool]] = field(default_factory=list)
-    """Targets of the invocations completed, and whether they succeeded."""
+    completed: list[InvocationStatus] = field(default_factory=list)
+    """The invocations completed (their outcome set)."""
     attempts_failed: list[records.Target] = field(default_factory=list)
     """Targets of the current attempts that failed."""
     journal_entries: int = 0

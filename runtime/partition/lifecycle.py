@@ -263,7 +263,7 @@ class InvocationLifecycle:
         self.unseen.forget(inv_id)
         b.ops.append(HDel(self.keys.active, inv_id))
         if st.target.handler != SET_STATE_HANDLER:
-            b.tally.completed.append((st.target, outcome.failure is None))
+            b.tally.completed.append(st)
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))

@@ -1,4 +1,4 @@
-"""What a partition processor reports to the node's metrics after each apply.
+"""What a partition processor reports to the node's metrics and traces after each apply.
 
 The machine tallies what a batch did (:class:`~runtime.partition.effects.Tally`,
 data); once the batch is applied — and only if it was not applied before, so a
@@ -8,6 +8,7 @@ here. Owns nothing; the metric definitions are :mod:`runtime.metrics`'s.
 
 from __future__ import annotations
 
+from runtime import tracing
 from runtime.metrics import (
     ATTEMPTS_FAILED,
     INVOCATIONS_COMPLETED,
@@ -27,9 +28,22 @@ def applied(tally: Tally, records_in_batch: int, apply_seconds: float) -> None:
     PARTITION_APPLY_DURATION.observe(apply_seconds)
     for t in tally.invoked:
         labelled(INVOCATIONS_INVOKED, t.service, t.handler).inc()
-    for t, ok in tally.completed:
-        outcome = "success" if ok else "failure"
+    for st in tally.completed:
+        t = st.target
+        failure = st.outcome.failure if st.outcome is not None else None
+        outcome = "success" if failure is None else "failure"
         labelled(INVOCATIONS_COMPLETED, t.service, t.handler, outcome).inc()
+        if tracing.enabled():
+            tracing.invocation_completed(
+                st.invocation_id,
+                t.service,
+                t.handler,
+                t.key,
+                st.headers,
+                st.created_ms,
+                st.completed_ms or st.modified_ms,
+                (failure.code, failure.message) if failure is not None else None,
+            )
     for t in tally.attempts_failed:
         labelled(ATTEMPTS_FAILED, t.service, t.handler).inc()
     if tally.journal_entries:

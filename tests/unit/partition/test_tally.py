@@ -58,7 +58,11 @@ def test_batches_tally_invocations_completions_failures_and_entries() -> None:
         ],
     )  # fmt: skip
     assert second.tally.invoked == []
-    assert [(f"{t.service}/{t.handler}", ok) for t, ok in second.tally.completed] == [
+    done = [
+        (st.target, st.outcome is not None and st.outcome.failure is None)
+        for st in second.tally.completed
+    ]
+    assert [(f"{t.service}/{t.handler}", ok) for t, ok in done] == [
         ("Greeter/greet", True),
         ("Greeter/greet", False),  # failed with no retry time: completed with the failure
     ]
