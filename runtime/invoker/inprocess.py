@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from runtime import tracing
+from runtime import logs, tracing
 from runtime.log import records
 from runtime.log.records import TargetKind
 from runtime.metrics import ATTEMPT_DURATION, labelled
@@ -112,8 +112,9 @@ class _Runner:
         span = tracing.attempt(
             self.inv_id, target.service, target.handler, target.key, self.attempt, self.spec.headers
         )
+        name = "/".join(p for p in (target.service, target.key, target.handler) if p is not None)
         try:
-            with span:
+            with span, logs.invocation(self.inv_id, name):
                 await self._run()
         except asyncio.CancelledError:
             raise

@@ -40,6 +40,9 @@ def test_metrics_count_requests_invocations_attempts_and_partitions(core_node: R
     assert r.status_code == 422
     r = httpx.post(f"{core_node.url}/Flaky/once", content='"f"', headers=JSON, timeout=60)
     assert r.status_code == 200
+    # The failed attempt's warning names the invocation (runtime.logs).
+    flaky_id = r.headers["x-restate-id"]
+    assert f"WARNING rt.invoker [{flaky_id} Flaky/once] invocation" in core_node.log.read_text()
     assert httpx.post(f"{core_node.url}/Nope/x", content="1", timeout=30).status_code == 404
     after = _scrape(core_node)
 
