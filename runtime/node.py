@@ -60,6 +60,7 @@ class Node:
             self.topics,
             self.settings.partitions,
             client_id=f"rt-{self.worker_id}",
+            max_record_bytes=self.settings.log_record_limit,
         )
         # Built only where handlers run: its admin client connects to Kafka.
         catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
@@ -132,7 +133,9 @@ class Node:
         )
 
     def ingress_app(self) -> IngressApp:
-        return create_ingress_app(self.registry, self.backend)
+        return create_ingress_app(
+            self.registry, self.backend, max_body_bytes=self.settings.max_payload_bytes
+        )
 
     def admin_app(self) -> FastAPI:
         s = self.settings

@@ -21,6 +21,10 @@ from pydantic_settings import (
 )
 
 DEFAULT_STATE_DIR = Path(".rt")
+DEFAULT_MAX_PAYLOAD_BYTES = 10 << 20
+"""10 MiB, the ingress's body limit before the limit became a setting."""
+RECORD_HEADROOM_BYTES = 1 << 20
+"""What an rt.log record may hold besides its one payload: ids, target, headers, framing."""
 
 
 class Settings(BaseSettings):
@@ -60,6 +64,18 @@ class Settings(BaseSettings):
     0 serves the ingress in the node's own process."""
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=9070, ge=0, le=65535)
+
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest a SIGTERM/SIGINT may take to drain a node: it stops taking requests,
+    answers waiting callers 503 (their invocations go on), leaves rt.log's consumer group
+    and exits 0. Still draining after this, it exits 1 at once; a second signal, too."""
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=64 << 10, le=64 << 20)
+    """Largest payload rt carries: a request body, a handler's input or output, a state
+    value, a ``ctx.run`` result, call arguments. A larger request body is answered 413
+    before anything is written; a larger value made by a handler ends its invocation with
+    a terminal error naming this limit. rt's topics (``max.message.bytes``, raised at
+    start-up on existing topics) and its log producers take :attr:`log_record_limit`. At
+    most 64 MiB: a record must stay within what one Kafka fetch response may hold."""
 
     state_dir: Path = DEFAULT_STATE_DIR
     """Where ``rt dev`` keeps Kafka log dirs, Redis AOF, logs and dev.json."""
@@ -145,6 +161,15 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    @property
+    def log_record_limit(self) -> int:
+        """Largest record rt writes to its topics: one payload plus :data:`RECORD_HEADROOM_BYTES`.
+
+        rt's topics are created with this ``max.message.bytes`` and its producers allow it,
+        so any payload within :attr:`max_payload_bytes` fits in one record.
+        """
+        return self.max_payload_bytes + RECORD_HEADROOM_BYTES
 
     def kafka_config(self, bootstrap: str | None = None) -> dict[str, Any]:
         """librdkafka client config: bootstrap plus passed-through properties."""
