@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.admin.app import error_response as admin_error_response
 from runtime.devstack.stack import DevStack
+from runtime.ingress.auth import exposure_problem, protect
+from runtime.ingress.errors import ingress_error_response
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
 from runtime.serving import Server, http_config, release_waiters
@@ -136,6 +139,9 @@ class DevRuntime:
         if self._sockets:
             return
         s = self.settings
+        problem = exposure_problem(s)
+        if problem is not None:
+            raise RuntimeError(problem)
         shared = s.ingress_processes > 0
         try:
             for what, host, port, flag, reuse_port in (
@@ -257,7 +263,7 @@ class DevRuntime:
         ingress = Server(
             http_config(
                 s,
-                ingress_app,
+                protect(ingress_app, s, "ingress", ingress_error_response),
                 host=s.ingress_host,
                 port=s.ingress_port,
                 # The ingress never reads the client address: skip uvicorn's per-request
@@ -343,7 +349,8 @@ class DevRuntime:
 
     def _admin_server(self, node: Node) -> Server:
         s = self.settings
-        return Server(http_config(s, node.admin_app(), host=s.admin_host, port=s.admin_port))
+        app = protect(node.admin_app(), s, "admin", admin_error_response)
+        return Server(http_config(s, app, host=s.admin_host, port=s.admin_port))
 
     def shutdown(self) -> None:
         self.close_sockets()

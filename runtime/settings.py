@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=9070, ge=0, le=65535)
 
+    ingress_tokens_sha256: list[str] = Field(default_factory=list)
+    """Hex SHA-256 digests of the bearer tokens that open the ingress (two while one is
+    rotated). Empty: the ingress is open, which rt refuses on a non-loopback
+    ``ingress_host`` unless ``allow_unauthenticated``."""
+    admin_tokens_sha256: list[str] = Field(default_factory=list)
+    """Hex SHA-256 digests of the bearer tokens that open the admin API (as above)."""
+    allow_unauthenticated: bool = False
+    """Serve the ingress or admin API without tokens on a non-loopback address (when
+    something in front of rt authenticates)."""
+
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     """Longest a SIGTERM/SIGINT may take to drain a node: it stops taking requests,
     answers waiting callers 503 (their invocations go on), leaves rt.log's consumer group
@@ -121,6 +131,18 @@ class Settings(BaseSettings):
         if not v or not set(v) <= allowed:
             raise ValueError("topic_prefix must be non-empty and use only [a-zA-Z0-9._-]")
         return v
+
+    @field_validator("ingress_tokens_sha256", "admin_tokens_sha256")
+    @classmethod
+    def _digests_ok(cls, v: list[str]) -> list[str]:
+        out = [d.strip().lower() for d in v]
+        for d in out:
+            if len(d) != 64 or not set(d) <= set("0123456789abcdef"):
+                raise ValueError(
+                    "token digests are hex SHA-256 (64 characters), e.g. the output of "
+                    '`printf %s "$TOKEN" | sha256sum`, never the token itself'
+                )
+        return out
 
     @field_validator("redis_appendfsync")
     @classmethod

@@ -69,6 +69,8 @@ def ingress_children(
 async def serve(spec: dict[str, Any]) -> None:
     """The child: the ingress app on a reuse-port socket until SIGTERM."""
     from runtime.ingress.app import create_ingress_app
+    from runtime.ingress.auth import protect
+    from runtime.ingress.errors import ingress_error_response
     from runtime.ingress.log_backend import LogIngressBackend
     from runtime.invoker.loader import load_services
     from runtime.invoker.services import registry_from_sdk
@@ -96,7 +98,7 @@ async def serve(spec: dict[str, Any]) -> None:
     server = Server(
         http_config(
             settings,
-            app,
+            protect(app, settings, "ingress", ingress_error_response),
             proxy_headers=False,  # the ingress never reads the client address
             access_log=False,
         )

@@ -63,3 +63,11 @@ async def put(ctx: ObjectContext, size: int) -> int:
 async def length(ctx: ObjectContext) -> int:
     v = await ctx.get("v", type_hint=str)
     return len(v or "")
+
+
+@blob.handler()
+async def put_two(ctx: ObjectContext, size: int) -> int:
+    """Two state values that each fit the limit but not together into one log record."""
+    ctx.set("v", "a" * size)
+    ctx.set("w", "b" * size)
+    return 2 * size
