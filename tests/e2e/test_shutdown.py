@@ -56,11 +56,25 @@ def _group_members(infra: Infra, group: str) -> int:
     return len(desc.members)
 
 
-@pytest.mark.parametrize("handler", ["retrying", "hanging"])
+@pytest.mark.parametrize(
+    ("handler", "ingress_processes"), [("retrying", 0), ("hanging", 0), ("hanging", 1)]
+)
 def test_sigterm_answers_waiting_callers_503_and_exits_0_in_time(
-    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], handler: str
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    handler: str,
+    ingress_processes: int,
 ) -> None:
-    node = RtNode(infra, prefix, APP, tmp_path, RT_SHUTDOWN_TIMEOUT_S=str(BOUND_S))
+    node = RtNode(
+        infra,
+        prefix,
+        APP,
+        tmp_path,
+        RT_SHUTDOWN_TIMEOUT_S=str(BOUND_S),
+        RT_INGRESS_PROCESSES=str(ingress_processes),
+    )
     nodes.append(node.start())
     caller = Caller(f"{node.url}/Stuck/{handler}")
     caller.start()
