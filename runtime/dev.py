@@ -210,8 +210,8 @@ class DevRuntime:
         return {
             "kafka_bootstrap": self.stack.kafka_bootstrap,
             "redis_url": self.stack.redis_url,
-            "ingress_url": f"http://{s.ingress_host}:{s.ingress_port}",
-            "admin_url": f"http://{s.admin_host}:{s.admin_port}",
+            "ingress_url": f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
+            "admin_url": f"{s.http_scheme}://{s.admin_host}:{s.admin_port}",
             "ingress_port": s.ingress_port,
             "admin_port": s.admin_port,
             "state_dir": str(self.state_dir.resolve()),

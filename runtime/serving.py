@@ -68,8 +68,12 @@ def http_config(settings: Settings, app: Any, **kwargs: Any) -> uvicorn.Config:
     Returns:
         The config; requests still running ``HTTP_DRAIN_SHARE`` of ``shutdown_timeout_s``
         after the server was told to exit are cancelled, so a stuck request cannot hold the
-        process.
+        process. With ``tls_certfile`` and ``tls_keyfile`` set it serves HTTPS.
     """
+    if settings.tls_certfile is not None and settings.tls_keyfile is not None:
+        kwargs.update(
+            ssl_certfile=str(settings.tls_certfile), ssl_keyfile=str(settings.tls_keyfile)
+        )
     return uvicorn.Config(
         app,
         log_level="warning",

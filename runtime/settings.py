@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     ``ingress_host`` unless ``allow_unauthenticated``."""
     admin_tokens_sha256: list[str] = Field(default_factory=list)
     """Hex SHA-256 digests of the bearer tokens that open the admin API (as above)."""
+    tls_certfile: Path | None = None
+    """PEM certificate (chain) the ingress and the admin API serve HTTPS with; set together
+    with ``tls_keyfile``. Unset: plain HTTP."""
+    tls_keyfile: Path | None = None
+    """PEM private key of ``tls_certfile``."""
     allow_unauthenticated: bool = False
     """Serve the ingress or admin API without tokens on a non-loopback address (when
     something in front of rt authenticates)."""
@@ -159,6 +164,17 @@ class Settings(BaseSettings):
         if v.upper() not in LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LEVELS)}")
         return v.upper()
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile are set together, or neither")
+        return self
+
+    @property
+    def http_scheme(self) -> str:
+        """``https`` when the ingress and the admin API serve TLS, else ``http``."""
+        return "https" if self.tls_certfile is not None else "http"
 
     @model_validator(mode="after")
     def _trim_needs_fsync(self) -> Settings:

@@ -136,3 +136,16 @@ def test_rt_dev_refuses_to_bind_a_reachable_address_without_tokens(tmp_path: Pat
     with pytest.raises(RuntimeError, match="admin API would listen on 0.0.0.0"):
         runtime.bind_ports()
     assert not runtime._sockets  # nothing bound
+
+
+def test_tls_needs_a_certificate_and_its_key(tmp_path: Path) -> None:
+    from runtime.serving import http_config
+
+    with pytest.raises(ValidationError, match="set together"):
+        Settings(tls_certfile=tmp_path / "cert.pem")
+    s = Settings(tls_certfile=tmp_path / "cert.pem", tls_keyfile=tmp_path / "key.pem")
+    assert s.http_scheme == "https" and Settings().http_scheme == "http"
+    config = http_config(s, object())
+    assert config.ssl_certfile == str(tmp_path / "cert.pem")
+    assert config.ssl_keyfile == str(tmp_path / "key.pem")
+    assert http_config(Settings(), object()).ssl_certfile is None
