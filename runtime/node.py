@@ -147,7 +147,7 @@ class Node:
         return create_admin_app(
             self.registry,
             self.backend_admin(),
-            ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            ingress_url=f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
             routers=[
                 invocations_router(self.invocations_admin()),
                 subscriptions_router(self.subscriptions),
