@@ -123,7 +123,14 @@ def _ensure_max_message_bytes(
     resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
     small: list[ConfigResource] = []
     for res, fut in admin.describe_configs(resources, request_timeout=timeout).items():
-        entry = fut.result().get(MAX_MESSAGE_BYTES)
+        try:
+            entry = fut.result().get(MAX_MESSAGE_BYTES)
+        except KafkaException as e:
+            raise TopicMismatchError(
+                f"cannot read the configuration of topic {res.name} to check that it takes "
+                f"records of {wanted} bytes (max_payload_bytes plus headroom): "
+                f"{e.args[0] if e.args else e}"
+            ) from None
         if entry is None or entry.value is None or int(entry.value) < wanted:
             small.append(res)
     for res in small:
