@@ -61,6 +61,7 @@ class Node:
             self.topics,
             self.settings.partitions,
             client_id=f"rt-{self.worker_id}",
+            max_record_bytes=self.settings.log_record_limit,
         )
         # Built only where handlers run: its admin client connects to Kafka.
         catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
@@ -133,7 +134,9 @@ class Node:
         )
 
     def ingress_app(self) -> IngressApp:
-        return create_ingress_app(self.registry, self.backend)
+        return create_ingress_app(
+            self.registry, self.backend, max_body_bytes=self.settings.max_payload_bytes
+        )
 
     def admin_app(self) -> FastAPI:
         s = self.settings
@@ -145,7 +148,7 @@ class Node:
         return create_admin_app(
             self.registry,
             self.backend_admin(),
-            ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            ingress_url=f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
             routers=[
                 invocations_router(self.invocations_admin()),
                 subscriptions_router(self.subscriptions),

@@ -36,6 +36,7 @@ from runtime.ingress.backend import (
     InvocationRequest,
     OutputResult,
     OutputStatus,
+    ShuttingDown,
     UnknownAwakeable,
 )
 from runtime.ingress.durations import DurationError, parse_duration_ms
@@ -144,6 +145,8 @@ class IngressApp:
 
     def __init__(self, ingress: _Ingress) -> None:
         self._ingress = ingress
+        self.draining = False
+        """Set when the node shuts down: every new request is answered 503 (Retry-After)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -154,7 +157,9 @@ class IngressApp:
             return
         started = time.perf_counter()
         try:
-            if scope["method"] not in ROUTED_METHODS:
+            if self.draining:
+                response = IngressError.shutting_down().to_response()
+            elif scope["method"] not in ROUTED_METHODS:
                 response = ingress_error_response(
                     405, METHOD_NOT_ALLOWED_MESSAGE, {"Allow": ", ".join(ROUTED_METHODS)}
                 )
@@ -311,6 +316,8 @@ class _Ingress:
             return invocation_failure_response(
                 Failure(409, WORKFLOW_ALREADY_INVOKED_MESSAGE), run_id
             )
+        except ShuttingDown as e:
+            raise IngressError.shutting_down(e.invocation_id) from None
         except Exception as e:
             log.warning("call to %s/%s failed", service.name, handler.name, exc_info=True)
             raise IngressError.invocation_dispatch(e) from e
@@ -323,6 +330,8 @@ class _Ingress:
                 result: OutputResult = await self._backend.attach(invocation_id)
             else:
                 result = await self._backend.output(invocation_id)
+        except ShuttingDown as e:
+            raise IngressError.shutting_down(e.invocation_id) from None
         except Exception as e:
             log.warning("%s of %s failed", mode.value, invocation_id, exc_info=True)
             raise IngressError.read_dispatch(e) from e

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from runtime import logs, tracing
 from runtime.log import records
@@ -53,6 +54,21 @@ from sdk.engine import (
 )
 
 log = logging.getLogger("rt.invoker")
+
+ENTRY_HEADROOM_BYTES = 64 << 10
+"""What a journal entry holds besides its payload (kind, name, framing); an entry within
+``max_payload_bytes`` plus this always fits one rt.log record (1 MiB headroom)."""
+_ENTRY_WORDS = {
+    "OutputCommand": "the handler's output",
+    "SetStateCommand": "a state value",
+    "Completion": "a ctx.run result",
+    "CallCommand": "a call's argument",
+    "SendCommand": "a send's argument",
+    "CompletePromiseCommand": "a promise value",
+    "CompleteAwakeableCommand": "an awakeable value",
+    "EmitCommand": "an emitted record",
+}
+"""How a too-large entry is named to the user, by its kind."""
 
 
 def abort_limit_s(timeouts: Timeouts) -> float | None:
@@ -170,17 +186,14 @@ class _Runner:
         grace = self.timeouts.inactivity_s
         while True:
             new = progress.new_entries
-            pending: asyncio.Future[int] | None = None
+            pending: asyncio.Future[Any] | None = None
             if new:
-                start = progress.journal_length - len(new)
-                rec = records.AppendJournal(
-                    self.inv_id,
-                    self.host.epoch,
-                    self.attempt,
-                    [sj.encode_entry(e) for e in new],
-                    start,
-                )
-                pending = self._append(rec)
+                blobs = [sj.encode_entry(e) for e in new]
+                too_large = self.invoker.oversized(blobs)
+                if too_large is not None:
+                    self._append_terminal(too_large)
+                    return
+                pending = self._append_entries(blobs, progress.journal_length - len(new))
                 self.written_len = progress.journal_length
             status = progress.status
             if isinstance(status, Done):
@@ -292,6 +305,37 @@ class _Runner:
         )
         self.host.answer_early(self.inv_id, outcome)
 
+    def _append_entries(self, blobs: list[bytes], start: int) -> asyncio.Future[Any]:
+        """One ``AppendJournal`` record, or several in order when the entries together are
+        more than a record takes (each one alone fits: :meth:`InProcessInvoker.oversized`).
+
+        Returns:
+            Resolves once all are durable; fails with the first failure.
+        """
+        budget = self.invoker.max_entry_bytes
+        chunks: list[list[bytes]] = [[]]
+        size = 0
+        for blob in blobs:
+            if chunks[-1] and size + len(blob) > budget:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(blob)
+            size += len(blob)
+        futs = []
+        for chunk in chunks:
+            rec = records.AppendJournal(self.inv_id, self.host.epoch, self.attempt, chunk, start)
+            futs.append(self._append(rec))
+            start += len(chunk)
+        return futs[0] if len(futs) == 1 else asyncio.gather(*futs)
+
+    def _append_terminal(self, message: str) -> None:
+        """End the invocation with a terminal failure, whatever its retry policy: a retry
+        would make the same value again."""
+        log.warning("invocation %s attempt %d: %s", self.inv_id, self.attempt, message)
+        self._append(
+            records.AttemptFailed(self.inv_id, self.host.epoch, self.attempt, 500, message, None)
+        )
+
     def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
         target = self.spec.target
         policy = self.invoker.registry.retry_policy(target.service, target.handler)
@@ -352,9 +396,28 @@ class InProcessInvoker:
         self.topic_check = topic_check
         self._live: dict[str, _Runner] = {}
         self._settings = settings
+        self.max_entry_bytes = settings.max_payload_bytes + ENTRY_HEADROOM_BYTES
+        """Largest journal entry an attempt may append: one payload and its framing."""
         self.speculation_enabled = settings.speculative_handoff
         self._ended_speculative: dict[str, tuple[int, dict[str, bytes]]] = {}
         """Speculative attempts that ended before adoption: their attempt and final state."""
+
+    def oversized(self, blobs: list[bytes]) -> str | None:
+        """Why one of these encoded journal entries is too large to journal, or None.
+
+        A handler's output, a state value, a ``ctx.run`` result, call arguments: each is
+        one entry and must fit ``max_payload_bytes`` (plus :data:`ENTRY_HEADROOM_BYTES`).
+        """
+        for blob in blobs:
+            if len(blob) > self.max_entry_bytes:
+                kind = type(sj.decode_entry(blob)).__name__
+                what = _ENTRY_WORDS.get(kind, f"a journal entry ({kind})")
+                limit = self._settings.max_payload_bytes
+                return (
+                    f"{what} of {len(blob)} bytes is over the payload limit "
+                    f"max_payload_bytes = {limit} bytes"
+                )
+        return None
 
     def handler(self, service: str, handler: str) -> HandlerDefinition | None:
         svc = self._services.get(service)
