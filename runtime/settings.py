@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     left, and commits what they did as one record in one Kafka transaction. Handlers that
     block go on as normal attempts. Off by default while the other paths are not done."""
     batch_max_invocations: int = Field(default=1000, ge=1, le=100_000)
-    """Most invocations one batch runs and commits together (bounds memory and latency)."""
+    """Most invocations in one batch record (bounds a record and the calls of a key run on
+    states not applied yet); a consumed batch may give several records."""
 
     default_journal_retention_s: float = Field(default=24 * 3600.0, ge=0)
     """Seconds a completed invocation (status, output, journal) stays in Redis when neither

@@ -116,8 +116,9 @@ class BatchRunner:
         host: The partition as an attempt host.
         invoker: Runs attempts inline.
         committer: Commits the batch records.
-        start_live: Starts an attempt on the normal path (past the batch bound).
-        max_items: Most attempts in one batch record (memory and latency bound).
+        start_live: Starts an attempt on the normal path (an inline run that raised).
+        max_items: Most attempts in one batch record (bounds a record and the calls of
+            a key run on assumed states; a consumed batch may give several records).
         leading: Whether the owner leads.
     """
 
@@ -179,22 +180,28 @@ class BatchRunner:
         states = dict(zip([ok for ok in oks if ok is not None], loaded, strict=True))
         items: list[records.BatchItem] = []
         for st, journal in taken:
-            if len(items) >= self._max_items:
-                self._start_live(st, journal)  # past the bound: the normal path
-                continue
+            if len(items) >= self._max_items:  # one record holds at most max_items
+                self._commit(items)
+                items = []
             ok = st.object_key
             state = dict(states[ok]) if ok is not None else None
             head = _attempt(st, st.attempt, journal, state)
-            end = self._invoker.run_inline(self._host, head, queued=False)
+            try:
+                end = self._invoker.run_inline(self._host, head, queued=False)
+            except Exception:
+                log.exception("partition %d: inline run failed", machine.partition)
+                self._start_live(st, journal)
+                continue
             if end is None:
                 continue  # blocked: goes on live
             items.append(_item(st.invocation_id, st.attempt, journal, end, -1))
             if ok is not None and st.takes_lock and end.failure is None:
                 self._run_queued(ok, len(items) - 1, end.state, items)
-        if not items:
-            return
-        record = records.BatchCommit(self._host.epoch, items)
-        fut = self._committer.commit(record)
+        if items:
+            self._commit(items)
+
+    def _commit(self, items: list[records.BatchItem]) -> None:
+        fut = self._committer.commit(records.BatchCommit(self._host.epoch, items))
         fut.add_done_callback(self._committed)
 
     def _run_queued(
@@ -225,7 +232,11 @@ class BatchRunner:
                 return
             number = nxt.attempt + SPEC_STEP
             attempt = _attempt(nxt, number, [first], dict(state or {}))
-            end = self._invoker.run_inline(self._host, attempt, queued=True)
+            try:
+                end = self._invoker.run_inline(self._host, attempt, queued=True)
+            except Exception:
+                log.exception("partition %d: inline run failed", machine.partition)
+                return
             if end is None:
                 return  # blocked: runs on the normal path when it gets the lock
             items.append(_item(inv_id, number, [first], end, pred))
