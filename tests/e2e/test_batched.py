@@ -11,6 +11,7 @@ output exactly once.
 from __future__ import annotations
 
 import random
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -134,3 +135,34 @@ def test_a_batch_mixing_finishing_and_blocking_handlers_resumes_each_and_outputs
     seen = Counter((e["key"], e["seq"]) for e in emitted)
     assert len(emitted) == total and set(seen.values()) == {1}, "egress not exactly once"
     assert batch_records(infra, prefix) > 0, "nothing ran batched"
+
+
+def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
+    infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode], redis_client: redis.Redis
+) -> None:
+    """SIGSTOP node a mid-stream past the session timeout: b takes its partitions over
+    (its batch producers' init fences a's, its Redis epochs fence a's applies); SIGCONT
+    a: whatever a had in flight is refused, and every count is still exact."""
+    topic = f"{prefix}.orders"
+    create_topic(infra, topic, 8)
+    a = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
+    nodes.append(a.start())
+    subscribe(a, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
+    b = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
+    nodes.append(b.start())
+    total = 6_000
+    expected = fill_keyed(infra, topic, total)
+    deadline = time.monotonic() + 60
+    while counted(redis_client, prefix, list(expected)) < total // 4:
+        assert time.monotonic() < deadline, "nothing counted"
+        time.sleep(0.05)
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(16)  # past the session timeout (10 s): b owns every partition now
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    states = wait_counts(b, expected, timeout=120)
+    assert_exact(states, expected)
+    log = a.log.read_text(errors="replace")
+    assert "fenced" in log, "the paused owner was never refused anything"
