@@ -8,10 +8,12 @@ record, were it in the log, carries an older epoch and is dropped by the machine
 
 Records given to :meth:`BatchProducer.commit` are produced to the owner's rt.log
 partition in one Kafka transaction per round: the records queued while the previous
-transaction was committing go together. Order is kept. A commit with an unknown
-outcome (a fatal producer error) is retried with a new producer: a record committed
-twice is applied once (its second copy finds its invocations done). Owns its producer;
-may not touch anything but rt.log.
+transaction was committing go together. Order is kept. An aborted transaction is
+retried (nothing of it was visible); a fatal producer error is never retried with a
+new producer — initialising the transactional.id again would fence the partition's
+new owner if this one is deposed —: the owner stops, and the next owner settles the
+outcome (a record committed and retried would be applied once: its second copy finds
+its invocations done). Owns its producer; may not touch anything but rt.log.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -44,7 +47,14 @@ _RETRIES = 5
 
 
 class BatchFenced(RuntimeError):
-    """Another owner took this partition's transactional.id over: this owner is deposed."""
+    """Another owner took this partition's transactional.id over (this owner is deposed),
+    or the producer failed for good: the owner must stop."""
+
+
+class _Aborted(Exception):
+    def __init__(self, error: KafkaException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def transactional_id(prefix: str, partition: int) -> str:
@@ -147,11 +157,11 @@ class BatchProducer:
             except BatchFenced:
                 self.fenced = True
                 raise
-            except KafkaException as e:
+            except _Aborted as e:  # nothing of it is visible: the same producer retries
                 if attempt == _RETRIES - 1:
-                    raise
-                log.warning("partition %d: batch transaction failed (%s); retrying",
-                            self.partition, e)  # fmt: skip
+                    raise e.error from None
+                log.warning("partition %d: batch transaction aborted (%s); retrying",
+                            self.partition, e.error)  # fmt: skip
                 await asyncio.sleep(0.1 * 2**attempt)
 
     def _init(self) -> None:
@@ -166,27 +176,31 @@ class BatchProducer:
         self._producer = producer
 
     def _transaction(self, values: list[bytes]) -> None:
-        self._init()
+        """One transaction. Never initialises a producer again after :meth:`init`: a
+        deposed owner doing so would fence the partition's new owner. A fatal error
+        (other than fencing) raises: the owner stops, a new owner settles the outcome."""
         p = self._producer
-        assert p is not None
+        if p is None:
+            raise BatchFenced(f"partition {self.partition}: the batch producer failed")
         try:
             p.begin_transaction()
             for value in values:
                 self._produce(p, value)
+            deadline = time.monotonic() + TXN_TIMEOUT_MS / 1000
             while True:
                 try:
                     p.commit_transaction(TXN_TIMEOUT_MS / 1000)
                     return
                 except KafkaException as e:
-                    if not e.args[0].retriable():
+                    if not e.args[0].retriable() or time.monotonic() > deadline:
                         raise
         except KafkaException as e:
             _raise_fenced(e)
             err = e.args[0]
             if err.txn_requires_abort():
                 p.abort_transaction(TXN_TIMEOUT_MS / 1000)
-            else:
-                self._producer = None  # fatal: a new producer settles the outcome first
+                raise _Aborted(e) from None
+            self._producer = None
             raise
 
     def _produce(self, p: Producer, value: bytes) -> None:

@@ -166,3 +166,8 @@ def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
     assert_exact(states, expected)
     log = a.log.read_text(errors="replace")
     assert "fenced" in log, "the paused owner was never refused anything"
+    # A deposed owner never takes the transactional.id back (that would fence b) and
+    # leaves nothing blocking its exit.
+    assert "fenced" not in b.log.read_text(errors="replace")
+    a.proc.send_signal(signal.SIGTERM)
+    a.proc.wait(15)
