@@ -24,8 +24,10 @@ from runtime.ingress.log_backend import LogIngressBackend
 from runtime.invoker.inprocess import InProcessInvoker
 from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
+from runtime.log.batch_producer import BatchProducer
 from runtime.log.producer import LogProducer
 from runtime.log.topics import TopicNames
+from runtime.partition.batching import Batching
 from runtime.partition.egress_outbox import EgressOutbox
 from runtime.partition.processor import ProcessorDeps
 from runtime.partition.worker import Worker
@@ -100,9 +102,22 @@ class Node:
             timers=self._timer_wheel,
             egress=self._egress_sender,
             dlq=self.dlq,
+            batching=self._batching(),
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
+
+    def _batching(self) -> Batching | None:
+        s = self.settings
+        if not s.batched_execution:
+            return None
+        return Batching(
+            self.invoker,
+            lambda partition: BatchProducer(
+                self.kafka_config, s.topic_prefix, self.topics.log, partition
+            ),
+            s.batch_max_invocations,
+        )
 
     def _timer_wheel(
         self,

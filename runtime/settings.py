@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     appended its end, instead of after that end is applied; adopted if it ends cleanly,
     restarted otherwise (ADR 0013)."""
 
+    batched_execution: bool = False
+    """Run the invocations of subscriptions batched (ADR 0020): a partition owner runs a
+    consumed batch's invocations inline, each key's in order on the state the one before
+    left, and commits what they did as one record in one Kafka transaction. Handlers that
+    block go on as normal attempts. Off by default while the other paths are not done."""
+    batch_max_invocations: int = Field(default=1000, ge=1, le=100_000)
+    """Most invocations in one batch record (bounds a record and the calls of a key run on
+    states not applied yet); a consumed batch may give several records."""
+
     default_journal_retention_s: float = Field(default=24 * 3600.0, ge=0)
     """Seconds a completed invocation (status, output, journal) stays in Redis when neither
     its service nor its handler sets ``journal_retention``. It costs about 1 KB of Redis

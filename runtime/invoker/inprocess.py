@@ -37,6 +37,7 @@ from runtime import logs, tracing
 from runtime.log import records
 from runtime.log.records import TargetKind
 from runtime.metrics import ATTEMPT_DURATION, labelled
+from runtime.partition.batching import InlineEnd
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
 from runtime.registry import OnMaxAttempts, Registry, Timeouts
@@ -90,6 +91,7 @@ class _Runner:
         host: AttemptHost,
         attempt: Attempt,
         handler: HandlerDefinition,
+        driver: InvocationDriver | None = None,
     ) -> None:
         self.invoker = invoker
         self.host = host
@@ -108,7 +110,8 @@ class _Runner:
         self.written_len = 0
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.driver: InvocationDriver | None = None
+        self.driver = driver
+        """Built when the attempt starts, or given: started inline, handed over blocked."""
 
     # Called by the partition (same loop).
     def notify(self, entries: list[bytes]) -> None:
@@ -150,36 +153,11 @@ class _Runner:
         return self.host.append(rec)
 
     async def _run(self) -> None:
-        spec = self.spec
-        blobs = spec.journal
-        if blobs is None:
-            blobs = await self.host.load_journal(self.inv_id)
-        journal = [sj.decode_entry(b) for b in blobs]
-        state: dict[str, bytes] | None = spec.state
-        ok = spec.object_key
-        if ok is not None and state is None:
-            state = dict(await self.host.object_state(*ok))
-        descriptor = InvocationDescriptor(
-            invocation_id=self.inv_id,
-            service=spec.target.service,
-            handler=spec.target.handler,
-            key=spec.target.key,
-            headers=dict(spec.headers),
-            attempt=self.attempt,
-            random_seed=random_seed(self.inv_id),
-            eager_state=state,
-            idempotency_key=spec.idempotency_key,
-        )
-        driver = InvocationDriver(
-            self.handler,
-            descriptor,
-            journal,
-            always_replay=self.timeouts.always_replay,
-            hold_runs=not self.adopted,
-            topic_check=self.invoker.topic_check,
-        )
-        self.driver = driver
-        self.durable_len = self.written_len = len(journal)
+        driver = self.driver
+        if driver is None:
+            driver = await self._new_driver()
+        else:  # started inline and handed over where it blocked (batched execution)
+            self.durable_len = self.written_len = len(self.spec.journal or ())
         progress = await self._advance(driver)
         if progress is None:
             return
@@ -251,6 +229,28 @@ class _Runner:
             progress = await self._advance(driver, notes, durable)
             if progress is None:
                 return
+
+    async def _new_driver(self) -> InvocationDriver:
+        spec = self.spec
+        blobs = spec.journal
+        if blobs is None:
+            blobs = await self.host.load_journal(self.inv_id)
+        journal = [sj.decode_entry(b) for b in blobs]
+        state: dict[str, bytes] | None = spec.state
+        ok = spec.object_key
+        if ok is not None and state is None:
+            state = dict(await self.host.object_state(*ok))
+        driver = InvocationDriver(
+            self.handler,
+            descriptor_of(spec, state),
+            journal,
+            always_replay=self.timeouts.always_replay,
+            hold_runs=not self.adopted,
+            topic_check=self.invoker.topic_check,
+        )
+        self.driver = driver
+        self.durable_len = self.written_len = len(journal)
+        return driver
 
     async def _advance(
         self,
@@ -337,35 +337,56 @@ class _Runner:
         )
 
     def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
-        target = self.spec.target
-        policy = self.invoker.registry.retry_policy(target.service, target.handler)
-        failed_attempts = self.spec.retry_count + 1
-        exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
-        retry_at: int | None
-        pause = False
-        if exhausted:
-            retry_at = None
-            pause = policy.on_max_attempts is OnMaxAttempts.PAUSE
-        else:
-            delay = (
-                retry_after.total_seconds()
-                if retry_after is not None
-                else policy.delay_s(failed_attempts)
-            )
-            retry_at = int((time.time() + delay) * 1000)
+        f = failure_of(self.invoker.registry, self.spec, code, message, retry_after)
         log.warning(
             "invocation %s attempt %d failed (%d): %s%s",
             self.inv_id,
             self.attempt,
             code,
             message,
-            "" if retry_at is None else f"; retrying in {(retry_at / 1000 - time.time()):.2f}s",
+            ""
+            if f.retry_at_ms is None
+            else f"; retrying in {(f.retry_at_ms / 1000 - time.time()):.2f}s",
         )
         self._append(
             records.AttemptFailed(
-                self.inv_id, self.host.epoch, self.attempt, code, message, retry_at, pause
+                self.inv_id, self.host.epoch, self.attempt, code, message, f.retry_at_ms, f.pause
             )
         )
+
+
+def descriptor_of(spec: Attempt, state: dict[str, bytes] | None) -> InvocationDescriptor:
+    """What the SDK's driver is told about the attempt ``spec`` running on ``state``."""
+    return InvocationDescriptor(
+        invocation_id=spec.invocation_id,
+        service=spec.target.service,
+        handler=spec.target.handler,
+        key=spec.target.key,
+        headers=dict(spec.headers),
+        attempt=spec.number,
+        random_seed=random_seed(spec.invocation_id),
+        eager_state=state,
+        idempotency_key=spec.idempotency_key,
+    )
+
+
+def failure_of(
+    registry: Registry, spec: Attempt, code: int, message: str, retry_after: timedelta | None
+) -> records.BatchFailure:
+    """How a failed attempt is recorded: when it is retried per the handler's retry policy,
+    or (exhausted) whether the invocation pauses or is killed with the failure."""
+    target = spec.target
+    policy = registry.retry_policy(target.service, target.handler)
+    failed_attempts = spec.retry_count + 1
+    exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
+    if exhausted:
+        return records.BatchFailure(
+            code, message, None, policy.on_max_attempts is OnMaxAttempts.PAUSE
+        )
+    delay = (
+        retry_after.total_seconds() if retry_after is not None else policy.delay_s(failed_attempts)
+    )
+    return records.BatchFailure(code, message, int((time.time() + delay) * 1000))
 
 
 TopicCheck = Callable[[str], str | None]
@@ -447,6 +468,52 @@ class InProcessInvoker:
         runner.task = asyncio.get_running_loop().create_task(
             runner.run(), name=f"rt-attempt-{inv_id}-{attempt.number}"
         )
+
+    def can_run_inline(self, service: str, handler: str) -> bool:
+        """Batched execution: the handler is deployed here and not in always-replay mode."""
+        return (
+            self.handler(service, handler) is not None
+            and not self.timeouts(service, handler).always_replay
+        )
+
+    def run_inline(self, host: AttemptHost, attempt: Attempt, *, queued: bool) -> InlineEnd | None:
+        """Run ``attempt`` on the caller's stack (batched execution, ADR 0020).
+
+        ``attempt`` carries its journal and state. Returns how it ended, or None when it
+        blocked: a head attempt goes on here as a live attempt (its records appended
+        as usual), a ``queued`` one (``ctx.run`` actions held: nothing of it ran
+        outside) is dropped.
+        """
+        target = attempt.target
+        handler = self.handler(target.service, target.handler)
+        assert handler is not None and attempt.journal is not None
+        driver = InvocationDriver(
+            handler,
+            descriptor_of(attempt, attempt.state),
+            [sj.decode_entry(b) for b in attempt.journal],
+            hold_runs=queued,
+            topic_check=self.topic_check,
+        )
+        progress = driver.run_inline(defer_durability=not queued)
+        if progress is None:
+            if queued:
+                asyncio.get_running_loop().create_task(driver.close())
+                return None
+            runner = _Runner(self, host, attempt, handler, driver)
+            self._live[attempt.invocation_id] = runner
+            runner.task = asyncio.get_running_loop().create_task(
+                runner.run(), name=f"rt-attempt-{attempt.invocation_id}-{attempt.number}"
+            )
+            return None
+        entries = [sj.encode_entry(e) for e in progress.new_entries]
+        status = progress.status
+        if isinstance(status, Failed):
+            failure = failure_of(
+                self.registry, attempt, status.code, status.message, status.retry_after
+            )
+            return InlineEnd(entries, None, failure)
+        state = driver.state
+        return InlineEnd(entries, None if state is None else dict(state))
 
     def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
         runner = self._live.get(invocation_id)
