@@ -142,7 +142,7 @@ def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
 ) -> None:
     """SIGSTOP node a mid-stream past the session timeout: b takes its partitions over
     (its batch producers' init fences a's, its Redis epochs fence a's applies); SIGCONT
-    a: whatever a had in flight is refused, and every count is still exact."""
+    a: whatever a had in flight is refused or dropped, and every count is still exact."""
     topic = f"{prefix}.orders"
     create_topic(infra, topic, 8)
     a = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
@@ -165,7 +165,12 @@ def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
     states = wait_counts(b, expected, timeout=120)
     assert_exact(states, expected)
     log = a.log.read_text(errors="replace")
-    assert "fenced" in log, "the paused owner was never refused anything"
+    # Which guard stops the zombie depends on timing: a batch it had in flight is refused
+    # (its producer fenced by b's init, its apply by the Redis epoch: "fenced"), or it
+    # learns it lost its partitions first and drops what it held ("revoked"). Both leave
+    # the counts exact; the fencing itself is proven deterministically by
+    # tests/integration/test_batch_producer.py.
+    assert "fenced" in log or "revoked partitions" in log, "the paused owner went on as owner"
     # A deposed owner never takes the transactional.id back (that would fence b) and
     # leaves nothing blocking its exit.
     assert "fenced" not in b.log.read_text(errors="replace")
