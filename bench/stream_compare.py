@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``./scripts/setup.sh``)::
 
     .venv/bin/python bench/stream_compare.py [--records 100000] [--partitions 8]
-        [--keys 1000] [--rounds 3] [--only rt|quix]
+        [--keys 1000] [--rounds 3] [--only rt|quix] [--rt-modes normal,batched]
 
 The same pre-filled topic (JSON ``1`` per record, ``keys`` keys over
 ``partitions`` partitions) is processed, exactly once, by each system in turn,
@@ -19,6 +19,9 @@ alternating for ``rounds`` rounds (A, B, A, B, ...: the host's speed drifts):
   and closed (its last checkpoint committed: state changelog and source offsets
   in one transaction). Installed into its own venv (``~/.cache/rt-bench/quix``,
   ``QUIX_VENV`` to move it), never into rt's.
+
+``--rt-modes normal,batched`` runs rt twice per round, with batched execution off
+and on (``RT_BATCHED_EXECUTION``, ADR 0020); ratios are per mode.
 
 Both clocks include the consumer-group join. Kafka and Redis: ``RT_KAFKA_BOOTSTRAP``
 and ``RT_REDIS_URL`` when set, otherwise a local pair started for the run (the
@@ -137,7 +140,12 @@ def run_quix(py: Path, bootstrap: str, topic: str, records: int, workdir: Path) 
 
 
 def run_rt(
-    bootstrap: str, redis_url: str, topic: str, args: argparse.Namespace, workdir: Path
+    bootstrap: str,
+    redis_url: str,
+    topic: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    batched: bool = False,
 ) -> dict[str, float]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     state = workdir / f"rt-{prefix}"
@@ -148,6 +156,7 @@ def run_rt(
         "RT_PARTITIONS": str(args.partitions),
         "RT_KAFKA_BOOTSTRAP": bootstrap,
         "RT_REDIS_URL": redis_url,
+        "RT_BATCHED_EXECUTION": "1" if batched else "0",
     }
     red = redis.Redis.from_url(redis_url)
     try:
@@ -189,7 +198,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", choices=["rt", "quix"])
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument(
+        "--rt-modes",
+        default="normal",
+        help="comma-separated rt modes run in each round: normal, batched (batched execution)",
+    )
     args = ap.parse_args()
+    modes = [m.strip() for m in args.rt_modes.split(",") if m.strip()]
+    if not set(modes) <= {"normal", "batched"}:
+        raise SystemExit("--rt-modes takes normal and/or batched")
     quix_py = ensure_quix() if args.only != "rt" else None
     with tempfile.TemporaryDirectory(prefix="rt-bench-stream-") as tmp:
         workdir = Path(tmp)
@@ -201,13 +218,16 @@ def main() -> None:
             rounds: list[dict[str, float]] = []
             for i in range(args.rounds):
                 row: dict[str, float] = {}
-                if args.only != "quix":
-                    row["rt_rps"] = run_rt(bootstrap, redis_url, topic, args, workdir)["rps"]
+                for mode in modes if args.only != "quix" else []:
+                    name = "rt_rps" if mode == "normal" else f"rt_{mode}_rps"
+                    res = run_rt(bootstrap, redis_url, topic, args, workdir, mode == "batched")
+                    row[name] = res["rps"]
                 if quix_py is not None:
                     q = run_quix(quix_py, bootstrap, topic, args.records, workdir)
                     row["quix_rps"] = q["rps"]
-                if "rt_rps" in row and "quix_rps" in row:
-                    row["ratio"] = row["rt_rps"] / row["quix_rps"]
+                for name in ("rt_rps", "rt_batched_rps"):
+                    if name in row and "quix_rps" in row:
+                        row[name.replace("rps", "ratio")] = row[name] / row["quix_rps"]
                 row["loadavg_1m"] = os.getloadavg()[0]
                 print(json.dumps({"round": i + 1, **{k: round(v, 3) for k, v in row.items()}}))
                 rounds.append(row)
@@ -215,7 +235,7 @@ def main() -> None:
             del admin  # its client threads must not outlive a local Kafka
     summary = {
         k: round(statistics.median(r[k] for r in rounds), 3)
-        for k in ("rt_rps", "quix_rps", "ratio")
+        for k in ("rt_rps", "rt_batched_rps", "quix_rps", "rt_ratio", "rt_batched_ratio")
         if all(k in r for r in rounds)
     }
     print(json.dumps({"records": args.records, "median": summary}))

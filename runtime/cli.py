@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from runtime import tracing
 from runtime.clicmds import (
     deployments_app,
     invocations_app,
@@ -154,6 +155,10 @@ def _run_node(settings: Settings, app_files: list[Path], *, fresh: bool, title: 
             runtime.load_app()
         except AppLoadError as e:
             _fail(str(e), 2)
+        try:
+            tracing.configure()  # off unless OTEL_* variables ask (docs/observability.md)
+        except tracing.TracingConfigError as e:
+            _fail(str(e), 2)
         with out.status("starting Kafka and Redis ..."):
             runtime.start_infrastructure()
         info_path = runtime.write_info()
@@ -182,6 +187,7 @@ def _run_node(settings: Settings, app_files: list[Path], *, fresh: bool, title: 
         _fail(f"{type(e).__name__}: {e}")
     finally:
         runtime.shutdown()
+        tracing.shutdown()  # exports the spans still buffered
         out.print(f"{title} stopped")
 
 

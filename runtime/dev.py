@@ -5,6 +5,10 @@ Order of start-up: (1) Kafka and Redis, local processes unless configured;
 admin HTTP servers. SIGINT/SIGTERM stop them in reverse order, and the local
 Kafka/Redis get SIGTERM so their logs are flushed. Data stays in the state dir.
 
+Shutdown is bounded (``shutdown_timeout_s``, :class:`_Shutdown`): the first signal drains
+(no new requests, waiting callers answered 503, partitions handed over by leaving the
+consumer group, exit 0); a second signal, or a drain past the bound, exits at once.
+
 A composition root: it wires a :class:`runtime.node.Node` and starts ingress processes
 (:mod:`runtime.ingress.process`); no component imports it (docs/architecture.md).
 """
@@ -12,25 +16,100 @@ A composition root: it wires a :class:`runtime.node.Node` and starts ingress pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
+import logging
 import os
 import signal
 import socket
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from runtime.admin.app import error_response as admin_error_response
 from runtime.devstack.stack import DevStack
+from runtime.ingress.auth import exposure_problem, protect
+from runtime.ingress.errors import ingress_error_response
 from runtime.log.topics import TopicNames, ensure_topics
 from runtime.node import Node
-from runtime.serving import Server
+from runtime.serving import Server, http_config, release_waiters
 from runtime.settings import Settings
+
+log = logging.getLogger("rt.dev")
 
 INGRESS_READY_TIMEOUT_S = 60.0
 LISTEN_BACKLOG = 2048  # uvicorn's default
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FORCED_EXIT_CODE = 1
+"""Exit status when the drain did not finish within ``shutdown_timeout_s``."""
+
+
+def _write_stderr(text: str) -> None:
+    """Write without Python's buffers: the process may ``os._exit`` right after."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stderr.fileno(), text.encode())
+
+
+def _exit_now(signum: int, frame: object = None) -> None:
+    _write_stderr(f"rt dev: {signal.Signals(signum).name} again: exiting at once\n")
+    os._exit(128 + signum)
+
+
+class _Shutdown:
+    """SIGINT/SIGTERM while ``rt dev`` serves.
+
+    The first signal sets ``requested`` and arms a watchdog thread: a drain still running
+    ``timeout_s`` later (a stuck request, Kafka away) ends the process with status 1. From
+    then on another SIGINT/SIGTERM exits at once (``128 + signal``), also after the event
+    loop closed. The local Kafka and Redis die with the process (``PR_SET_PDEATHSIG``).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        self._loop = loop
+        self._timeout_s = timeout_s
+        self.requested = asyncio.Event()
+        self._watchdog: threading.Timer | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            self._loop.add_signal_handler(sig, self._first, sig)
+
+    def _first(self, signum: int) -> None:
+        log.info(
+            "%s: draining (at most %gs; send it again to exit at once)",
+            signal.Signals(signum).name, self._timeout_s,
+        )  # fmt: skip
+        self._arm()
+        for sig in STOP_SIGNALS:
+            self._loop.add_signal_handler(sig, _exit_now, sig)
+        self.requested.set()
+
+    def _arm(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(self._timeout_s, self._expired)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+    def _expired(self) -> None:
+        limit = f"{self._timeout_s:g}s (shutdown_timeout_s)"
+        _write_stderr(f"rt dev: still draining after {limit}: exiting now\n")
+        os._exit(FORCED_EXIT_CODE)
+
+    def uninstall(self) -> None:
+        """Back to default handling once the loop stops; after a first signal, a second
+        one still exits at once."""
+        for sig in STOP_SIGNALS:
+            self._loop.remove_signal_handler(sig)
+            if self.requested.is_set():
+                signal.signal(sig, _exit_now)
+
+    def cancel(self) -> None:
+        """Everything is stopped: the watchdog has nothing left to bound."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
 
 @dataclass
@@ -40,7 +119,7 @@ class DevRuntime:
     fresh: bool = False
     services: list[Any] = field(default_factory=list)
     stack: DevStack | None = None
-    _stop: asyncio.Event | None = None
+    _shutdown: _Shutdown | None = None
     _sockets: dict[str, socket.socket] = field(default_factory=dict)
 
     @property
@@ -60,6 +139,9 @@ class DevRuntime:
         if self._sockets:
             return
         s = self.settings
+        problem = exposure_problem(s)
+        if problem is not None:
+            raise RuntimeError(problem)
         shared = s.ingress_processes > 0
         try:
             for what, host, port, flag, reuse_port in (
@@ -109,6 +191,7 @@ class DevRuntime:
             TopicNames(self.settings.topic_prefix),
             self.settings.partitions,
             self.settings.replication_factor,
+            max_record_bytes=self.settings.log_record_limit,
         )
         return stack
 
@@ -127,8 +210,8 @@ class DevRuntime:
         return {
             "kafka_bootstrap": self.stack.kafka_bootstrap,
             "redis_url": self.stack.redis_url,
-            "ingress_url": f"http://{s.ingress_host}:{s.ingress_port}",
-            "admin_url": f"http://{s.admin_host}:{s.admin_port}",
+            "ingress_url": f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
+            "admin_url": f"{s.http_scheme}://{s.admin_host}:{s.admin_port}",
             "ingress_port": s.ingress_port,
             "admin_port": s.admin_port,
             "state_dir": str(self.state_dir.resolve()),
@@ -152,30 +235,37 @@ class DevRuntime:
         return path
 
     async def serve(self, on_ready: Any = None) -> None:
-        """Run the node (worker, ingress, admin) until SIGINT/SIGTERM."""
+        """Run the node (worker, ingress, admin) until SIGINT/SIGTERM, then drain it."""
         s = self.settings
         assert self.stack is not None
         assert self.stack.kafka_bootstrap is not None and self.stack.redis_url is not None
+        self._shutdown = _Shutdown(asyncio.get_running_loop(), s.shutdown_timeout_s)
+        self._shutdown.install()
         node = Node(s, self.stack.kafka_bootstrap, self.stack.redis_url, self.services)
-        await node.start()
         try:
-            await self._serve_http(node, on_ready)
+            await node.start()
+            try:
+                await self._serve_http(node, on_ready)
+            finally:
+                # Leaves the consumer group: the partitions move to other nodes at once.
+                await node.stop()
         finally:
-            await node.stop()
+            self._shutdown.uninstall()
 
     async def _serve_http(self, node: Node, on_ready: Any) -> None:
         s = self.settings
         self.bind_ports()
+        assert self._shutdown is not None
         if s.ingress_processes > 0:
             await self._serve_with_ingress_processes(node, on_ready)
             return
+        ingress_app = node.ingress_app()
         ingress = Server(
-            uvicorn.Config(
-                node.ingress_app(),
+            http_config(
+                s,
+                protect(ingress_app, s, "ingress", ingress_error_response),
                 host=s.ingress_host,
                 port=s.ingress_port,
-                log_level="warning",
-                lifespan="off",
                 # The ingress never reads the client address: skip uvicorn's per-request
                 # X-Forwarded-* middleware and access-log call.
                 proxy_headers=False,
@@ -183,10 +273,6 @@ class DevRuntime:
             )
         )
         admin = self._admin_server(node)
-        self._stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._stop.set)
         tasks = [
             asyncio.create_task(ingress.serve(sockets=[self._sockets["ingress"]])),
             asyncio.create_task(admin.serve(sockets=[self._sockets["admin"]])),
@@ -200,17 +286,19 @@ class DevRuntime:
             await asyncio.sleep(0.02)
         if on_ready is not None:
             on_ready()
-        stop_wait = asyncio.create_task(self._stop.wait())
+        stop_wait = asyncio.create_task(self._shutdown.requested.wait())
         failed = asyncio.create_task(node.failed())
         await asyncio.wait([stop_wait, failed, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        ingress_app.draining = True
         ingress.should_exit = True
         admin.should_exit = True
         if failed.done():  # callers waiting for answers would wait forever: drop them
+            node.listener.abandon()
             ingress.force_exit = admin.force_exit = True
+        else:
+            await release_waiters(node.listener, s)
         await asyncio.gather(*tasks, return_exceptions=True)
         stop_wait.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         _raise_if_failed(failed)
 
     async def _serve_with_ingress_processes(self, node: Node, on_ready: Any) -> None:
@@ -219,15 +307,13 @@ class DevRuntime:
 
         s = self.settings
         assert self.stack is not None and self.stack.kafka_bootstrap and self.stack.redis_url
+        assert self._shutdown is not None
         children = ingress_children(
             s.ingress_processes, s, self.stack.kafka_bootstrap, self.stack.redis_url,
             [p.resolve() for p in self.app_files],
         )  # fmt: skip
         admin = self._admin_server(node)
-        self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._stop.set)
         for child in children:
             child.start()
         task = asyncio.create_task(admin.serve(sockets=[self._sockets["admin"]]))
@@ -247,7 +333,7 @@ class DevRuntime:
                 await asyncio.sleep(0.05)
             if on_ready is not None:
                 on_ready()
-            stop_wait = asyncio.create_task(self._stop.wait())
+            stop_wait = asyncio.create_task(self._shutdown.requested.wait())
             failed = asyncio.create_task(node.failed())
             await asyncio.wait([stop_wait, failed, task], return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
@@ -255,23 +341,23 @@ class DevRuntime:
         finally:
             admin.should_exit = True
             admin.force_exit = failed is not None and failed.done()
-            await asyncio.gather(*(asyncio.to_thread(c.stop, 30) for c in children))
+            # Each child drains as this process does (SIGTERM), within the same bound.
+            await asyncio.gather(
+                *(asyncio.to_thread(c.stop, s.shutdown_timeout_s) for c in children)
+            )
             await asyncio.gather(task, return_exceptions=True)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
 
     def _admin_server(self, node: Node) -> Server:
         s = self.settings
-        config = uvicorn.Config(
-            node.admin_app(), host=s.admin_host, port=s.admin_port, log_level="warning",
-            lifespan="off",
-        )  # fmt: skip
-        return Server(config)
+        app = protect(node.admin_app(), s, "admin", admin_error_response)
+        return Server(http_config(s, app, host=s.admin_host, port=s.admin_port))
 
     def shutdown(self) -> None:
         self.close_sockets()
         if self.stack is not None:
             self.stack.stop()
+        if self._shutdown is not None:
+            self._shutdown.cancel()
 
 
 def _raise_if_failed(failed: asyncio.Task[BaseException]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from runtime import metrics
 from runtime.admin.app import create_admin_app
 from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
@@ -29,9 +30,11 @@ from runtime.invoker.remote import RemoteInvoker
 from runtime.invoker.routing import RoutingInvoker
 from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
+from runtime.log.batch_producer import BatchProducer
 from runtime.log.producer import LogProducer
 from runtime.log.registry_topic import RegistryFollower
 from runtime.log.topics import TopicNames
+from runtime.partition.batching import Batching
 from runtime.partition.egress_outbox import EgressOutbox
 from runtime.partition.processor import ProcessorDeps
 from runtime.partition.worker import Worker
@@ -67,6 +70,7 @@ class Node:
             self.topics,
             self.settings.partitions,
             client_id=f"rt-{self.worker_id}",
+            max_record_bytes=self.settings.log_record_limit,
         )
         # Built only where handlers run: its admin client connects to Kafka.
         catalog = TopicCatalog(self.kafka_config, self.topics) if self.run_worker else None
@@ -83,11 +87,11 @@ class Node:
         self.backend = LogIngressBackend(
             self.registry, self.producer, self.redis, self.listener, self.settings.topic_prefix
         )
-        reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
-        self.dlq = DlqOutbox(self.kafka_config, reads, self.redis)
+        self.reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
+        self.dlq = DlqOutbox(self.kafka_config, self.reads, self.redis)
         self.registry_follower = RegistryFollower(self.kafka_config, self.topics.registry)
         self.deployments = DeploymentCatalog(
-            self.registry, self.topics.registry, self.kafka_config, pinned_counter(reads)
+            self.registry, self.topics.registry, self.kafka_config, pinned_counter(self.reads)
         )
         self.deployments.follow(self.registry_follower)
         self.subscriptions = SubscriptionManager(
@@ -112,9 +116,22 @@ class Node:
             timers=self._timer_wheel,
             egress=self._egress_sender,
             dlq=self.dlq,
+            batching=self._batching(),
         )
         self.store: PartitionStore | None = None
         self.worker: Worker | None = None
+
+    def _batching(self) -> Batching | None:
+        s = self.settings
+        if not s.batched_execution:
+            return None
+        return Batching(
+            self.invoker,
+            lambda partition: BatchProducer(
+                self.kafka_config, s.topic_prefix, self.topics.log, partition
+            ),
+            s.batch_max_invocations,
+        )
 
     def _timer_wheel(
         self,
@@ -146,7 +163,9 @@ class Node:
         )
 
     def ingress_app(self) -> IngressApp:
-        return create_ingress_app(self.registry, self.backend)
+        return create_ingress_app(
+            self.registry, self.backend, max_body_bytes=self.settings.max_payload_bytes
+        )
 
     def admin_app(self) -> FastAPI:
         s = self.settings
@@ -159,7 +178,7 @@ class Node:
         return create_admin_app(
             self.registry,
             self.backend_admin(),
-            ingress_url=f"http://{s.ingress_host}:{s.ingress_port}",
+            ingress_url=f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
             routers=[
                 invocations_router(self.invocations_admin()),
                 subscriptions_router(self.subscriptions),
@@ -193,6 +212,18 @@ class Node:
         await self.deployments.caught_up()
         if self.run_worker:
             await self.worker.start()
+            metrics.set_node_source(
+                metrics.NodeSource(self.worker.gauges, self.producer.queued, self._redis_counts)
+            )
+
+    async def _redis_counts(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(invocations in flight, timers pending) of ``partitions``, for ``/metrics``."""
+        wanted = set(partitions)
+        return {
+            info.partition: (info.active, info.timers)
+            for info in await self.reads.partition_infos()
+            if info.partition in wanted
+        }
 
     async def failed(self) -> BaseException:
         """Wait until the worker fails for good (never returns while it is healthy)."""
@@ -202,6 +233,8 @@ class Node:
         return await asyncio.shield(self.worker.failure)
 
     async def stop(self) -> None:
+        if self.worker is not None and metrics.node_source() is not None:
+            metrics.set_node_source(None)
         await self.subscriptions.stop()
         await asyncio.to_thread(self.registry_follower.stop)
         if self.worker is not None and self.run_worker:

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from runtime.partition.answers import Response, ResponseStatus, channel, encode_response
 
 __all__ = [
+    "ListenerStopped",
     "Publisher",
     "Response",
     "ResponseListener",
@@ -33,6 +34,13 @@ __all__ = [
 log = logging.getLogger("rt.responses")
 
 _dec = msgspec.msgpack.Decoder(Response)
+
+
+class ListenerStopped(Exception):
+    """The listener stopped (the process drains) before the awaited response arrived.
+
+    The invocation is not affected: it goes on, and its outcome can be attached to.
+    """
 
 
 class ResponseListener:
@@ -103,6 +111,24 @@ class ResponseListener:
 
     def forget(self, request_id: str) -> None:
         self._waiting.pop(request_id, None)
+
+    @property
+    def waiting(self) -> int:
+        """Callers still waiting for a response."""
+        return sum(1 for fut in self._waiting.values() if not fut.done())
+
+    def abandon(self) -> int:
+        """Fail every waiting caller's future with :class:`ListenerStopped` (at shutdown).
+
+        Returns:
+            How many callers were waiting.
+        """
+        n = 0
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(ListenerStopped())
+                n += 1
+        return n
 
     async def close(self) -> None:
         if self._task is not None:

@@ -21,6 +21,10 @@ from pydantic_settings import (
 )
 
 DEFAULT_STATE_DIR = Path(".rt")
+DEFAULT_MAX_PAYLOAD_BYTES = 10 << 20
+"""10 MiB, the ingress's body limit before the limit became a setting."""
+RECORD_HEADROOM_BYTES = 1 << 20
+"""What an rt.log record may hold besides its one payload: ids, target, headers, framing."""
 
 
 class Settings(BaseSettings):
@@ -61,6 +65,33 @@ class Settings(BaseSettings):
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=9070, ge=0, le=65535)
 
+    ingress_tokens_sha256: list[str] = Field(default_factory=list)
+    """Hex SHA-256 digests of the bearer tokens that open the ingress (two while one is
+    rotated). Empty: the ingress is open, which rt refuses on a non-loopback
+    ``ingress_host`` unless ``allow_unauthenticated``."""
+    admin_tokens_sha256: list[str] = Field(default_factory=list)
+    """Hex SHA-256 digests of the bearer tokens that open the admin API (as above)."""
+    tls_certfile: Path | None = None
+    """PEM certificate (chain) the ingress and the admin API serve HTTPS with; set together
+    with ``tls_keyfile``. Unset: plain HTTP."""
+    tls_keyfile: Path | None = None
+    """PEM private key of ``tls_certfile``."""
+    allow_unauthenticated: bool = False
+    """Serve the ingress or admin API without tokens on a non-loopback address (when
+    something in front of rt authenticates)."""
+
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest a SIGTERM/SIGINT may take to drain a node: it stops taking requests,
+    answers waiting callers 503 (their invocations go on), leaves rt.log's consumer group
+    and exits 0. Still draining after this, it exits 1 at once; a second signal, too."""
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=64 << 10, le=64 << 20)
+    """Largest payload rt carries: a request body, a handler's input or output, a state
+    value, a ``ctx.run`` result, call arguments. A larger request body is answered 413
+    before anything is written; a larger value made by a handler ends its invocation with
+    a terminal error naming this limit. rt's topics (``max.message.bytes``, raised at
+    start-up on existing topics) and its log producers take :attr:`log_record_limit`. At
+    most 64 MiB: a record must stay within what one Kafka fetch response may hold."""
+
     state_dir: Path = DEFAULT_STATE_DIR
     """Where ``rt dev`` keeps Kafka log dirs, Redis AOF, logs and dev.json."""
     kafka_version: str = "4.3.1"
@@ -78,6 +109,15 @@ class Settings(BaseSettings):
     """Start the next queued exclusive call of a key when the running one has returned and
     appended its end, instead of after that end is applied; adopted if it ends cleanly,
     restarted otherwise (ADR 0013)."""
+
+    batched_execution: bool = False
+    """Run the invocations of subscriptions batched (ADR 0020): a partition owner runs a
+    consumed batch's invocations inline, each key's in order on the state the one before
+    left, and commits what they did as one record in one Kafka transaction. Handlers that
+    block go on as normal attempts. Off by default while the other paths are not done."""
+    batch_max_invocations: int = Field(default=1000, ge=1, le=100_000)
+    """Most invocations in one batch record (bounds a record and the calls of a key run on
+    states not applied yet); a consumed batch may give several records."""
 
     default_journal_retention_s: float = Field(default=24 * 3600.0, ge=0)
     """Seconds a completed invocation (status, output, journal) stays in Redis when neither
@@ -106,6 +146,18 @@ class Settings(BaseSettings):
             raise ValueError("topic_prefix must be non-empty and use only [a-zA-Z0-9._-]")
         return v
 
+    @field_validator("ingress_tokens_sha256", "admin_tokens_sha256")
+    @classmethod
+    def _digests_ok(cls, v: list[str]) -> list[str]:
+        out = [d.strip().lower() for d in v]
+        for d in out:
+            if len(d) != 64 or not set(d) <= set("0123456789abcdef"):
+                raise ValueError(
+                    "token digests are hex SHA-256 (64 characters), e.g. the output of "
+                    '`printf %s "$TOKEN" | sha256sum`, never the token itself'
+                )
+        return out
+
     @field_validator("redis_appendfsync")
     @classmethod
     def _fsync_ok(cls, v: str) -> str:
@@ -121,6 +173,17 @@ class Settings(BaseSettings):
         if v.upper() not in LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LEVELS)}")
         return v.upper()
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile are set together, or neither")
+        return self
+
+    @property
+    def http_scheme(self) -> str:
+        """``https`` when the ingress and the admin API serve TLS, else ``http``."""
+        return "https" if self.tls_certfile is not None else "http"
 
     @model_validator(mode="after")
     def _trim_needs_fsync(self) -> Settings:
@@ -145,6 +208,15 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    @property
+    def log_record_limit(self) -> int:
+        """Largest record rt writes to its topics: one payload plus :data:`RECORD_HEADROOM_BYTES`.
+
+        rt's topics are created with this ``max.message.bytes`` and its producers allow it,
+        so any payload within :attr:`max_payload_bytes` fits in one record.
+        """
+        return self.max_payload_bytes + RECORD_HEADROOM_BYTES
 
     def kafka_config(self, bootstrap: str | None = None) -> dict[str, Any]:
         """librdkafka client config: bootstrap plus passed-through properties."""

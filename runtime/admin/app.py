@@ -14,6 +14,7 @@ Endpoints (as in Restate's admin API):
 - ``GET /openapi`` → this API's own OpenAPI document (``/docs`` renders it).
 - ``GET /ui/`` → the web UI (static files, a client of this API; ``GET /`` redirects
   there); ``GET /cluster`` → partitions and throughput (``runtime.admin.cluster``).
+- ``GET /metrics`` → the node's Prometheus metrics (``runtime.admin.prometheus``).
 
 rt extension, not in Restate:
 
@@ -61,6 +62,7 @@ from runtime.admin.metadata import (
     state_version,
 )
 from runtime.admin.openapi import service_openapi
+from runtime.admin.prometheus import metrics_router
 from runtime.admin.ui import UI_PATH, ui_files
 from runtime.registry import Registry, ServiceInfo
 from runtime.version import __version__
@@ -198,7 +200,7 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
-    for router in (*routers, cluster_router(registry, backend)):
+    for router in (*routers, cluster_router(registry, backend), metrics_router()):
         app.include_router(router)
     app.mount(UI_PATH, ui_files(), name="ui")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -29,18 +30,45 @@ DEFAULT_ADMIN_URL = "http://127.0.0.1:9070"
 _M = TypeVar("_M", bound=BaseModel)
 
 
+class ErrorKind(StrEnum):
+    """Why an admin call failed, as the CLI's exit code tells scripts."""
+
+    UNREACHABLE = "unreachable"
+    """No answer: connection refused, timed out, or the URL is not the admin API."""
+    NOT_FOUND = "not-found"
+    """The API answered 404: the service, invocation, subscription or job does not exist."""
+    REFUSED = "refused"
+    """The API refused the request (4xx other than 404): nothing changed."""
+    FAILED = "failed"
+    """The API failed (5xx) or answered something unexpected."""
+
+
 class AdminClientError(Exception):
     """The admin API could not be reached or answered with an error.
 
     Args:
         message: What went wrong, ready to show to a user.
         status: The HTTP status, when the API answered.
+        kind: Why it failed; derived from ``status`` when not given (no status:
+            unreachable).
     """
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, kind: ErrorKind | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        if kind is None:
+            if status is None:
+                kind = ErrorKind.UNREACHABLE
+            elif status == 404:
+                kind = ErrorKind.NOT_FOUND
+            elif 400 <= status < 500:
+                kind = ErrorKind.REFUSED
+            else:
+                kind = ErrorKind.FAILED
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,8 @@ class AdminClient:
         except ValidationError as e:
             raise AdminClientError(
                 f"unexpected answer from the rt admin API at {self.base_url}{path}: "
-                f"{e.error_count()} problem(s), first: {e.errors()[0]['msg']}"
+                f"{e.error_count()} problem(s), first: {e.errors()[0]['msg']}",
+                kind=ErrorKind.FAILED,
             ) from e
 
     def list_services(self) -> list[ServiceMetadata]:

@@ -11,13 +11,16 @@ from rich.table import Table
 from rich.text import Text
 
 from runtime.admin.cron_models import CronJobResponse, ListCronJobsResponse
-from runtime.clicmds._client import AdminClient, AdminClientError
+from runtime.clicmds._client import AdminClient, AdminClientError, ErrorKind
 from runtime.clicmds._common import (
     DEFAULT_ADMIN_URL,
     USAGE_ERROR,
     AdminUrl,
+    JsonOpt,
     connect,
     fail,
+    fail_admin,
+    print_json,
     stdout,
 )
 
@@ -51,7 +54,9 @@ def _parse(model: type[_M], raw: bytes) -> _M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as e:
-        raise AdminClientError(f"unexpected answer from the rt admin API: {e}") from e
+        raise AdminClientError(
+            f"unexpected answer from the rt admin API: {e}", kind=ErrorKind.FAILED
+        ) from e
 
 
 @cron_app.command("add")
@@ -93,18 +98,21 @@ def cron_add(
         try:
             job = CronClient(admin).add(request)
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
     stdout().print(Text(f"{job.id}  next run {job.next_run or '(pending)'}"))
 
 
 @cron_app.command("ls")
-def cron_ls(admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+def cron_ls(as_json: JsonOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
     """List cron jobs."""
     with connect(admin_url) as admin:
         try:
             jobs = CronClient(admin).ls()
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
+    if as_json:
+        print_json(ListCronJobsResponse(jobs=jobs))
+        return
     out = stdout()
     if not jobs:
         out.print("No cron jobs. Add one with `rt cron add TARGET --every 1m`.")
@@ -135,5 +143,5 @@ def cron_rm(
         try:
             CronClient(admin).rm(job_id)
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
     stdout().print(Text(f"deleted {job_id}"))

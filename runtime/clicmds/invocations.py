@@ -3,7 +3,7 @@
 Like Restate's CLI, the destructive commands show what they will act on and
 ask ``Are you sure?`` unless ``--yes`` is given (with stdin not a terminal and
 no ``--yes`` they refuse). Errors go to stderr with exit code 1 (2 for a
-malformed admin URL).
+malformed admin URL; 3 not found, 4 refused, 5 unreachable: docs/cli.md).
 """
 
 from __future__ import annotations
@@ -15,13 +15,21 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from runtime.admin.invocation_models import InvocationDescription, InvocationWithJournal
+from runtime.admin.invocation_models import (
+    InvocationDescription,
+    InvocationWithJournal,
+    JournalEntryView,
+)
 from runtime.clicmds._client import AdminClient, AdminClientError
 from runtime.clicmds._common import (
     DEFAULT_ADMIN_URL,
+    REFUSED,
     AdminUrl,
+    JsonOpt,
     connect,
     fail,
+    fail_admin,
+    print_json,
     stdin_is_tty,
     stdout,
 )
@@ -99,7 +107,7 @@ def _describe(admin: AdminClient, invocation_id: str) -> InvocationDescription:
     try:
         return admin.describe_invocation(invocation_id)
     except AdminClientError as e:
-        fail(e.message)
+        fail_admin(e)
 
 
 def _confirm(yes: bool, what: str) -> None:
@@ -120,14 +128,17 @@ def _terminate(admin_url: str, invocation_id: str, action: str, yes: bool) -> No
         d = _describe(admin, invocation_id)
         out.print(description_table(d))
         if action == "purge" and d.status != "completed":
-            fail(f"invocation {invocation_id} is {d.status}: only completed ones can be purged")
+            fail(
+                f"invocation {invocation_id} is {d.status}: only completed ones can be purged",
+                REFUSED,
+            )
         if action != "purge" and d.status == "completed":
-            fail(f"invocation {invocation_id} is already completed")
+            fail(f"invocation {invocation_id} is already completed", REFUSED)
         _confirm(yes, action)
         try:
             code = admin.terminate_invocation(invocation_id, action)
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
     if action == "cancel":
         out.print("Cancelled 1 invocation (it ends with 409 cancelled after its compensations)")
     elif code == 202:
@@ -149,7 +160,7 @@ def _terminate_matching(admin_url: str, query: str, action: str, yes: bool) -> N
         try:
             found = admin.list_invocations({"service": query.split("/")[0], "limit": 10_000})
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
         matching = [
             d for d in found.invocations if d.target == query or d.target.startswith(query + "/")
         ]
@@ -171,8 +182,46 @@ def _terminate_matching(admin_url: str, query: str, action: str, yes: bool) -> N
     out.print(f"{verb} {done} invocation{'s' if done != 1 else ''}")
 
 
-def journal_table(d: InvocationWithJournal) -> Table:
-    """The journal as a table: ``# | TYPE | CMD | NAME``.
+_COMMAND_PREFIX = "Command: "
+_NOTIFICATION_PREFIX = "Notification: "
+
+
+def _entry_detail(e: JournalEntryView) -> Text:
+    """What an entry carries, on one line: callee, awakeable, due time, result, payload."""
+    out = Text()
+
+    def part(text: str, style: str = "") -> None:
+        if out:
+            out.append("  ")
+        out.append(text, style=style)
+
+    if e.invocation_id is not None:
+        part(e.invocation_id, "cyan")
+    if e.awakeable_id is not None:
+        part(e.awakeable_id, "cyan")
+    if e.due_at is not None:
+        part(f"until {e.due_at}")
+    if e.failure_code is not None or e.failure_message is not None:
+        part(f"failed [{e.failure_code}] {e.failure_message or ''}".rstrip(), "red")
+    elif e.value is not None:
+        part(f"→ {e.value}" if e.result is not None else e.value)
+    elif e.result is not None:
+        part(f"→ {e.result}")
+    if e.value_size is not None and e.value is None and e.failure_message is None:
+        part(f"({e.value_size} bytes, not UTF-8)", "dim")
+    if e.pending:
+        part("waiting", "yellow")
+    return out
+
+
+def journal_timeline(d: InvocationWithJournal) -> Table:
+    """The journal as a timeline, in journal order: each command on its line with its
+    command index, each completion or signal indented and naming the command it
+    answers, with what each carries.
+
+    The same data the web UI's timeline shows: the entry index, the command index a
+    completion answers, names, callee invocation ids, awakeable ids, due times,
+    results and failures, and what the invocation still waits on.
 
     Args:
         d: The invocation with its journal.
@@ -181,12 +230,23 @@ def journal_table(d: InvocationWithJournal) -> Table:
         The rich table.
     """
     table = Table(box=None, header_style="bold", title="Journal", title_justify="left")
-    for column in ("#", "TYPE", "CMD", "NAME"):
-        table.add_column(column)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("CMD", justify="right", no_wrap=True)
+    table.add_column("ENTRY", no_wrap=True)
+    table.add_column("DETAIL", overflow="fold")
     for e in d.journal:
-        style = "dim" if e.entry_type.startswith("Notification") else ""
-        cmd = "" if e.command_index is None else str(e.command_index)
-        table.add_row(str(e.index), Text(e.entry_type, style=style), cmd, Text(e.name or ""))
+        if e.entry_type.startswith(_NOTIFICATION_PREFIX):
+            kind = e.entry_type.removeprefix(_NOTIFICATION_PREFIX)
+            of = f" of command {e.command_index}" if e.command_index is not None else ""
+            entry = Text(f"└ {kind}{of}", style="dim")
+            cmd = ""
+        else:
+            kind = e.entry_type.removeprefix(_COMMAND_PREFIX)
+            entry = Text(kind, style="bold")
+            if e.name:
+                entry.append(f" {e.name}")
+            cmd = "" if e.command_index is None else str(e.command_index)
+        table.add_row(str(e.index), cmd, entry, _entry_detail(e))
     return table
 
 
@@ -229,6 +289,7 @@ def invocations_ls(
         ),  # fmt: skip
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """List the invocations that have not completed yet, oldest first."""
@@ -237,7 +298,10 @@ def invocations_ls(
         try:
             found = admin.list_invocations({**filters, "limit": limit})
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
+    if as_json:
+        print_json(found)
+        return
     out = stdout()
     if not found.invocations:
         out.print("No invocations in flight" + (" match" if any(filters.values()) else ""))
@@ -253,9 +317,11 @@ def invocations_describe(
     journal: Annotated[
         bool, typer.Option("--journal/--no-journal", help="Show the journal.")
     ] = True,
+    as_json: JsonOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
-    """Show an invocation's target, status, timestamps, failures and journal."""
+    """Show an invocation's target, status, timestamps, failures and its journal as a
+    timeline."""
     with connect(admin_url) as admin:
         try:
             d = (
@@ -264,18 +330,23 @@ def invocations_describe(
                 else admin.describe_invocation(invocation_id)
             )
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
+    if as_json:
+        print_json(d)
+        return
     out = stdout()
     out.print(description_table(d))
     if isinstance(d, InvocationWithJournal):
         out.print()
-        out.print(journal_table(d))
+        out.print(journal_timeline(d))
 
 
 @invocations_app.command("get", hidden=True)
-def invocations_get(invocation_id: IdArg, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+def invocations_get(
+    invocation_id: IdArg, as_json: JsonOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+) -> None:
     """Alias of describe."""
-    invocations_describe(invocation_id, True, admin_url)
+    invocations_describe(invocation_id, True, as_json, admin_url)
 
 
 @invocations_app.command("cancel")

@@ -8,9 +8,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from runtime.admin.metadata import IN_PROCESS_DEPLOYMENT_ID
+from runtime.admin.metadata import IN_PROCESS_DEPLOYMENT_ID, ListServicesResponse
 from runtime.clicmds._client import AdminClientError
-from runtime.clicmds._common import DEFAULT_ADMIN_URL, AdminUrl, connect, fail, stdout
+from runtime.clicmds._common import (
+    DEFAULT_ADMIN_URL,
+    AdminUrl,
+    JsonOpt,
+    connect,
+    fail_admin,
+    print_json,
+    stdout,
+)
 
 services_app = typer.Typer(help="List and describe registered services.", no_args_is_help=True)
 
@@ -31,16 +39,19 @@ def deployment_type(deployment_id: str, endpoints: dict[str, str] | None = None)
     return "http" if deployment_id in (endpoints or {}) else "unknown"
 
 
-def _list(admin_url: str) -> None:
+def _list(admin_url: str, as_json: bool) -> None:
     with connect(admin_url) as admin:
         try:
             services = admin.list_services()
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
         try:
             endpoints = {d["id"]: d.get("uri") or "" for d in admin.list_deployments()}
         except AdminClientError:
             endpoints = {}  # an admin API without deployments: in-process services only
+    if as_json:
+        print_json(ListServicesResponse(services=services))
+        return
     out = stdout()
     if not services:
         out.print("No services are registered. Start `rt dev app.py` to serve your services.")
@@ -61,20 +72,21 @@ def _list(admin_url: str) -> None:
 
 
 @services_app.command("ls")
-def services_ls(admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+def services_ls(as_json: JsonOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
     """List registered services."""
-    _list(admin_url)
+    _list(admin_url, as_json)
 
 
 @services_app.command("list", hidden=True)
-def services_list(admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+def services_list(as_json: JsonOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
     """List registered services (alias of ``ls``)."""
-    _list(admin_url)
+    _list(admin_url, as_json)
 
 
 @services_app.command("describe")
 def services_describe(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Service name.")],
+    as_json: JsonOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """Show a service's configuration and handlers."""
@@ -82,7 +94,10 @@ def services_describe(
         try:
             svc = admin.get_service(name)
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
+    if as_json:
+        print_json(svc)
+        return
 
     def default(value: str | None) -> Text:
         return Text(value if value is not None else "(default)")

@@ -20,13 +20,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from runtime.admin.metadata import ObjectStateResponse
 from runtime.clicmds._client import AdminClient, AdminClientError, ObjectState
 from runtime.clicmds._common import (
     DEFAULT_ADMIN_URL,
     USAGE_ERROR,
     AdminUrl,
+    JsonOpt,
     connect,
     fail,
+    fail_admin,
+    print_json,
     stdin_is_tty,
     stdout,
 )
@@ -106,7 +110,7 @@ def _read(admin: AdminClient, service: str, key: str) -> ObjectState:
     try:
         return admin.get_state(service, key)
     except AdminClientError as e:
-        fail(e.message)
+        fail_admin(e)
 
 
 def _write(
@@ -115,7 +119,7 @@ def _write(
     try:
         applied = admin.set_state(service, key, new_state, version)
     except AdminClientError as e:
-        fail(e.message)
+        fail_admin(e)
     if not applied:
         fail(
             f"the state of {service}/{key} changed since it was read; nothing was written. "
@@ -134,6 +138,13 @@ def _confirm(yes: bool) -> None:
         )
     if not typer.confirm("Are you sure you want to apply those changes?", default=False):
         fail("aborted; nothing was changed")
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _print_target(out: Console, service: str, key: str) -> None:
@@ -156,12 +167,24 @@ def state_get(
     binary: Annotated[
         bool, typer.Option("--binary", help="Show values as base64 instead of UTF-8 JSON.")
     ] = False,
+    as_json: JsonOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """Show the state of a virtual object or workflow."""
     with connect(admin_url) as admin:
         state = _read(admin, service, key)
     entries = {k: state.entries[k] for k in sorted(state.entries)}
+    if as_json:
+        print_json(
+            ObjectStateResponse(
+                service=service,
+                key=key,
+                state={k: list(raw) for k, raw in entries.items()},
+                state_utf8={k: _utf8(raw) for k, raw in entries.items()},
+                version=state.version,
+            )
+        )
+        return
 
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).decode()

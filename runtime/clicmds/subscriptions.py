@@ -10,7 +10,15 @@ from rich.table import Table
 from rich.text import Text
 
 from runtime.clicmds._client import AdminClientError
-from runtime.clicmds._common import DEFAULT_ADMIN_URL, AdminUrl, connect, fail, stdout
+from runtime.clicmds._common import (
+    DEFAULT_ADMIN_URL,
+    AdminUrl,
+    JsonOpt,
+    connect,
+    fail_admin,
+    print_json,
+    stdout,
+)
 
 subscriptions_app = typer.Typer(help="List and remove Kafka subscriptions.", no_args_is_help=True)
 
@@ -70,18 +78,21 @@ def subscribe(
                 f"kafka://{cluster}/{topic}", f"service://{to}", options
             )
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
     stdout().print(f"Created subscription {sub['id']}")
 
 
 @subscriptions_app.command("ls")
-def subscriptions_ls(admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
+def subscriptions_ls(as_json: JsonOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL) -> None:
     """List subscriptions."""
     with connect(admin_url) as admin:
         try:
             subs = admin.list_subscriptions()
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
+    if as_json:
+        print_json({"subscriptions": subs})
+        return
     out = stdout()
     if not subs:
         out.print("No subscriptions. Create one with `rt subscribe --topic T --to Svc/handler`.")
@@ -105,5 +116,5 @@ def subscriptions_rm(
         try:
             admin.delete_subscription(sub_id)
         except AdminClientError as e:
-            fail(e.message)
+            fail_admin(e)
     stdout().print(f"Removed subscription {sub_id}")

@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from runtime.log import records
 from runtime.log.transactions import init_transactions
+from runtime.metrics import EGRESS_RECORDS, labelled
 from runtime.partition.egress_outbox import EgressItem, EgressOutbox
 
 log = logging.getLogger("rt.egress")
@@ -212,6 +213,7 @@ class EgressSender:
             try:
                 await loop.run_in_executor(self._exec, self._transaction, batch)
                 self.transactions += 1
+                self._count(batch)
             except _Aborted as e:
                 for f, _ in batch:
                     self.outbox.sent.discard(f)
@@ -222,6 +224,11 @@ class EgressSender:
                 for f, _ in batch:
                     self.outbox.sent.discard(f)
                 raise
+
+    def _count(self, committed: list[tuple[str, EgressItem]]) -> None:
+        for f, item in committed:
+            if not self._dropped(f):
+                labelled(EGRESS_RECORDS, item.topic).inc()
 
     def _note_failures(self, bad: dict[str, str]) -> None:
         for f, why in bad.items():

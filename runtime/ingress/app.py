@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from runtime import tracing
 from runtime.ingress.backend import (
     DuplicateWorkflowRun,
     Failure,
@@ -35,6 +36,7 @@ from runtime.ingress.backend import (
     InvocationRequest,
     OutputResult,
     OutputStatus,
+    ShuttingDown,
     UnknownAwakeable,
 )
 from runtime.ingress.durations import DurationError, parse_duration_ms
@@ -52,6 +54,7 @@ from runtime.ingress.headers import (
     forwarded_headers,
 )
 from runtime.ingress.inputs import read_body, validate_input
+from runtime.ingress.metrics import TARGET_SCOPE_KEY, answered
 from runtime.ingress.paths import normalize_path, parse_path
 from runtime.ingress.responses import outcome_response, send_response
 from runtime.ingress.targets import (
@@ -70,10 +73,14 @@ from runtime.ingress.targets import (
     validated_awakeable_id,
 )
 from runtime.registry import HandlerKind, Registry
+from runtime.trace_context import TRACEPARENT
 from sdk.engine import acknowledge_lifespan
 from sdk.ids import workflow_invocation_id
 
 log = logging.getLogger("rt.ingress")
+
+SPAN_SCOPE_KEY = "rt.span"
+"""ASGI scope key of the request's tracing span (ended when the answer is ready)."""
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body accepted (10 MiB); larger ones get 413."""
@@ -138,6 +145,8 @@ class IngressApp:
 
     def __init__(self, ingress: _Ingress) -> None:
         self._ingress = ingress
+        self.draining = False
+        """Set when the node shuts down: every new request is answered 503 (Retry-After)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -146,8 +155,11 @@ class IngressApp:
         if scope["type"] != "http":  # websockets: not part of the ingress API
             await send({"type": "websocket.close", "code": 1003})
             return
+        started = time.perf_counter()
         try:
-            if scope["method"] not in ROUTED_METHODS:
+            if self.draining:
+                response = IngressError.shutting_down().to_response()
+            elif scope["method"] not in ROUTED_METHODS:
                 response = ingress_error_response(
                     405, METHOD_NOT_ALLOWED_MESSAGE, {"Allow": ", ".join(ROUTED_METHODS)}
                 )
@@ -156,6 +168,10 @@ class IngressApp:
         except Exception:
             log.exception("ingress: unexpected error on %s %s", scope["method"], scope["path"])
             response = ingress_error_response(500, "internal error")
+        answered(scope, response.status_code, time.perf_counter() - started)
+        span = scope.get(SPAN_SCOPE_KEY)
+        if span is not None:
+            span.end(response.status_code)
         await response(scope, receive, send)
 
 
@@ -245,6 +261,7 @@ class _Ingress:
         handler = service.handler(target.handler)
         if handler is None:
             raise IngressError.handler_not_found(target.service, target.handler)
+        request.scope[TARGET_SCOPE_KEY] = (service.name, handler.name)
         if not (service.public and handler.public):
             raise IngressError.private_service()
         raw_headers = request.scope["headers"]
@@ -264,12 +281,19 @@ class _Ingress:
         ):
             raise IngressError.limit_key_without_scope()
         path_and_query = f"{raw_path}?{query}" if query else raw_path
+        headers = forwarded_headers(raw_headers, path_and_query)
+        span = tracing.ingress_span(
+            request.method, service.name, handler.name, headers.get(TRACEPARENT)
+        )
+        if span is not None:  # the invocation's span will be this request's child
+            request.scope[SPAN_SCOPE_KEY] = span
+            headers[TRACEPARENT] = span.traceparent
         invocation = InvocationRequest(
             service=service.name,
             handler=handler.name,
             key=target.key,
             body=body,
-            headers=forwarded_headers(raw_headers, path_and_query),
+            headers=headers,
             idempotency_key=idempotency_key,
         )
 
@@ -292,6 +316,8 @@ class _Ingress:
             return invocation_failure_response(
                 Failure(409, WORKFLOW_ALREADY_INVOKED_MESSAGE), run_id
             )
+        except ShuttingDown as e:
+            raise IngressError.shutting_down(e.invocation_id) from None
         except Exception as e:
             log.warning("call to %s/%s failed", service.name, handler.name, exc_info=True)
             raise IngressError.invocation_dispatch(e) from e
@@ -304,6 +330,8 @@ class _Ingress:
                 result: OutputResult = await self._backend.attach(invocation_id)
             else:
                 result = await self._backend.output(invocation_id)
+        except ShuttingDown as e:
+            raise IngressError.shutting_down(e.invocation_id) from None
         except Exception as e:
             log.warning("%s of %s failed", mode.value, invocation_id, exc_info=True)
             raise IngressError.read_dispatch(e) from e

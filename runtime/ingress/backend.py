@@ -67,6 +67,18 @@ class DuplicateWorkflowRun(Exception):
     """A *call* of a workflow's run handler for an id that already ran (HTTP 409)."""
 
 
+class ShuttingDown(Exception):
+    """The node stops before the outcome of an accepted invocation is known (HTTP 503).
+
+    The invocation goes on; the caller may attach to it or retry with its idempotency key.
+    """
+
+    def __init__(self, invocation_id: str) -> None:
+        """Create the error for the invocation ``invocation_id``."""
+        super().__init__(f"shutting down while {invocation_id} runs")
+        self.invocation_id = invocation_id
+
+
 class UnknownAwakeable(Exception):
     """The invocation an awakeable id names does not exist (never did, or was purged): 404.
 

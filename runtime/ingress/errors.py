@@ -70,6 +70,10 @@ INVOCATION_NOT_FOUND_MESSAGE = "invocation not found"
 NOT_READY_MESSAGE = "the invocation exists but has not completed yet"
 SCOPE_UNSUPPORTED_MESSAGE = "scoped invocations require vqueues to be enabled"
 LIMIT_KEY_WITHOUT_SCOPE_MESSAGE = "limit-key requires a scope to be set"
+SHUTTING_DOWN_MESSAGE = "the node is shutting down and takes no new requests, retry shortly"
+RETRY_AFTER_S = 2
+"""``Retry-After`` of 503 answers given while a node shuts down: another node (or this
+one, restarted) takes its partitions over within seconds."""
 
 
 class ErrorSource(StrEnum):
@@ -94,15 +98,34 @@ class IngressError(Exception):
         404
     """
 
-    def __init__(self, status: int, message: str) -> None:
-        """Create the error; arguments as in the class docstring."""
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        """Create the error; arguments as in the class docstring, plus extra ``headers``."""
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
     def to_response(self) -> Response:
         """Render as ``{"code","message","source":"ingress"}`` with the source header."""
-        return ingress_error_response(self.status, self.message)
+        return ingress_error_response(self.status, self.message, self.headers)
+
+    @classmethod
+    def shutting_down(cls, invocation_id: str | None = None) -> IngressError:
+        """503 with ``Retry-After``: the node drains (SIGTERM).
+
+        With ``invocation_id``, the request was accepted and its invocation goes on: the
+        caller can attach to it (or retry with the same idempotency key).
+        """
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
+        if invocation_id is None:
+            return cls(503, SHUTTING_DOWN_MESSAGE, retry)
+        return cls(
+            503,
+            f"the node is shutting down before invocation {invocation_id} completed; it "
+            f"goes on: get its result with GET /restate/invocation/{invocation_id}/attach "
+            "(or retry the request with the same idempotency-key)",
+            {**retry, X_RESTATE_ID: invocation_id},
+        )
 
     @classmethod
     def not_found(cls) -> IngressError:

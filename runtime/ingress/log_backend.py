@@ -24,6 +24,7 @@ from runtime.ingress.backend import (
     OutputStatus,
     SendResult,
     SendStatus,
+    ShuttingDown,
     UnknownAwakeable,
 )
 from runtime.log import records
@@ -32,7 +33,7 @@ from runtime.log.records import InvocationSource, TargetKind
 from runtime.log.routing import routing_key_of
 from runtime.partition.status import Outcome, Status, decode_status
 from runtime.registry import Registry
-from runtime.responses import Response, ResponseListener, ResponseStatus
+from runtime.responses import ListenerStopped, Response, ResponseListener, ResponseStatus
 from runtime.state.reads import StateReads
 from sdk.ids import (
     idempotent_invocation_id,
@@ -116,6 +117,8 @@ class LogIngressBackend:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         try:
             return await fut
+        except ListenerStopped:
+            raise ShuttingDown(invocation_id) from None
         finally:
             self._watched.pop(request_id, None)
             self._listener.forget(request_id)
@@ -219,8 +222,8 @@ class LogIngressBackend:
                     ResponseStatus.DUPLICATE_RUN,
                 ):
                     status = SendStatus.PREVIOUSLY_ACCEPTED
-            except TimeoutError:
-                pass
+            except (TimeoutError, ListenerStopped):
+                pass  # durable in the log: accepted, whether or not it is a duplicate
             finally:
                 self._listener.forget(rid)
         return SendResult(inv_id, status, execute_at)

@@ -32,11 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from runtime import tracing
 from runtime.childproc import SupervisedChild, die_with_parent
 from runtime.logs import configure as configure_logging
-from runtime.serving import Server, loop_factory, redis_client
+from runtime.serving import Server, http_config, loop_factory, redis_client, release_waiters
 
 log = logging.getLogger("rt.ingress.process")
 
@@ -72,6 +71,8 @@ def ingress_children(
 async def serve(spec: dict[str, Any]) -> None:
     """The child: the ingress app on a reuse-port socket until SIGTERM."""
     from runtime.ingress.app import create_ingress_app
+    from runtime.ingress.auth import protect
+    from runtime.ingress.errors import ingress_error_response
     from runtime.ingress.log_backend import LogIngressBackend
     from runtime.invoker.deployments import DeploymentCatalog
     from runtime.invoker.loader import load_services
@@ -99,23 +100,25 @@ async def serve(spec: dict[str, Any]) -> None:
         topics,
         settings.partitions,
         client_id=f"rt-ingress-{uuid.uuid4().hex[:8]}",
+        max_record_bytes=settings.log_record_limit,
     )
     listener = ResponseListener(redis, settings.topic_prefix)
     backend = LogIngressBackend(registry, producer, redis, listener, settings.topic_prefix)
     await listener.start()
     await follower.wait_caught_up(60.0)
+    app = create_ingress_app(registry, backend, max_body_bytes=settings.max_payload_bytes)
     server = Server(
-        uvicorn.Config(
-            create_ingress_app(registry, backend),
-            log_level="warning",
-            lifespan="off",
+        http_config(
+            settings,
+            protect(app, settings, "ingress", ingress_error_response),
             proxy_headers=False,  # the ingress never reads the client address
             access_log=False,
         )
     )
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        loop.add_signal_handler(sig, stop.set)
     sock = reuseport_socket(settings.ingress_host, settings.ingress_port)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
@@ -123,10 +126,16 @@ async def serve(spec: dict[str, Any]) -> None:
     if server.started:
         print("ready", flush=True)
     parent = os.getppid()
-    while not task.done():
-        await asyncio.wait([task], timeout=1.0)
+    stopping = asyncio.create_task(stop.wait())
+    while not task.done() and not stop.is_set():
+        await asyncio.wait([task, stopping], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
         if os.getppid() != parent:  # belt and braces next to PDEATHSIG
-            server.should_exit = True
+            stop.set()
+    stopping.cancel()
+    # Drain as the node does: no new requests, waiting callers answered (503) in time.
+    app.draining = True
+    server.should_exit = True
+    await release_waiters(listener, settings)
     try:
         await task
     finally:
@@ -140,8 +149,12 @@ def main() -> None:
     die_with_parent()
     configure_logging("ingress")
     spec = json.loads(sys.stdin.read())
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(spec))
+    tracing.configure()  # as the parent did (it checked the variables before starting us)
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(spec))
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -31,9 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
+from runtime import logs, tracing
 from runtime.log import records
 from runtime.log.records import TargetKind
+from runtime.metrics import ATTEMPT_DURATION, labelled
+from runtime.partition.batching import InlineEnd
 from runtime.partition.contract import Attempt, AttemptHost
 from runtime.partition.status import Outcome
 from runtime.registry import OnMaxAttempts, Registry, Timeouts
@@ -51,6 +55,21 @@ from sdk.engine import (
 )
 
 log = logging.getLogger("rt.invoker")
+
+ENTRY_HEADROOM_BYTES = 64 << 10
+"""What a journal entry holds besides its payload (kind, name, framing); an entry within
+``max_payload_bytes`` plus this always fits one rt.log record (1 MiB headroom)."""
+_ENTRY_WORDS = {
+    "OutputCommand": "the handler's output",
+    "SetStateCommand": "a state value",
+    "Completion": "a ctx.run result",
+    "CallCommand": "a call's argument",
+    "SendCommand": "a send's argument",
+    "CompletePromiseCommand": "a promise value",
+    "CompleteAwakeableCommand": "an awakeable value",
+    "EmitCommand": "an emitted record",
+}
+"""How a too-large entry is named to the user, by its kind."""
 
 
 def abort_limit_s(timeouts: Timeouts) -> float | None:
@@ -72,6 +91,7 @@ class _Runner:
         host: AttemptHost,
         attempt: Attempt,
         handler: HandlerDefinition,
+        driver: InvocationDriver | None = None,
     ) -> None:
         self.invoker = invoker
         self.host = host
@@ -90,7 +110,8 @@ class _Runner:
         self.written_len = 0
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.driver: InvocationDriver | None = None
+        self.driver = driver
+        """Built when the attempt starts, or given: started inline, handed over blocked."""
 
     # Called by the partition (same loop).
     def notify(self, entries: list[bytes]) -> None:
@@ -105,8 +126,15 @@ class _Runner:
         self.wakeup.set()
 
     async def run(self) -> None:
+        started = time.perf_counter()
+        target = self.spec.target
+        span = tracing.attempt(
+            self.inv_id, target.service, target.handler, target.key, self.attempt, self.spec.headers
+        )
+        name = "/".join(p for p in (target.service, target.key, target.handler) if p is not None)
         try:
-            await self._run()
+            with span, logs.invocation(self.inv_id, name):
+                await self._run()
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -116,58 +144,34 @@ class _Runner:
             if self.driver is not None and not self.driver.finished:
                 await self.driver.close()
             self.invoker._done(self)
+            target = self.spec.target
+            labelled(ATTEMPT_DURATION, target.service, target.handler).observe(
+                time.perf_counter() - started
+            )
 
     def _append(self, rec: records.Record) -> asyncio.Future[int]:
         return self.host.append(rec)
 
     async def _run(self) -> None:
-        spec = self.spec
-        blobs = spec.journal
-        if blobs is None:
-            blobs = await self.host.load_journal(self.inv_id)
-        journal = [sj.decode_entry(b) for b in blobs]
-        state: dict[str, bytes] | None = spec.state
-        ok = spec.object_key
-        if ok is not None and state is None:
-            state = dict(await self.host.object_state(*ok))
-        descriptor = InvocationDescriptor(
-            invocation_id=self.inv_id,
-            service=spec.target.service,
-            handler=spec.target.handler,
-            key=spec.target.key,
-            headers=dict(spec.headers),
-            attempt=self.attempt,
-            random_seed=random_seed(self.inv_id),
-            eager_state=state,
-            idempotency_key=spec.idempotency_key,
-        )
-        driver = InvocationDriver(
-            self.handler,
-            descriptor,
-            journal,
-            always_replay=self.timeouts.always_replay,
-            hold_runs=not self.adopted,
-            topic_check=self.invoker.topic_check,
-        )
-        self.driver = driver
-        self.durable_len = self.written_len = len(journal)
+        driver = self.driver
+        if driver is None:
+            driver = await self._new_driver()
+        else:  # started inline and handed over where it blocked (batched execution)
+            self.durable_len = self.written_len = len(self.spec.journal or ())
         progress = await self._advance(driver)
         if progress is None:
             return
         grace = self.timeouts.inactivity_s
         while True:
             new = progress.new_entries
-            pending: asyncio.Future[int] | None = None
+            pending: asyncio.Future[Any] | None = None
             if new:
-                start = progress.journal_length - len(new)
-                rec = records.AppendJournal(
-                    self.inv_id,
-                    self.host.epoch,
-                    self.attempt,
-                    [sj.encode_entry(e) for e in new],
-                    start,
-                )
-                pending = self._append(rec)
+                blobs = [sj.encode_entry(e) for e in new]
+                too_large = self.invoker.oversized(blobs)
+                if too_large is not None:
+                    self._append_terminal(too_large)
+                    return
+                pending = self._append_entries(blobs, progress.journal_length - len(new))
                 self.written_len = progress.journal_length
             status = progress.status
             if isinstance(status, Done):
@@ -226,6 +230,28 @@ class _Runner:
             if progress is None:
                 return
 
+    async def _new_driver(self) -> InvocationDriver:
+        spec = self.spec
+        blobs = spec.journal
+        if blobs is None:
+            blobs = await self.host.load_journal(self.inv_id)
+        journal = [sj.decode_entry(b) for b in blobs]
+        state: dict[str, bytes] | None = spec.state
+        ok = spec.object_key
+        if ok is not None and state is None:
+            state = dict(await self.host.object_state(*ok))
+        driver = InvocationDriver(
+            self.handler,
+            descriptor_of(spec, state),
+            journal,
+            always_replay=self.timeouts.always_replay,
+            hold_runs=not self.adopted,
+            topic_check=self.invoker.topic_check,
+        )
+        self.driver = driver
+        self.durable_len = self.written_len = len(journal)
+        return driver
+
     async def _advance(
         self,
         driver: InvocationDriver,
@@ -279,36 +305,88 @@ class _Runner:
         )
         self.host.answer_early(self.inv_id, outcome)
 
+    def _append_entries(self, blobs: list[bytes], start: int) -> asyncio.Future[Any]:
+        """One ``AppendJournal`` record, or several in order when the entries together are
+        more than a record takes (each one alone fits: :meth:`InProcessInvoker.oversized`).
+
+        Returns:
+            Resolves once all are durable; fails with the first failure.
+        """
+        budget = self.invoker.max_entry_bytes
+        chunks: list[list[bytes]] = [[]]
+        size = 0
+        for blob in blobs:
+            if chunks[-1] and size + len(blob) > budget:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(blob)
+            size += len(blob)
+        futs = []
+        for chunk in chunks:
+            rec = records.AppendJournal(self.inv_id, self.host.epoch, self.attempt, chunk, start)
+            futs.append(self._append(rec))
+            start += len(chunk)
+        return futs[0] if len(futs) == 1 else asyncio.gather(*futs)
+
+    def _append_terminal(self, message: str) -> None:
+        """End the invocation with a terminal failure, whatever its retry policy: a retry
+        would make the same value again."""
+        log.warning("invocation %s attempt %d: %s", self.inv_id, self.attempt, message)
+        self._append(
+            records.AttemptFailed(self.inv_id, self.host.epoch, self.attempt, 500, message, None)
+        )
+
     def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
-        target = self.spec.target
-        policy = self.invoker.registry.retry_policy(target.service, target.handler)
-        failed_attempts = self.spec.retry_count + 1
-        exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
-        retry_at: int | None
-        pause = False
-        if exhausted:
-            retry_at = None
-            pause = policy.on_max_attempts is OnMaxAttempts.PAUSE
-        else:
-            delay = (
-                retry_after.total_seconds()
-                if retry_after is not None
-                else policy.delay_s(failed_attempts)
-            )
-            retry_at = int((time.time() + delay) * 1000)
+        f = failure_of(self.invoker.registry, self.spec, code, message, retry_after)
         log.warning(
             "invocation %s attempt %d failed (%d): %s%s",
             self.inv_id,
             self.attempt,
             code,
             message,
-            "" if retry_at is None else f"; retrying in {(retry_at / 1000 - time.time()):.2f}s",
+            ""
+            if f.retry_at_ms is None
+            else f"; retrying in {(f.retry_at_ms / 1000 - time.time()):.2f}s",
         )
         self._append(
             records.AttemptFailed(
-                self.inv_id, self.host.epoch, self.attempt, code, message, retry_at, pause
+                self.inv_id, self.host.epoch, self.attempt, code, message, f.retry_at_ms, f.pause
             )
         )
+
+
+def descriptor_of(spec: Attempt, state: dict[str, bytes] | None) -> InvocationDescriptor:
+    """What the SDK's driver is told about the attempt ``spec`` running on ``state``."""
+    return InvocationDescriptor(
+        invocation_id=spec.invocation_id,
+        service=spec.target.service,
+        handler=spec.target.handler,
+        key=spec.target.key,
+        headers=dict(spec.headers),
+        attempt=spec.number,
+        random_seed=random_seed(spec.invocation_id),
+        eager_state=state,
+        idempotency_key=spec.idempotency_key,
+    )
+
+
+def failure_of(
+    registry: Registry, spec: Attempt, code: int, message: str, retry_after: timedelta | None
+) -> records.BatchFailure:
+    """How a failed attempt is recorded: when it is retried per the handler's retry policy,
+    or (exhausted) whether the invocation pauses or is killed with the failure."""
+    target = spec.target
+    policy = registry.retry_policy(target.service, target.handler)
+    failed_attempts = spec.retry_count + 1
+    exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
+    if exhausted:
+        return records.BatchFailure(
+            code, message, None, policy.on_max_attempts is OnMaxAttempts.PAUSE
+        )
+    delay = (
+        retry_after.total_seconds() if retry_after is not None else policy.delay_s(failed_attempts)
+    )
+    return records.BatchFailure(code, message, int((time.time() + delay) * 1000))
 
 
 TopicCheck = Callable[[str], str | None]
@@ -339,9 +417,28 @@ class InProcessInvoker:
         self.topic_check = topic_check
         self._live: dict[str, _Runner] = {}
         self._settings = settings
+        self.max_entry_bytes = settings.max_payload_bytes + ENTRY_HEADROOM_BYTES
+        """Largest journal entry an attempt may append: one payload and its framing."""
         self.speculation_enabled = settings.speculative_handoff
         self._ended_speculative: dict[str, tuple[int, dict[str, bytes]]] = {}
         """Speculative attempts that ended before adoption: their attempt and final state."""
+
+    def oversized(self, blobs: list[bytes]) -> str | None:
+        """Why one of these encoded journal entries is too large to journal, or None.
+
+        A handler's output, a state value, a ``ctx.run`` result, call arguments: each is
+        one entry and must fit ``max_payload_bytes`` (plus :data:`ENTRY_HEADROOM_BYTES`).
+        """
+        for blob in blobs:
+            if len(blob) > self.max_entry_bytes:
+                kind = type(sj.decode_entry(blob)).__name__
+                what = _ENTRY_WORDS.get(kind, f"a journal entry ({kind})")
+                limit = self._settings.max_payload_bytes
+                return (
+                    f"{what} of {len(blob)} bytes is over the payload limit "
+                    f"max_payload_bytes = {limit} bytes"
+                )
+        return None
 
     def handler(self, service: str, handler: str) -> HandlerDefinition | None:
         svc = self._services.get(service)
@@ -371,6 +468,52 @@ class InProcessInvoker:
         runner.task = asyncio.get_running_loop().create_task(
             runner.run(), name=f"rt-attempt-{inv_id}-{attempt.number}"
         )
+
+    def can_run_inline(self, service: str, handler: str) -> bool:
+        """Batched execution: the handler is deployed here and not in always-replay mode."""
+        return (
+            self.handler(service, handler) is not None
+            and not self.timeouts(service, handler).always_replay
+        )
+
+    def run_inline(self, host: AttemptHost, attempt: Attempt, *, queued: bool) -> InlineEnd | None:
+        """Run ``attempt`` on the caller's stack (batched execution, ADR 0020).
+
+        ``attempt`` carries its journal and state. Returns how it ended, or None when it
+        blocked: a head attempt goes on here as a live attempt (its records appended
+        as usual), a ``queued`` one (``ctx.run`` actions held: nothing of it ran
+        outside) is dropped.
+        """
+        target = attempt.target
+        handler = self.handler(target.service, target.handler)
+        assert handler is not None and attempt.journal is not None
+        driver = InvocationDriver(
+            handler,
+            descriptor_of(attempt, attempt.state),
+            [sj.decode_entry(b) for b in attempt.journal],
+            hold_runs=queued,
+            topic_check=self.topic_check,
+        )
+        progress = driver.run_inline(defer_durability=not queued)
+        if progress is None:
+            if queued:
+                asyncio.get_running_loop().create_task(driver.close())
+                return None
+            runner = _Runner(self, host, attempt, handler, driver)
+            self._live[attempt.invocation_id] = runner
+            runner.task = asyncio.get_running_loop().create_task(
+                runner.run(), name=f"rt-attempt-{attempt.invocation_id}-{attempt.number}"
+            )
+            return None
+        entries = [sj.encode_entry(e) for e in progress.new_entries]
+        status = progress.status
+        if isinstance(status, Failed):
+            failure = failure_of(
+                self.registry, attempt, status.code, status.message, status.retry_after
+            )
+            return InlineEnd(entries, None, failure)
+        state = driver.state
+        return InlineEnd(entries, None if state is None else dict(state))
 
     def notify(self, invocation_id: str, attempt: int, entries: list[bytes]) -> bool:
         runner = self._live.get(invocation_id)

@@ -14,15 +14,27 @@ import contextlib
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from runtime.log import records
-from runtime.log.topics import TopicNames
+from runtime.log.topics import DEFAULT_MAX_RECORD_BYTES, KAFKA_FRAMING_BYTES, TopicNames
 from sdk.ids import parse_invocation_id, partition_for_hash, routing_hash
 
 
 class LogWriteError(RuntimeError):
     """A record could not be made durable."""
+
+
+class RecordTooLargeError(LogWriteError):
+    """A record is larger than rt's topics take (``max_payload_bytes`` plus headroom)."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"a record of {size} bytes for {topic} is over the limit of {limit} bytes "
+            "(max_payload_bytes plus 1 MiB for what a record holds besides its payload)"
+        )
+        self.size = size
+        self.limit = limit
 
 
 def partition_of_invocation(invocation_id: str, partitions: int) -> int:
@@ -45,12 +57,19 @@ class LogProducer:
         *,
         linger_ms: float = 0.0,
         client_id: str = "rt",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         self.topics = topics
         self.partitions = partitions
+        self.max_record_bytes = max_record_bytes
+        """Larger records are refused before they reach Kafka (:class:`RecordTooLargeError`);
+        rt's topics take this much (:func:`runtime.log.topics.ensure_topics`)."""
         self._producer = Producer(
             {
                 **kafka_config,
+                # librdkafka's own check (1 MB by default) stays above ours: ours names
+                # the setting, and a refused produce() would never resolve its future.
+                "message.max.bytes": max_record_bytes + KAFKA_FRAMING_BYTES,
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
@@ -106,6 +125,10 @@ class LogProducer:
                 self._delivered(loop, (fut, msg.offset() or 0, None))
 
         value = records.encode(record)
+        size = len(value) + len(key)
+        if size > self.max_record_bytes:
+            fut.set_exception(RecordTooLargeError(self.topics.log, size, self.max_record_bytes))
+            return fut
         with self._lock:
             self._queued.append((partition, key, value, done))
             schedule = not self._produce_scheduled
@@ -138,6 +161,16 @@ class LogProducer:
             except BufferError:
                 self._producer.poll(0.01)
                 self._hand_over()
+            except KafkaException as e:
+                # Refused at once (e.g. a size over librdkafka's limit): the append fails,
+                # it must not leave its future unresolved.
+                done(e.args[0] if e.args else KafkaError(KafkaError._FAIL), None)
+                self._hand_over()
+                return
+
+    def queued(self) -> int:
+        """Records not acknowledged by the broker yet, appends of this loop turn included."""
+        return len(self._producer) + len(self._queued)
 
     def flush(self, timeout: float = 30.0) -> int:
         self._produce_queued()  # from any thread: appends still waiting for their loop turn

@@ -290,6 +290,46 @@ class SubscriptionBatch(msgspec.Struct, frozen=True, tag="subbatch", array_like=
     entries: list[SourceEntry]
 
 
+class BatchFailure(msgspec.Struct, frozen=True, array_like=True):
+    """How the attempt of a :class:`BatchItem` failed: what ``AttemptFailed`` would say."""
+
+    code: int
+    message: str
+    retry_at_ms: int | None = None
+    """None: retries exhausted — kill with the failure, or pause (``pause``)."""
+    pause: bool = False
+
+
+class BatchItem(msgspec.Struct, frozen=True, array_like=True):
+    """One attempt run by a partition owner in a batch (batched execution, ADR 0020).
+
+    Applied as the ``AppendJournal`` of ``(invocation_id, epoch, attempt, entries,
+    start)`` it stands for, then, with ``failure``, the ``AttemptFailed``.
+    """
+
+    invocation_id: str
+    attempt: int
+    entries: list[bytes]
+    start: int = -1
+    after: int = -1
+    """Index of the item (in the same record) whose clean end this attempt ran after,
+    on the state it ended with: the item counts only if applying that item handed
+    this invocation its key's lock. -1: the invocation was the current attempt when
+    it ran (no assumption)."""
+    failure: BatchFailure | None = None
+
+
+class BatchCommit(msgspec.Struct, frozen=True, tag="batch", array_like=True):
+    """What the partition owner's batched execution produced: one record per batch.
+
+    Written by the owner of this partition to it (like ``AppendJournal``), so records
+    of an epoch older than the last announced leader's are dropped.
+    """
+
+    epoch: int
+    items: list[BatchItem]
+
+
 Record = (
     AnnounceLeader
     | Invoke
@@ -308,6 +348,7 @@ Record = (
     | AttachInvocation
     | EgressDone
     | SubscriptionBatch
+    | BatchCommit
     | PinDeployment
 )
 

@@ -21,6 +21,7 @@ from typing import Any
 from runtime.log import records
 from runtime.partition import effects as E
 from runtime.partition.answers import Answers
+from runtime.partition.batching import BatchRunner
 from runtime.partition.contract import Attempt, Invoker
 from runtime.partition.machine import PartitionMachine
 from runtime.partition.status import InvocationStatus, Outcome, Status
@@ -71,6 +72,8 @@ class PartitionHost:
         self._load_journal = load_journal
         self._epoch = epoch
         self._leading = leading
+        self.batch: BatchRunner | None = None
+        """Batched execution (ADR 0020): takes the attempts that run batched."""
 
     # ------------------------------------------------------------------ AttemptHost
 
@@ -152,6 +155,12 @@ class PartitionHost:
         st, journal, dropped = starting
         for spec in dropped:  # it runs again: its end is not clean
             self._invoker.abort_attempt(spec.invocation_id, spec.attempt)
+        if self.batch is not None and self.batch.take(st, journal):
+            return
+        self.start_live(st, journal)
+
+    def start_live(self, st: InvocationStatus, journal: list[bytes] | None) -> None:
+        """Start the current attempt of ``st`` as a live attempt of the invoker."""
         self._invoker.start(self, attempt_of(st, journal))
 
     def notify(self, e: E.Notify) -> None:

@@ -17,7 +17,7 @@ import msgspec
 from runtime.log import records
 from runtime.partition.answers import ResponseStatus
 from runtime.partition.egress_outbox import EgressItem
-from runtime.partition.status import Outcome
+from runtime.partition.status import InvocationStatus, Outcome
 from runtime.state.store import Op
 
 
@@ -135,6 +135,20 @@ Effect = (
 
 
 @dataclass(slots=True)
+class Tally:
+    """What a batch did, counted for the node's metrics once it is applied (data only)."""
+
+    invoked: list[records.Target] = field(default_factory=list)
+    """Targets of the invocations created (duplicates of existing ones excluded)."""
+    completed: list[InvocationStatus] = field(default_factory=list)
+    """The invocations completed (their outcome set)."""
+    attempts_failed: list[records.Target] = field(default_factory=list)
+    """Targets of the current attempts that failed."""
+    journal_entries: int = 0
+    """Journal entries appended."""
+
+
+@dataclass(slots=True)
 class Batch:
     """The outcome of computing one batch of records."""
 
@@ -144,3 +158,5 @@ class Batch:
     """Run in order once the ops are applied."""
     state_keys: set[tuple[str, str]] = field(default_factory=set)
     """Objects whose state the ops write (the state cache must not keep a read racing them)."""
+    tally: Tally = field(default_factory=Tally)
+    """Counted for the metrics after the apply (never read by the machine)."""

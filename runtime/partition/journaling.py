@@ -24,6 +24,7 @@ from runtime.partition.promises import ALREADY_COMPLETED
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.partition.timer import Timer, TimerKind
 from runtime.state.store import Delete, HDel, HSet, LTrim, RPush
+from runtime.trace_context import TRACEPARENT, for_callee
 
 
 class JournalTransitions(InvocationLifecycle):
@@ -53,6 +54,7 @@ class JournalTransitions(InvocationLifecycle):
         else:
             self.unseen.forget(inv_id)  # all seen: none before rec.start
         b.ops.append(RPush(self.keys.journal(inv_id), [*rec.entries, *tail]))
+        b.tally.journal_entries += len(rec.entries)
         # All entries take their journal positions first: completions the machine
         # produces for them (lazy state, promises) come after them, as in Redis.
         indexed = []
@@ -159,11 +161,15 @@ class JournalTransitions(InvocationLifecycle):
                 failure = records.Failure(404, msg)
                 self._on_complete(st.invocation_id, index, None, failure, b)
             return
+        headers = dict(fx.headers)
+        if TRACEPARENT not in headers and TRACEPARENT in st.headers:
+            # The callee's span is the child of this invocation's (runtime.trace_context).
+            headers[TRACEPARENT] = for_callee(st.invocation_id, st.headers)
         rec = records.Invoke(
             invocation_id=fx.invocation_id,
             target=target,
             input=fx.param,
-            headers=dict(fx.headers),
+            headers=headers,
             idempotency_key=fx.idempotency_key,
             source=records.InvocationSource.SERVICE,
             caller=None if fx.send else records.CallerSink(st.invocation_id, index),

@@ -262,6 +262,8 @@ class InvocationLifecycle:
         self.first_journal.pop(inv_id, None)
         self.unseen.forget(inv_id)
         b.ops.append(HDel(self.keys.active, inv_id))
+        if st.target.handler != SET_STATE_HANDLER:
+            b.tally.completed.append(st)
         if st.target.handler == SET_STATE_HANDLER:
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))

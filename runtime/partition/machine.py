@@ -33,9 +33,9 @@ from runtime.log.records import InvocationSource, TargetKind
 from runtime.log.routing import routing_key_of
 from runtime.partition import journal as J
 from runtime.partition.answers import ResponseStatus
+from runtime.partition.batch_commit import BatchCommitTransitions
 from runtime.partition.cron import CronChanges
 from runtime.partition.effects import AbortAttempt, Batch, BecomeLeader, EgressApplied, Respond
-from runtime.partition.journaling import JournalTransitions
 from runtime.partition.lifecycle import (
     ANSWER_GRACE_MS,
     BatchExpander,
@@ -65,12 +65,13 @@ __all__ = [
 log = logging.getLogger("rt.processor")
 
 
-class PartitionMachine(JournalTransitions):
+class PartitionMachine(BatchCommitTransitions):
     """The state machine of one partition, over its in-memory view.
 
     Built in layers: ``lifecycle.InvocationLifecycle`` (the view; starting,
     completing, handing a lock over), ``journaling.JournalTransitions`` (an attempt's
-    entries), and here the other record kinds and the batch. Takes the arguments of
+    entries), ``batch_commit.BatchCommitTransitions`` (a batch of attempts), and here
+    the other record kinds and the batch. Takes the arguments of
     ``InvocationLifecycle``.
     """
 
@@ -165,6 +166,8 @@ class PartitionMachine(JournalTransitions):
                 self._on_attach_invocation(rec, b)
             case records.EgressDone():
                 self._on_egress_done(rec, b)
+            case records.BatchCommit():
+                self._on_batch_commit(rec, b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -200,6 +203,7 @@ class PartitionMachine(JournalTransitions):
             dlq=rec.dlq,
         )
         self.active[inv_id] = st
+        b.tally.invoked.append(rec.target)
         b.ops.append(HSet(self.keys.active, inv_id, b"1"))
         input_blob = J.input_entry(rec.headers, rec.input)
         self.first_journal[inv_id] = input_blob
@@ -285,6 +289,7 @@ class PartitionMachine(JournalTransitions):
         self._drop_speculations_after(st.invocation_id, b)
         st.last_failure = records.Failure(rec.code, rec.message)
         st.retry_count += 1
+        b.tally.attempts_failed.append(st.target)
         if rec.retry_at_ms is None and rec.pause:
             st.move(Status.PAUSED, self._now)
             self._save(st, b)

@@ -21,6 +21,7 @@ runs with ``auto.offset.reset = error`` and the membership fails with
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -29,6 +30,9 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 log = logging.getLogger("rt.membership")
+
+STATS_INTERVAL_MS = 5_000
+"""How often librdkafka reports the consumer's statistics (the lag ``/metrics`` shows)."""
 
 REBALANCE_STEP_TIMEOUT_S = 60.0
 
@@ -92,8 +96,11 @@ class Membership:
                 "max.poll.interval.ms": max_poll_interval_ms,
                 "partition.assignment.strategy": "range",
                 "log_level": 2,  # connection errors during broker restarts are expected noise
+                "statistics.interval.ms": STATS_INTERVAL_MS,
+                "stats_cb": self._stats,
             }
         )
+        self._stable_offsets: dict[int, int] = {}
         self._stop = threading.Event()
         self._owned: set[int] = set()
         self._resume_at: dict[int, int] = {}
@@ -105,6 +112,25 @@ class Membership:
     @property
     def owned(self) -> set[int]:
         return set(self._owned)
+
+    def high_watermarks(self) -> dict[int, int]:
+        """Per partition, the offset after the last record consumers may read (the last
+        stable offset: read_committed), as librdkafka's statistics last reported it
+        (every :data:`STATS_INTERVAL_MS`). Read from any thread; never calls the consumer,
+        which blocks while another thread polls it."""
+        return dict(self._stable_offsets)
+
+    def _stats(self, raw: str) -> None:
+        """librdkafka's statistics (served by ``poll()`` on the membership thread)."""
+        try:
+            parts = json.loads(raw)["topics"][self._topic]["partitions"]
+            self._stable_offsets = {
+                int(p): int(v["ls_offset"])
+                for p, v in parts.items()
+                if int(p) >= 0 and int(v.get("ls_offset", -1)) >= 0
+            }
+        except (KeyError, TypeError, ValueError):
+            pass  # not fetching the topic yet: nothing to report
 
     def start(self) -> None:
         self._consumer.subscribe(

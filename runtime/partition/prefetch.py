@@ -65,23 +65,10 @@ async def prefetch(
             if inv_id not in active and not fresh:
                 wanted.append(inv_id)
         elif isinstance(rec, records.AppendJournal | records.PinDeployment):
-            st = active.get(rec.invocation_id)
-            if st is not None and st.attempt == rec.attempt and 0 <= rec.start < st.journal_len:
-                # Whether the attempt's entries are reordered is decided by the log,
-                # not by which owner applies it: learn what a previous owner journaled.
-                unseen, start, end = machine.unseen, rec.start, st.journal_len
-                if unseen.missing(st.invocation_id, start, end):
-                    tail = await reader.lrange(keys.journal(st.invocation_id), start, end - 1)
-                    unseen.learn(st.invocation_id, start, end, tail)
-            ok = st.object_key if st is not None else None
-            if (
-                ok is not None
-                and not machine.promises.known(ok)
-                and machine.services.is_workflow(st)
-            ):
-                promise_keys.add(ok)
-            if st is not None and ok is not None and machine.services.lazy_state(st):
-                await machine.states.read(ok)  # lazy reads are answered from the cache
+            await _journal_needs(machine, rec, reader, promise_keys)
+        elif isinstance(rec, records.BatchCommit):
+            for item in rec.items:  # each is applied as its AppendJournal
+                await _journal_needs(machine, item, reader, promise_keys)
     out: Completed = {}
     if wanted:
         blobs = await reader.mget([keys.inv(i) for i in wanted])
@@ -96,3 +83,25 @@ async def prefetch(
     for ok in promise_keys:
         machine.promises.load(ok, await reader.hgetall(keys.promise(*ok)))
     return out
+
+
+async def _journal_needs(
+    machine: PartitionMachine,
+    rec: records.AppendJournal | records.BatchItem | records.PinDeployment,
+    reader: PrefetchReader,
+    promise_keys: set[tuple[str, str]],
+) -> None:
+    """What applying an attempt's entries needs: a journal tail, promises, lazy state."""
+    st = machine.active.get(rec.invocation_id)
+    if st is not None and st.attempt == rec.attempt and 0 <= rec.start < st.journal_len:
+        # Whether the attempt's entries are reordered is decided by the log,
+        # not by which owner applies it: learn what a previous owner journaled.
+        unseen, start, end = machine.unseen, rec.start, st.journal_len
+        if unseen.missing(st.invocation_id, start, end):
+            tail = await reader.lrange(machine.keys.journal(st.invocation_id), start, end - 1)
+            unseen.learn(st.invocation_id, start, end, tail)
+    ok = st.object_key if st is not None else None
+    if ok is not None and not machine.promises.known(ok) and machine.services.is_workflow(st):
+        promise_keys.add(ok)
+    if st is not None and ok is not None and machine.services.lazy_state(st):
+        await machine.states.read(ok)  # lazy reads are answered from the cache

@@ -25,10 +25,13 @@ import redis.asyncio as aioredis
 from confluent_kafka import Message
 
 from runtime.log import records
+from runtime.log.batch_producer import BatchFenced
 from runtime.log.producer import LogProducer
 from runtime.partition import effects as E
+from runtime.partition import metering
 from runtime.partition.answers import Answers, Publish
 from runtime.partition.attempts import PartitionHost
+from runtime.partition.batching import Batching, BatchProducing, BatchRunner
 from runtime.partition.contract import Invoker
 from runtime.partition.features import (
     DeadLetters,
@@ -83,6 +86,9 @@ class ProcessorDeps:
     None disables egress sending."""
     dlq: DeadLetters | None = None
     """Produces dead letters of failed subscription invocations (``runtime.subscriptions``)."""
+    batching: Batching | None = None
+    """Batched execution (ADR 0020): how attempts run inline and how batches commit;
+    None runs every attempt on the normal path."""
 
 
 class PartitionProcessor:
@@ -139,6 +145,19 @@ class PartitionProcessor:
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
         self.egress_sender: EgressSending | None = None
+        self.batch: BatchRunner | None = None
+        self.batch_producer: BatchProducing | None = None
+        if deps.batching is not None:
+            self.batch_producer = deps.batching.producer(partition)
+            self.batch = self.host.batch = BatchRunner(
+                self.machine,
+                self.host,
+                deps.batching.invoker,
+                self.batch_producer,
+                start_live=self.host.start_live,
+                max_items=deps.batching.max_items,
+                leading=lambda: self.leading,
+            )
         self._egress_used = False
         self._run_effect: dict[type, Callable[[Any], None]] = {
             **self.host.effect_handlers(),
@@ -162,6 +181,8 @@ class PartitionProcessor:
                 partition ever had an egress sender, take over its transactional.id
                 now (aborting a dead owner's open transaction, which would otherwise
                 stall read_committed consumption of the partition).
+                With batched execution, take the partition's batch transactional.id
+                over: a previous owner's batch can no longer commit.
         Step 4. Append AnnounceLeader(epoch): once it is applied, records of older
                 epochs are dropped and this processor starts driving invocations.
         """
@@ -175,6 +196,8 @@ class PartitionProcessor:
                 await self._egress().init()
             except Exception:  # noqa: BLE001 - the sender retries when it starts
                 log.warning("partition %d: egress init at take-over failed", self.partition)
+        if self.batch_producer is not None:
+            await self.batch_producer.init()
         announce = records.AnnounceLeader(self.epoch, self.deps.worker_id)  # Step 4.
         await self.deps.producer.append(self.partition, b"", announce)
         self._task = asyncio.create_task(self._run(), name=f"rt-processor-{self.partition}")
@@ -206,6 +229,8 @@ class PartitionProcessor:
         if self.egress_sender is not None:
             await self.egress_sender.stop()
         self.host.abort_all()
+        if self.batch_producer is not None:
+            await self.batch_producer.close()
 
     def offer(self, batch: list[Message]) -> None:
         """Called on the loop by the membership thread."""
@@ -229,7 +254,7 @@ class PartitionProcessor:
                     self.on_drained(self.partition)
         except asyncio.CancelledError:
             raise
-        except FencedError as e:
+        except (FencedError, BatchFenced) as e:
             log.warning("partition %d: fenced, stopping: %s", self.partition, e)
             self.failed = e
             self.leading = False
@@ -276,7 +301,10 @@ class PartitionProcessor:
                 decoded.append((offset, records.Purge("")))
                 continue
             if isinstance(rec, records.SubscriptionBatch):
-                decoded.extend((offset, inv) for inv in self.machine.expand(offset, rec))
+                invokes = self.machine.expand(offset, rec)
+                if offset >= self.applied_next:  # not a re-delivery: counted once
+                    metering.subscription_records(rec.subscription_id, len(invokes))
+                decoded.extend((offset, inv) for inv in invokes)
                 if len(decoded) >= MAX_BATCH:  # bound one apply (a batch record holds many)
                     await self._apply_decoded(decoded)
                     decoded = []
@@ -295,6 +323,7 @@ class PartitionProcessor:
         last = decoded[-1][0]
         written = batch.state_keys
         self.states.applying(written)
+        started = time.perf_counter()
         try:
             result = await self.deps.store.apply(
                 self.partition, self.epoch, last, batch.ops
@@ -304,12 +333,19 @@ class PartitionProcessor:
         self.applied_next = max(self.applied_next, last + 1)
         if result.already_applied:
             return
+        metering.applied(batch.tally, len(decoded), time.perf_counter() - started)
         run = self._run_effect
         for effect in batch.effects:  # Step 5.
             try:
                 run[type(effect)](effect)
             except Exception:
                 log.exception("partition %d: effect failed", self.partition)
+        runner = self.batch
+        if runner is not None:
+            if runner.failed is not None:
+                raise runner.failed  # its attempts have no live runner: stop, a new owner runs them
+            if runner.pending:
+                await runner.flush()
 
     async def _prefetch(self, recs: Any) -> dict[str, InvocationStatus | None]:
         return await prefetch(self.machine, recs, self.deps.store)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from confluent_kafka import Message
 
+from runtime.metrics import PartitionGauges
 from runtime.partition.membership import Membership
 from runtime.partition.processor import PartitionProcessor, ProcessorDeps
 from runtime.partition.trim import LogTrimmer
@@ -72,6 +73,16 @@ class Worker:
         for p in partitions:
             _, applied = await self.deps.store.position(p)
             out[p] = applied + 1
+        return out
+
+    def gauges(self) -> list[PartitionGauges]:
+        """What each owned partition reports to ``/metrics`` now."""
+        highs = self._membership.high_watermarks() if self._membership is not None else {}
+        out = []
+        for p, proc in sorted(self.processors.items()):
+            high = highs.get(p)
+            lag = max(0, high - proc.applied_next) if high is not None else None
+            out.append(PartitionGauges(p, proc.leading, lag))
         return out
 
     def _failed(self, e: BaseException) -> None:

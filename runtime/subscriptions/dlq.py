@@ -34,6 +34,7 @@ import msgspec
 from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.log import records
+from runtime.metrics import DEAD_LETTERS
 from runtime.partition.housekeeping import forget_sent
 from runtime.subscriptions.mapping import (
     H_KEY,
@@ -183,6 +184,7 @@ class DlqOutbox:
                 item.topic, value=value, key=key, headers=list(headers), on_delivery=delivered
             )
             await done
+            DEAD_LETTERS.inc()
             # Outside the fenced apply: safe for a stale owner too (at worst a new owner
             # sends the dead letter again; runtime.partition.housekeeping says why).
             await forget_sent(self._redis, keys.dlq, field_)

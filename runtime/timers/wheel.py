@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from runtime.metrics import TIMER_FIRE_DELAY
 from runtime.state.store import PartitionStore
 from runtime.timers.horizon import Horizon
 
@@ -146,7 +147,9 @@ class TimerWheel:
         self._wakeup.clear()
         now = now_ms()
         if self._leading():
+            due_at = self.core.members
             for member in self.core.pop_due(now):
+                TIMER_FIRE_DELAY.observe(max(0, now - due_at.get(member, now)) / 1000)
                 self._fire_one(member)
         if self.core.refill_request(now) is not None:
             async with self.lock:

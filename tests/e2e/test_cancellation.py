@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -287,7 +288,10 @@ def test_cli_describe_cancel_kill_purge(
     out = rt_cli("invocations", "describe", inv_id, *admin)
     assert out.returncode == 0, out.stderr
     assert "Sleeper/nap" in out.stdout and inv_id in out.stdout and "Journal size:" in out.stdout
-    assert "Command: Input" in out.stdout and "Command: Sleep" in out.stdout
+    timeline = [line.split() for line in out.stdout.splitlines()]
+    assert timeline[timeline.index(["#", "CMD", "ENTRY", "DETAIL"]) + 1][:3] == ["0", "0", "Input"]
+    sleep = next(line for line in timeline if "Sleep" in line)
+    assert "until" in sleep and sleep[-1] == "waiting"  # what the invocation waits on
 
     out = rt_cli("invocations", "cancel", inv_id, *admin)  # no --yes, stdin not a tty
     assert out.returncode == 1 and "--yes" in out.stderr
@@ -298,31 +302,38 @@ def test_cli_describe_cancel_kill_purge(
     assert "Cancelled 1 invocation" in out.stdout
     wait_completed(node, inv_id)
     out = rt_cli("invocations", "kill", inv_id, "--yes", *admin)
-    assert out.returncode == 1 and "already completed" in out.stderr
+    assert out.returncode == 4 and "already completed" in out.stderr  # refused
     out = rt_cli("invocations", "describe", inv_id, *admin)
-    assert out.returncode == 0 and "Notification: Cancel" in out.stdout, out.stderr
+    assert out.returncode == 0 and "└ Cancel" in out.stdout, out.stderr
     assert "[409] cancelled" in out.stdout
     out = rt_cli("invocations", "describe", inv_id, "--no-journal", *admin)
-    assert out.returncode == 0 and "Command: Input" not in out.stdout
+    assert out.returncode == 0 and "Journal size:" in out.stdout and "Input" not in out.stdout
+    out = rt_cli("invocations", "describe", inv_id, "--json", *admin)
+    described = json.loads(out.stdout)
+    assert described["id"] == inv_id and described["status"] == "completed"
+    assert [e["entry_type"] for e in described["journal"]][:2] == [
+        "Command: Input",
+        "Command: Sleep",
+    ]
 
     r = httpx.post(f"{node.url}/Sleeper/nap/send", content="600000", headers=JSON, timeout=30)
     kill_id = r.json()["invocationId"]
     wait_for(lambda: httpx.get(f"{node.admin_url}/invocations/{kill_id}").status_code == 200)
     out = rt_cli("invocations", "purge", kill_id, "--yes", *admin)
-    assert out.returncode == 1 and "only completed ones can be purged" in out.stderr
+    assert out.returncode == 4 and "only completed ones can be purged" in out.stderr
     out = rt_cli("invocations", "kill", kill_id, "-y", *admin)
     assert out.returncode == 0, out.stderr
     assert "Killed 1 invocation" in out.stdout
     out = rt_cli("invocations", "purge", kill_id, "-y", *admin)
     assert out.returncode == 0 and "Purged 1 invocation" in out.stdout, out.stderr
     out = rt_cli("invocations", "describe", kill_id, *admin)
-    assert out.returncode == 1 and "does not exist" in out.stderr and "404" in out.stderr
+    assert out.returncode == 3 and "does not exist" in out.stderr and "404" in out.stderr
 
     out = rt_cli("invocations", "describe", "inv_bad", *admin)
-    assert out.returncode == 1 and "Invalid invocation id" in out.stderr
+    assert out.returncode == 4 and "Invalid invocation id" in out.stderr
     dead = f"http://127.0.0.1:{free_port()}"
     out = rt_cli("invocations", "cancel", inv_id, "--yes", "--admin-url", dead)
-    assert out.returncode == 1 and "cannot reach the rt admin API" in out.stderr
+    assert out.returncode == 5 and "cannot reach the rt admin API" in out.stderr
     out = rt_cli("invocations", "describe", inv_id, "--admin-url", "ftp://x")
     assert out.returncode == 2 and "invalid admin URL" in out.stderr
 
@@ -376,7 +387,7 @@ def test_list_in_flight_invocations_filters_and_bad_input(
         none = rt_cli("invocations", "ls", "--key", "nope", "--admin-url", node.admin_url)
         assert none.returncode == 0 and "No invocations in flight match" in none.stdout
         bad = rt_cli("invocations", "ls", "--status", "done", "--admin-url", node.admin_url)
-        assert bad.returncode == 1 and "Invalid status 'done'" in bad.stderr
+        assert bad.returncode == 4 and "Invalid status 'done'" in bad.stderr
 
         # Restate's CLI form: a target (prefix) instead of an id acts on every match.
         admin = ["--admin-url", node.admin_url]

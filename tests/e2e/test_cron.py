@@ -224,10 +224,10 @@ def test_cli_add_ls_rm_and_errors(
     assert "No cron jobs" in _rt(node, "ls").stdout
 
     bad = _rt(node, "add", "Stamp/tick", "--schedule", "99 * * * *", "--body", "1")
-    assert bad.returncode == 1
+    assert bad.returncode == 4  # refused by the API
     assert "invalid cron expression" in bad.stderr
     missing = _rt(node, "rm", "cli")
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # not found
     assert "no cron job" in missing.stderr
     usage = _rt(node, "add", "Stamp/tick")
     assert usage.returncode == 2

@@ -7,10 +7,10 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from runtime.log import records
-from runtime.log.producer import LogProducer
+from runtime.log.producer import LogProducer, LogWriteError, RecordTooLargeError
 from runtime.log.topics import TopicNames, ensure_topics
 from tests.conftest import Infra
 
@@ -73,3 +73,83 @@ async def test_close_right_after_append_still_produces_it(infra: Infra, prefix: 
     closing = asyncio.get_running_loop().run_in_executor(None, producer.close)
     assert [await asyncio.wait_for(f, 30) for f in futs] == [0, 1, 2]
     await closing
+
+
+def _max_message_bytes(infra: Infra, topic: str) -> int:
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._config import ConfigResource
+    from confluent_kafka.admin._resource import ResourceType
+
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    admin = AdminClient(infra.kafka_config())
+    configs = admin.describe_configs([res])[res].result(timeout=10)
+    return int(configs["max.message.bytes"].value)
+
+
+async def test_records_of_several_mib_are_appended_and_read_back(infra: Infra, prefix: str) -> None:
+    """A payload far over Kafka's 1 MB default goes through the log and back (the
+    consumer's default fetch sizes return a record larger than them)."""
+    names = TopicNames(prefix)
+    limit = 6 << 20
+    ensure_topics(infra.kafka_config(), names, 1, max_record_bytes=limit)
+    assert _max_message_bytes(infra, names.log) > limit
+    assert _max_message_bytes(infra, names.registry) > limit
+    producer = LogProducer(infra.kafka_config(), names, 1, max_record_bytes=limit)
+    big = records.Complete("inv_big", 1, value=b"v" * (5 << 20))
+    try:
+        assert await asyncio.wait_for(producer.append(0, b"k", big), 60) == 0
+    finally:
+        producer.close()
+    c = Consumer(infra.kafka_config(**{"group.id": f"{prefix}-check", "enable.auto.commit": False}))
+    try:
+        c.assign([TopicPartition(names.log, 0, 0)])
+        m = c.poll(30)
+        assert m is not None and m.error() is None
+        assert records.decode(m.value() or b"") == big
+    finally:
+        c.close()
+
+
+async def test_a_record_over_the_limit_fails_its_append_at_once(infra: Infra, prefix: str) -> None:
+    """Before the limit was checked here, librdkafka refused the record inside a loop
+    callback and the append's future (and whoever awaited it) waited forever."""
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, 1, max_record_bytes=1 << 20)
+    producer = LogProducer(infra.kafka_config(), names, 1, max_record_bytes=1 << 20)
+    try:
+        fut = producer.append(0, b"", records.Complete("inv_x", 1, value=b"v" * (2 << 20)))
+        with pytest.raises(RecordTooLargeError, match="over the limit of 1048576 bytes"):
+            await asyncio.wait_for(fut, 5)
+        # The producer goes on: the next append is durable.
+        ok = producer.append(0, b"", records.Cancel("inv_y"))
+        assert await asyncio.wait_for(ok, 30) == 0
+    finally:
+        producer.close()
+
+
+async def test_a_record_refused_by_librdkafka_fails_its_append(infra: Infra, prefix: str) -> None:
+    """librdkafka's own size check (a config whose message.max.bytes is below ours) fails
+    the append instead of leaving it unresolved."""
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, 1)
+    config = infra.kafka_config()
+    producer = LogProducer(config, names, 1, max_record_bytes=4 << 20)
+    # A client that refuses in produce(): what librdkafka does above its own limit.
+    producer._producer = Producer({**config, "message.max.bytes": 1 << 20})
+    try:
+        fut = producer.append(0, b"", records.Complete("inv_z", 1, value=b"v" * (2 << 20)))
+        with pytest.raises(LogWriteError, match="failed"):
+            await asyncio.wait_for(fut, 10)
+    finally:
+        producer.close()
+
+
+def test_existing_topics_are_raised_to_the_record_limit(infra: Infra, prefix: str) -> None:
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, 1, max_record_bytes=1 << 20)
+    small = _max_message_bytes(infra, names.log)
+    ensure_topics(infra.kafka_config(), names, 1, max_record_bytes=8 << 20)
+    assert _max_message_bytes(infra, names.log) > 8 << 20 > small
+    assert _max_message_bytes(infra, names.registry) > 8 << 20
+    ensure_topics(infra.kafka_config(), names, 1, max_record_bytes=1 << 20)
+    assert _max_message_bytes(infra, names.log) > 8 << 20  # never lowered

@@ -64,13 +64,24 @@ HELPERS = frozenset(
         "runtime",
         "runtime.settings",
         "runtime.logs",
+        "runtime.metrics",
+        "runtime.trace_context",
+        "runtime.tracing",
         "runtime.version",
         "runtime.childproc",
         "runtime.serving",
         "runtime.devstack",
     }
 )
-SETTINGS_FREE_HELPERS = frozenset({"runtime.logs", "runtime.version"})
+SETTINGS_FREE_HELPERS = frozenset(
+    {
+        "runtime.logs",
+        "runtime.metrics",
+        "runtime.trace_context",
+        "runtime.tracing",
+        "runtime.version",
+    }
+)
 SDK_SEAMS = frozenset({"sdk.engine", "sdk.ids"})
 APP_LOADER = "runtime.invoker.loader"
 PARTITION_SHELL = frozenset({"runtime.partition.processor", "runtime.partition.worker"})

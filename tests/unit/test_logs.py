@@ -63,3 +63,26 @@ def test_setting_rejects_unknown_levels_and_normalises_case() -> None:
     assert Settings(log_level="debug").log_level == "DEBUG"
     with pytest.raises(ValidationError, match="log_level must be one of"):
         Settings(log_level="chatty")
+
+
+def test_lines_logged_in_an_attempt_name_the_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(level="INFO", json_lines=True)
+    log = logging.getLogger("user.handler")
+    with logs.invocation("inv_1abc", "Counter/k/add"):
+        log.info("adding")
+    log.info("outside")
+    log.info("explicit", extra={"invocation_id": "inv_2", "target": "Greeter/greet"})
+    docs = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert [(d["message"], d.get("invocation_id"), d.get("target")) for d in docs] == [
+        ("adding", "inv_1abc", "Counter/k/add"),
+        ("outside", None, None),
+        ("explicit", "inv_2", "Greeter/greet"),
+    ]
+
+    logs.configure(level="INFO", json_lines=False)
+    with logs.invocation("inv_1abc", "Counter/k/add"):
+        log.warning("plain")
+    log.warning("bare")
+    plain, bare = capsys.readouterr().err.strip().splitlines()
+    assert plain.endswith("WARNING user.handler [inv_1abc Counter/k/add] plain")
+    assert bare.endswith("WARNING user.handler bare")

@@ -49,7 +49,7 @@ def test_ls_without_services(runner: CliRunner) -> None:
 
 def test_unreachable_admin_api(runner: CliRunner, dead_url: str) -> None:
     result = runner.invoke(app, ["services", "ls", "--admin-url", dead_url])
-    assert result.exit_code == 1
+    assert result.exit_code == 5  # unreachable
     assert result.stdout == ""
     assert f"cannot reach the rt admin API at {dead_url} — is `rt dev` running?" in result.stderr
 
@@ -94,7 +94,7 @@ def test_describe_workflow_shows_retention(runner: CliRunner, admin: AdminServer
 
 def test_describe_unknown_service(runner: CliRunner, admin: AdminServer) -> None:
     result = runner.invoke(app, ["services", "describe", "Nope", "--admin-url", admin.url])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # not found
     assert "error: The requested service 'Nope' does not exist (HTTP 404)" in result.stderr
 
 

@@ -73,17 +73,17 @@ def test_get_empty_table(runner: CliRunner, admin: AdminServer) -> None:
 
 def test_get_unknown_and_stateless_services(runner: CliRunner, admin: AdminServer) -> None:
     result = invoke(runner, admin, "state", "get", "Nope", "k")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # not found
     assert "The requested service 'Nope' does not exist (HTTP 404)" in result.stderr
 
     result = invoke(runner, admin, "state", "get", "Greeter", "k")
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # refused
     assert "only virtual objects and workflows have state" in result.stderr
 
 
 def test_get_unreachable(runner: CliRunner, dead_url: str) -> None:
     result = runner.invoke(app, ["state", "get", "Counter", "k", "--admin-url", dead_url])
-    assert result.exit_code == 1
+    assert result.exit_code == 5  # unreachable
     assert f"cannot reach the rt admin API at {dead_url}" in result.stderr
 
 
@@ -145,13 +145,13 @@ def test_set_rejects_bad_json(
 
 def test_set_unknown_service(runner: CliRunner, admin: AdminServer) -> None:
     result = invoke(runner, admin, "state", "set", "Nope", "k", '{"a": 1}', "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "The requested service 'Nope' does not exist" in result.stderr
 
 
 def test_set_plain_service(runner: CliRunner, admin: AdminServer) -> None:
     result = invoke(runner, admin, "state", "set", "Greeter", "k", '{"a": 1}', "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert "only virtual objects and workflows have state" in result.stderr
 
 
@@ -238,7 +238,7 @@ def test_clear_without_yes_and_without_tty(runner: CliRunner, admin: AdminServer
 
 def test_clear_unknown_service(runner: CliRunner, admin: AdminServer) -> None:
     result = invoke(runner, admin, "kv", "clear", "Nope", "k", "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "'Nope' does not exist" in result.stderr
 
 
