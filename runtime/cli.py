@@ -19,6 +19,7 @@ from rich.table import Table
 
 from runtime import tracing
 from runtime.clicmds import (
+    deployments_app,
     invocations_app,
     services_app,
     state_app,
@@ -47,6 +48,8 @@ app.add_typer(state_app, name="kv", hidden=True)
 app.add_typer(invocations_app, name="invocations")
 app.add_typer(invocations_app, name="inv", hidden=True)
 app.add_typer(cron_app, name="cron")
+app.add_typer(deployments_app, name="deployments")
+app.add_typer(deployments_app, name="dp", hidden=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(subscriptions_app, name="subs", hidden=True)
 app.command("subscribe")(subscribe)
@@ -122,9 +125,6 @@ def dev(
     ] = None,
 ) -> None:
     """Start a complete local rt: Kafka, Redis, processors, ingress, admin."""
-    from runtime.dev import DevRuntime
-    from runtime.invoker.loader import AppLoadError
-
     settings = _settings(
         config,
         ingress_port=ingress_port,
@@ -133,7 +133,15 @@ def dev(
         state_dir=state_dir,
         ingress_processes=ingress_processes,
     )
-    for f in app_files or []:
+    _run_node(settings, list(app_files or []), fresh=fresh, title="rt dev")
+
+
+def _run_node(settings: Settings, app_files: list[Path], *, fresh: bool, title: str) -> None:
+    """Run one node (with the app files, if any) until SIGINT/SIGTERM."""
+    from runtime.dev import DevRuntime
+    from runtime.invoker.loader import AppLoadError
+
+    for f in app_files:
         if not f.is_file():
             _fail(f"app file not found: {f}", 2)
     # Child processes (ingress, intake) read these from the environment.
@@ -141,7 +149,7 @@ def dev(
     os.environ["RT_LOG_JSON"] = "1" if settings.log_json else "0"
     configure_logging()
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    runtime = DevRuntime(settings, list(app_files or []), fresh=fresh)
+    runtime = DevRuntime(settings, app_files, fresh=fresh)
     try:
         try:
             runtime.load_app()
@@ -167,7 +175,7 @@ def dev(
             for name, path in info["logs"].items():
                 table.add_row(f"{name} log", path)
             table.add_row("info", str(info_path))
-            out.print(Panel(table, title=f"rt dev {__version__}", subtitle="Ctrl-C to stop"))
+            out.print(Panel(table, title=f"{title} {__version__}", subtitle="Ctrl-C to stop"))
 
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(runtime.serve(on_ready=ready))
@@ -180,7 +188,39 @@ def dev(
     finally:
         runtime.shutdown()
         tracing.shutdown()  # exports the spans still buffered
-        out.print("rt dev stopped")
+        out.print(f"{title} stopped")
+
+
+@app.command()
+def server(
+    ingress_port: Annotated[int | None, typer.Option(help="Ingress port (default 8080).")] = None,
+    admin_port: Annotated[int | None, typer.Option(help="Admin API port (default 9070).")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where node info and logs live (default .rt).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
+) -> None:
+    """Run a node (processors, ingress, admin, timers, subscriptions) with no service file,
+    against the Kafka and Redis named in the settings; services come by registration
+    (`rt deployments register`). Several servers on one Kafka + Redis share the partitions."""
+    settings = _settings(
+        config, ingress_port=ingress_port, admin_port=admin_port, state_dir=state_dir
+    )
+    missing = [
+        name
+        for name, value in (
+            ("kafka_bootstrap (RT_KAFKA_BOOTSTRAP)", settings.kafka_bootstrap),
+            ("redis_url (RT_REDIS_URL)", settings.redis_url),
+        )
+        if not value
+    ]
+    if missing:
+        _fail(
+            f"rt server runs against an existing Kafka and Redis: set {' and '.join(missing)} "
+            "(`rt dev` starts local ones)",
+            2,
+        )
+    _run_node(settings, [], fresh=False, title="rt server")
 
 
 @devstack_app.command("fetch")

@@ -1,4 +1,7 @@
-"""One rt node: worker (partition processors + in-process invoker), ingress and admin.
+"""One rt node: worker (partition processors + invokers), ingress and admin.
+
+The node follows the registry topic (deployments, subscriptions) with one follower,
+and runs attempts in process (the app it loaded) or on registered HTTP deployments.
 
 ``rt dev`` runs one node in-process; tests start several in separate processes
 against the same Kafka and Redis to exercise rebalances.
@@ -21,11 +24,15 @@ from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
 from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
+from runtime.invoker.deployments import DeploymentCatalog, pinned_counter
 from runtime.invoker.inprocess import InProcessInvoker
+from runtime.invoker.remote import RemoteInvoker
+from runtime.invoker.routing import RoutingInvoker
 from runtime.invoker.services import registry_from_sdk
 from runtime.log import records
 from runtime.log.batch_producer import BatchProducer
 from runtime.log.producer import LogProducer
+from runtime.log.registry_topic import RegistryFollower
 from runtime.log.topics import TopicNames
 from runtime.partition.batching import Batching
 from runtime.partition.egress_outbox import EgressOutbox
@@ -73,6 +80,7 @@ class Node:
             self.settings,
             topic_check=catalog.check if catalog else None,
         )
+        self.remote_invoker = RemoteInvoker(self.registry, self.settings.always_replay)
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop
@@ -81,6 +89,11 @@ class Node:
         )
         self.reads = StateReads(self.redis, self.settings.topic_prefix, self.settings.partitions)
         self.dlq = DlqOutbox(self.kafka_config, self.reads, self.redis)
+        self.registry_follower = RegistryFollower(self.kafka_config, self.topics.registry)
+        self.deployments = DeploymentCatalog(
+            self.registry, self.topics.registry, self.kafka_config, pinned_counter(self.reads)
+        )
+        self.deployments.follow(self.registry_follower)
         self.subscriptions = SubscriptionManager(
             self.registry,
             self.kafka_config,
@@ -88,6 +101,7 @@ class Node:
             self.settings.partitions,
             self.worker_id,
             cluster_name=self.settings.kafka_cluster_name,
+            follower=self.registry_follower,
         )
         self._deps_args: dict[str, Any] = dict(
             prefix=self.settings.topic_prefix,
@@ -96,7 +110,7 @@ class Node:
             redis=self.redis,
             registry=self.registry,
             worker_id=self.worker_id,
-            invoker=self.invoker,
+            invoker=RoutingInvoker(self.invoker, self.remote_invoker),
             publisher=publisher,
             expand_batch=invokes_of,
             timers=self._timer_wheel,
@@ -156,6 +170,7 @@ class Node:
     def admin_app(self) -> FastAPI:
         s = self.settings
         from runtime.admin.cron import LogCronBackend, cron_router
+        from runtime.admin.deployments import deployments_router
         from runtime.admin.invocations import invocations_router
         from runtime.admin.subscriptions import subscriptions_router
 
@@ -168,6 +183,7 @@ class Node:
                 invocations_router(self.invocations_admin()),
                 subscriptions_router(self.subscriptions),
                 cron_router(self.registry, cron),
+                deployments_router(self.deployments),
             ],
         )
 
@@ -189,12 +205,16 @@ class Node:
             log_trim_after_s=self.settings.log_trim_after_s,
         )
         await self.listener.start()
+        await self.subscriptions.start()  # watches the registry topic (before it is followed)
+        self.registry_follower.start()
+        # Deployments first: an attempt of a registered service must not start before
+        # this node knows where the service runs.
+        await self.deployments.caught_up()
         if self.run_worker:
             await self.worker.start()
             metrics.set_node_source(
                 metrics.NodeSource(self.worker.gauges, self.producer.queued, self._redis_counts)
             )
-        await self.subscriptions.start()
 
     async def _redis_counts(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
         """(invocations in flight, timers pending) of ``partitions``, for ``/metrics``."""
@@ -216,9 +236,12 @@ class Node:
         if self.worker is not None and metrics.node_source() is not None:
             metrics.set_node_source(None)
         await self.subscriptions.stop()
+        await asyncio.to_thread(self.registry_follower.stop)
         if self.worker is not None and self.run_worker:
             await self.worker.stop()
         await self.invoker.close()
+        await self.remote_invoker.close()
+        await self.deployments.close()
         await self.listener.close()
         await asyncio.to_thread(self.producer.close)
         await asyncio.to_thread(self.dlq.close)

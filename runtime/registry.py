@@ -13,6 +13,11 @@ resolvers of :class:`ServiceInfo` (:meth:`ServiceInfo.retention_ms`,
 :meth:`ServiceInfo.timeouts`, :meth:`ServiceInfo.retry_policy`) and their
 :class:`Registry` counterparts.
 
+Deployments (:class:`Deployment`) are immutable versions of services: each one
+serves some services at one revision, and a service's entry is that of the newest
+deployment serving it (highest revision). Older deployments stay known for the
+invocations pinned to them (docs/decisions/0022-deployments.md).
+
 May import only ``runtime.log.records`` (for :class:`~runtime.log.records.TargetKind`);
 never the SDK, the partition, or any component above it.
 """
@@ -225,6 +230,10 @@ class ServiceInfo:
     """What the service declares."""
     defaults: Defaults = field(default_factory=Defaults)
     """The runtime's defaults (settings) this entry was registered with."""
+    revision: int = 1
+    """The service's revision: 1 for its first deployment, +1 for each later one."""
+    deployment_id: str | None = None
+    """The deployment this entry describes (None: not registered as a deployment)."""
 
     def handler(self, name: str) -> HandlerInfo | None:
         """The handler called ``name``, if the service has one."""
@@ -342,6 +351,62 @@ def _s(ms: int | None, default: float | None) -> float | None:
     return ms / 1000 if ms is not None else default
 
 
+@dataclass(frozen=True)
+class HttpEndpoint:
+    """A deployment served by an SDK endpoint over HTTP (Restate's service protocol)."""
+
+    uri: str
+    """Normalised ``http://host:port[/path]``, no trailing slash."""
+    protocol_version: int
+    """The negotiated service-protocol version (newest both sides speak)."""
+    bidi: bool = True
+    """Bidirectional streaming over HTTP/2; False: request/response."""
+    use_http_11: bool = False
+    """Invoked over HTTP/1.1 (request/response only)."""
+    additional_headers: Mapping[str, str] = field(default_factory=dict)
+    """Sent with every request to the endpoint."""
+    min_protocol_version: int = 0
+    max_protocol_version: int = 0
+    sdk_version: str | None = None
+    """The endpoint's ``x-restate-server`` header at discovery."""
+
+
+@dataclass(frozen=True)
+class InProcessEndpoint:
+    """A deployment whose services run inside rt nodes that loaded this code (``rt dev app.py``)."""
+
+    content: str
+    """Hash of the app's code and manifest: nodes running other code do not serve it."""
+    source: str = ""
+    """Where the code came from (the app files), for people."""
+
+
+Endpoint = HttpEndpoint | InProcessEndpoint
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One immutable version of some services: where they run and what they declared."""
+
+    id: str
+    """``dp_`` + 26 characters; a new one for every registration."""
+    endpoint: Endpoint
+    services: tuple[ServiceInfo, ...]
+    """The services as this deployment declares them (``revision``/``deployment_id`` set)."""
+    created_at_ms: int = 0
+    manifest: Mapping[str, object] = field(default_factory=dict)
+    """The endpoint manifest (Restate's JSON shape) the services were read from."""
+
+    @property
+    def in_process(self) -> bool:
+        """True when the services run inside rt nodes (not behind an HTTP endpoint)."""
+        return isinstance(self.endpoint, InProcessEndpoint)
+
+    def service(self, name: str) -> ServiceInfo | None:
+        """The service called ``name``, if this deployment serves it."""
+        return next((s for s in self.services if s.name == name), None)
+
+
 class Registry:
     """Services by name (mutable: deployments can be added at run time).
 
@@ -353,7 +418,10 @@ class Registry:
     def __init__(
         self, services: list[ServiceInfo] | None = None, defaults: Defaults | None = None
     ) -> None:
-        self._services: dict[str, ServiceInfo] = {s.name: s for s in services or []}
+        self._static: dict[str, ServiceInfo] = {s.name: s for s in services or []}
+        self._services: dict[str, ServiceInfo] = dict(self._static)
+        self._deployments: dict[str, Deployment] = {}
+        self._newest: dict[str, Deployment] = {}
         self.defaults = defaults if defaults is not None else Defaults()
 
     def get(self, name: str) -> ServiceInfo | None:
@@ -366,7 +434,61 @@ class Registry:
         return [self._services[n] for n in sorted(self._services)]
 
     def add(self, service: ServiceInfo) -> None:
-        self._services[service.name] = service
+        """Add a service that belongs to no deployment (a deployment's service wins)."""
+        self._static[service.name] = service
+        if service.name not in self._newest:
+            self._services[service.name] = service
+
+    # -- deployments -----------------------------------------------------------
+
+    def put_deployment(self, deployment: Deployment) -> None:
+        """Add a deployment, or replace the one with its id (an in-place update)."""
+        self._deployments[deployment.id] = deployment
+        self._resolve()
+
+    def remove_deployment(self, deployment_id: str) -> Deployment | None:
+        """Forget a deployment; its services fall back to the newest other one serving them."""
+        gone = self._deployments.pop(deployment_id, None)
+        if gone is not None:
+            self._resolve()
+        return gone
+
+    def deployment(self, deployment_id: str) -> Deployment | None:
+        """The deployment with this id, if known."""
+        return self._deployments.get(deployment_id)
+
+    def deployments(self) -> list[Deployment]:
+        """Every known deployment, oldest first."""
+        return sorted(self._deployments.values(), key=lambda d: (d.created_at_ms, d.id))
+
+    def newest(self, service: str) -> Deployment | None:
+        """The deployment new invocations of ``service`` go to (its highest revision)."""
+        return self._newest.get(service)
+
+    def next_revision(self, service: str) -> int:
+        """The revision a new deployment of ``service`` gets."""
+        revisions = [
+            info.revision
+            for d in self._deployments.values()
+            if (info := d.service(service)) is not None
+        ]
+        return max(revisions, default=0) + 1
+
+    def _resolve(self) -> None:
+        newest: dict[str, Deployment] = {}
+        for d in self.deployments():
+            for info in d.services:
+                best = newest.get(info.name)
+                current = best.service(info.name) if best is not None else None
+                if current is None or info.revision >= current.revision:
+                    newest[info.name] = d
+        self._newest = newest
+        services = dict(self._static)
+        for name, d in newest.items():
+            chosen = d.service(name)
+            assert chosen is not None
+            services[name] = chosen
+        self._services = services
 
     def _service(self, name: str) -> ServiceInfo:
         svc = self._services.get(name)

@@ -50,7 +50,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.admin.cluster import cluster_router
 from runtime.admin.metadata import (
-    SERVICE_REVISION,
     VERSION_MISMATCH_HEADER,
     HandlerMetadata,
     ListHandlersResponse,
@@ -272,9 +271,8 @@ def create_admin_app(
     @app.get("/services/{name}/openapi")
     async def get_service_openapi(name: str) -> JSONResponse:
         """OpenAPI 3.1 document of the service's ingress endpoints."""
-        doc = service_openapi(
-            service_or_404(name), revision=SERVICE_REVISION, ingress_url=ingress_url
-        )
+        service = service_or_404(name)
+        doc = service_openapi(service, revision=service.revision, ingress_url=ingress_url)
         return JSONResponse(doc)
 
     @app.post("/services/{name}/state", status_code=202)

@@ -37,6 +37,9 @@ class InvocationDescription(BaseModel):
     """``success`` | ``failure`` once completed."""
     completion_failure: str | None
     completion_failure_code: int | None
+    pinned_deployment_id: str | None = None
+    """The deployment every attempt runs on, once its first attempt journaled something
+    (Restate's ``pinned_deployment_id``); None for in-process services."""
 
 
 class InvocationList(BaseModel):

@@ -181,6 +181,7 @@ def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescri
         completion_result=None if outcome is None else ("failure" if failure else "success"),
         completion_failure=failure.message if failure is not None else None,
         completion_failure_code=failure.code if failure is not None else None,
+        pinned_deployment_id=st.deployment,
     )
 
 

@@ -313,7 +313,8 @@ def service_metadata(service: ServiceInfo) -> ServiceMetadata:
         service: The registry's service info.
 
     Returns:
-        The service's metadata (revision 1, deployment ``dp_inprocess``).
+        The service's metadata (in-process services: revision 1, deployment
+        ``dp_inprocess``).
     """
     workflow_retention = (
         _friendly_ms(service.workflow_retention_ms) if service.ty is ServiceType.WORKFLOW else None
@@ -322,8 +323,8 @@ def service_metadata(service: ServiceInfo) -> ServiceMetadata:
     return ServiceMetadata(
         name=service.name,
         ty=service.ty,
-        revision=SERVICE_REVISION,
-        deployment_id=IN_PROCESS_DEPLOYMENT_ID,
+        revision=service.revision,
+        deployment_id=service.deployment_id or IN_PROCESS_DEPLOYMENT_ID,
         public=service.public,
         documentation=service.documentation,
         handlers=[

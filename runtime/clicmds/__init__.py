@@ -6,9 +6,17 @@ failure: 1 when the admin API cannot be reached or refuses the request, 2 for
 bad arguments.
 """
 
+from runtime.clicmds.deployments import deployments_app
 from runtime.clicmds.invocations import invocations_app
 from runtime.clicmds.services import services_app
 from runtime.clicmds.state import state_app
 from runtime.clicmds.subscriptions import subscribe, subscriptions_app
 
-__all__ = ["invocations_app", "services_app", "state_app", "subscribe", "subscriptions_app"]
+__all__ = [
+    "deployments_app",
+    "invocations_app",
+    "services_app",
+    "state_app",
+    "subscribe",
+    "subscriptions_app",
+]

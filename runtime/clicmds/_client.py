@@ -328,6 +328,51 @@ class AdminClient:
         """
         self._request("DELETE", f"/subscriptions/{_segment(sub_id)}")
 
+    def register_deployment(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Register an SDK endpoint (``POST /deployments``; runs the endpoint's discovery).
+
+        Args:
+            body: ``{"uri", "use_http_11", "additional_headers", "force", "breaking",
+                "dry_run"}``.
+
+        Returns:
+            The HTTP status (201 registered, 200 already registered or dry run) and the
+            answer ``{"id", "services", ...}``.
+
+        Raises:
+            AdminClientError: If registration is refused (nothing is registered).
+        """
+        response = self._request("POST", "/deployments", dict(body))
+        result: dict[str, Any] = response.json()
+        return response.status_code, result
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        """All deployments (``GET /deployments``).
+
+        Raises:
+            AdminClientError: If the call fails.
+        """
+        deps: list[dict[str, Any]] = self._request("GET", "/deployments").json()["deployments"]
+        return deps
+
+    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
+        """One deployment (``GET /deployments/{id}``), with its pinned invocations.
+
+        Raises:
+            AdminClientError: If the call fails (status 404 for an unknown id).
+        """
+        dep: dict[str, Any] = self._request("GET", f"/deployments/{_segment(deployment_id)}").json()
+        return dep
+
+    def delete_deployment(self, deployment_id: str, *, force: bool = False) -> None:
+        """Remove a deployment (``DELETE /deployments/{id}``).
+
+        Raises:
+            AdminClientError: If the call fails (404 unknown, 409 invocations pinned).
+        """
+        query = "?force=true" if force else ""
+        self._request("DELETE", f"/deployments/{_segment(deployment_id)}{query}")
+
 
 def _error_message(response: httpx.Response) -> str:
     message: str | None = None

@@ -23,16 +23,20 @@ from runtime.clicmds._common import (
 services_app = typer.Typer(help="List and describe registered services.", no_args_is_help=True)
 
 
-def deployment_type(deployment_id: str) -> str:
+def deployment_type(deployment_id: str, endpoints: dict[str, str] | None = None) -> str:
     """How a deployment runs, as shown in the ``DEPLOYMENT-TYPE`` column.
 
     Args:
         deployment_id: The service's ``deployment_id``.
+        endpoints: The URL of each registered deployment, by id.
 
     Returns:
-        ``in-process`` for services running inside the rt node, else ``unknown``.
+        ``in-process`` for services running inside the rt node, ``http`` for a
+        registered SDK endpoint, else ``unknown``.
     """
-    return "in-process" if deployment_id == IN_PROCESS_DEPLOYMENT_ID else "unknown"
+    if deployment_id == IN_PROCESS_DEPLOYMENT_ID:
+        return "in-process"
+    return "http" if deployment_id in (endpoints or {}) else "unknown"
 
 
 def _list(admin_url: str, as_json: bool) -> None:
@@ -41,6 +45,10 @@ def _list(admin_url: str, as_json: bool) -> None:
             services = admin.list_services()
         except AdminClientError as e:
             fail_admin(e)
+        try:
+            endpoints = {d["id"]: d.get("uri") or "" for d in admin.list_deployments()}
+        except AdminClientError:
+            endpoints = {}  # an admin API without deployments: in-process services only
     if as_json:
         print_json(ListServicesResponse(services=services))
         return
@@ -49,15 +57,16 @@ def _list(admin_url: str, as_json: bool) -> None:
         out.print("No services are registered. Start `rt dev app.py` to serve your services.")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "REVISION", "FLAVOR", "DEPLOYMENT-TYPE", "DEPLOYMENT-ID"):
+    for column in ("NAME", "REVISION", "FLAVOR", "DEPLOYMENT-TYPE", "DEPLOYMENT-ID", "ENDPOINT"):
         table.add_column(column, no_wrap=True)
     for svc in services:
         table.add_row(
             Text(svc.name),
             str(svc.revision),
             svc.ty.value,
-            deployment_type(svc.deployment_id),
+            deployment_type(svc.deployment_id, endpoints),
             Text(svc.deployment_id),
+            Text(endpoints.get(svc.deployment_id) or "-"),
         )
     out.print(table)
 

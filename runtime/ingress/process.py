@@ -10,8 +10,9 @@ channel) — so any number of processes can serve it. ``rt dev`` with
 port with ``SO_REUSEPORT`` so the kernel spreads connections over them.
 
 The child gets its spec (settings, Kafka, Redis, app files) as JSON on stdin,
-loads the app files for the service registry, prints ``ready`` once it serves
-and drains on SIGTERM.
+loads the app files for the service registry, follows the registry topic for the
+registered deployments (as every node does), prints ``ready`` once it serves and
+drains on SIGTERM.
 
 This module is the composition root of an ingress process: it imports no other root
 (``cli``, ``dev``, ``node``); what it builds like ``rt dev`` does comes from
@@ -73,9 +74,11 @@ async def serve(spec: dict[str, Any]) -> None:
     from runtime.ingress.auth import protect
     from runtime.ingress.errors import ingress_error_response
     from runtime.ingress.log_backend import LogIngressBackend
+    from runtime.invoker.deployments import DeploymentCatalog
     from runtime.invoker.loader import load_services
     from runtime.invoker.services import registry_from_sdk
     from runtime.log.producer import LogProducer
+    from runtime.log.registry_topic import RegistryFollower
     from runtime.log.topics import TopicNames
     from runtime.responses import ResponseListener
     from runtime.settings import Settings
@@ -85,9 +88,16 @@ async def serve(spec: dict[str, Any]) -> None:
         load_services([Path(p) for p in spec["app_files"]]), settings.default_journal_retention_s
     )
     redis = redis_client(settings, spec["redis_url"])
+    kafka_config = settings.kafka_config(spec["kafka_bootstrap"])
+    topics = TopicNames(settings.topic_prefix)
+    # Registered deployments: followed like the node does (read only), so their services
+    # are served here too.
+    follower = RegistryFollower(kafka_config, topics.registry)
+    DeploymentCatalog(registry, topics.registry, None).follow(follower)
+    follower.start()
     producer = LogProducer(
-        settings.kafka_config(spec["kafka_bootstrap"]),
-        TopicNames(settings.topic_prefix),
+        kafka_config,
+        topics,
         settings.partitions,
         client_id=f"rt-ingress-{uuid.uuid4().hex[:8]}",
         max_record_bytes=settings.log_record_limit,
@@ -95,6 +105,7 @@ async def serve(spec: dict[str, Any]) -> None:
     listener = ResponseListener(redis, settings.topic_prefix)
     backend = LogIngressBackend(registry, producer, redis, listener, settings.topic_prefix)
     await listener.start()
+    await follower.wait_caught_up(60.0)
     app = create_ingress_app(registry, backend, max_body_bytes=settings.max_payload_bytes)
     server = Server(
         http_config(
@@ -128,6 +139,7 @@ async def serve(spec: dict[str, Any]) -> None:
     try:
         await task
     finally:
+        await asyncio.to_thread(follower.stop)
         await listener.close()
         await asyncio.to_thread(producer.close)
         await redis.aclose(close_connection_pool=True)

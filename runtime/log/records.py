@@ -120,6 +120,26 @@ class AppendJournal(msgspec.Struct, frozen=True, tag="journal", array_like=True)
     notification was recorded in between, so the attempt's view diverged from the log."""
 
 
+class PinDeployment(msgspec.Struct, frozen=True, tag="pin", array_like=True):
+    """The invocation runs on ``deployment_id`` from now on: its pin, decided in the log.
+
+    Written instead of the :class:`AppendJournal` that carries an attempt's first entries
+    when the invocation is not pinned yet (its first attempt that journals anything), so
+    every later attempt -- a retry, a replay, a resumption, after a crash, a rebalance or
+    a restart -- runs on the deployment whose code produced the journal. The first pin of
+    an invocation wins; the entries apply exactly as an ``AppendJournal`` of the same
+    fields would. ``docs/decisions/0022-deployments.md``.
+    """
+
+    invocation_id: str
+    epoch: int
+    attempt: int
+    deployment_id: str
+    entries: list[bytes] = []
+    start: int = -1
+    """As :attr:`AppendJournal.start`."""
+
+
 class Complete(msgspec.Struct, frozen=True, tag="complete", array_like=True):
     """A completion produced outside the attempt (call result, timer, awakeable, promise)."""
 
@@ -329,6 +349,7 @@ Record = (
     | EgressDone
     | SubscriptionBatch
     | BatchCommit
+    | PinDeployment
 )
 
 _encoder = msgspec.msgpack.Encoder()

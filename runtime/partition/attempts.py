@@ -37,6 +37,7 @@ def attempt_of(st: InvocationStatus, journal: list[bytes] | None) -> Attempt:
         st.idempotency_key,
         st.retry_count,
         journal,
+        deployment=st.deployment,
     )
 
 

@@ -49,6 +49,10 @@ class Attempt(msgspec.Struct, frozen=True):
     """Speculative attempts only (ADR 0013): (invocation id, attempt) of the lock holder
     whose clean end this attempt assumes. Until the partition adopts it, the attempt
     holds its ``ctx.run`` actions, gives no early answer and is never evicted."""
+    deployment: str | None = None
+    """The deployment the invocation is pinned to, or None: the invoker runs it on the newest
+    deployment serving its handler and pins that one with the attempt's first entries
+    (``records.PinDeployment``)."""
 
     @property
     def object_key(self) -> tuple[str, str] | None:

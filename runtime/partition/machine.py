@@ -44,6 +44,7 @@ from runtime.partition.lifecycle import (
     InvocationLifecycle,
     TimerIndex,
 )
+from runtime.partition.pinning import apply_pin
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.partition.timer import Timer, TimerKind
@@ -131,6 +132,9 @@ class PartitionMachine(BatchCommitTransitions):
             case records.AppendJournal():
                 if rec.epoch >= self.leader_epoch:
                     self._on_journal(rec, b)
+            case records.PinDeployment():
+                if rec.epoch >= self.leader_epoch:
+                    apply_pin(self, rec, b)
             case records.Complete():
                 self._on_complete(
                     rec.invocation_id, rec.index, rec.value, rec.failure, b, awakeable=rec.awakeable

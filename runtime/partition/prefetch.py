@@ -64,7 +64,7 @@ async def prefetch(
             fresh = isinstance(rec, records.Invoke) and rec.fresh_id
             if inv_id not in active and not fresh:
                 wanted.append(inv_id)
-        elif isinstance(rec, records.AppendJournal):
+        elif isinstance(rec, records.AppendJournal | records.PinDeployment):
             await _journal_needs(machine, rec, reader, promise_keys)
         elif isinstance(rec, records.BatchCommit):
             for item in rec.items:  # each is applied as its AppendJournal
@@ -87,7 +87,7 @@ async def prefetch(
 
 async def _journal_needs(
     machine: PartitionMachine,
-    rec: records.AppendJournal | records.BatchItem,
+    rec: records.AppendJournal | records.BatchItem | records.PinDeployment,
     reader: PrefetchReader,
     promise_keys: set[tuple[str, str]],
 ) -> None:

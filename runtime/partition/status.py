@@ -94,6 +94,9 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Invocations waiting for this one's result (``ctx.attach_invocation``)."""
     dlq: str | None = None
     """Dead-letter topic of a subscription invocation (see ``records.Invoke.dlq``)."""
+    deployment: str | None = None
+    """The deployment the invocation is pinned to (``records.PinDeployment``); None until
+    an attempt journals something. Every later attempt runs there."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

@@ -186,9 +186,13 @@ class RemoteAttempt:
         self._head_checked = False
         self._output: OutputCommand | None = None
         self._inactivity = (
-            start.inactivity_timeout or endpoint.timeouts.inactivity
+            start.inactivity_timeout
+            if start.inactivity_timeout is not None
+            else endpoint.timeouts.inactivity
         ).total_seconds()
-        self._abort = (start.abort_timeout or endpoint.timeouts.abort).total_seconds()
+        self._abort = (
+            start.abort_timeout if start.abort_timeout is not None else endpoint.timeouts.abort
+        ).total_seconds()
         self._closing = False
         self._deadline = asyncio.get_running_loop().time() + self._inactivity
         self.server: str | None = None

@@ -17,11 +17,13 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from connectors.serde import decoder_for
+from runtime.log.registry_topic import RegistryFollower as TopicFollower
 from runtime.log.topics import TopicNames
 from runtime.registry import Registry
 from runtime.subscriptions import registry as reg
 from runtime.subscriptions.mapping import SinkTarget
 from runtime.subscriptions.model import (
+    REGISTRY_KEY_PREFIX,
     Subscription,
     SubscriptionError,
     new_subscription_id,
@@ -47,6 +49,7 @@ class SubscriptionManager:
         partitions: int,
         node_id: str,
         cluster_name: str = "default",
+        follower: TopicFollower | None = None,
     ) -> None:
         self._registry = registry
         self._cluster_name = cluster_name
@@ -57,7 +60,10 @@ class SubscriptionManager:
         self._subs: dict[str, Subscription] = {}
         self._runners: dict[str, IntakeProcess] = {}
         self._removed: set[str] = set()
-        self._follower: reg.RegistryFollower | None = None
+        self._follower: TopicFollower | None = follower
+        """The node's registry follower (shared, so that deployments are applied before the
+        subscriptions that target them); None: this manager follows the topic itself."""
+        self._own_follower = follower is None
         self._producer: Producer | None = None
         self._lock = asyncio.Lock()
 
@@ -67,14 +73,15 @@ class SubscriptionManager:
         self._producer = Producer(
             {**self._kafka_config, "enable.idempotence": True, "acks": "all", "log_level": 2}
         )
-        loop = asyncio.get_running_loop()
-        self._follower = reg.RegistryFollower(
-            self._kafka_config, self._topics.registry, loop, self._on_change
-        )
-        self._follower.start()
+        if self._follower is None:
+            loop = asyncio.get_running_loop()
+            self._follower = TopicFollower(self._kafka_config, self._topics.registry, loop)
+        self._follower.watch(REGISTRY_KEY_PREFIX, reg.subscription_watcher(self._on_change))
+        if self._own_follower:
+            self._follower.start()
 
     async def stop(self) -> None:
-        if self._follower is not None:
+        if self._follower is not None and self._own_follower:
             await asyncio.to_thread(self._follower.stop)
         runners = list(self._runners.values())
         self._runners.clear()

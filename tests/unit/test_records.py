@@ -35,6 +35,7 @@ def test_invoke_encoding_is_pinned() -> None:
     [
         records.AnnounceLeader(3, "w1"),
         records.AppendJournal("inv_x", 3, 1, [b"a", b"b"]),
+        records.PinDeployment("inv_x", 3, 1, "dp_x", [b"a"], 1),
         records.Complete("inv_x", 2, value=b"v"),
         records.Complete("inv_x", 2, failure=records.Failure(409, "no", {"a": "b"})),
         records.Suspend("inv_x", 1, 2, [3, 4]),
@@ -73,6 +74,13 @@ def test_subscription_batch_encoding_is_pinned() -> None:
         "subbatch", "s1", "orders", 3, ["C", "add", None, "exclusive"], 7, None,
         [[5, b"1", b"k", 99, [["h", b"v"]]]],
     ]  # fmt: skip
+
+
+def test_pin_deployment_encoding_is_pinned() -> None:
+    raw = msgspec.msgpack.decode(
+        records.encode(records.PinDeployment("inv_x", 3, 1, "dp_x", [b"a"], 1))
+    )
+    assert raw == ["pin", "inv_x", 3, 1, "dp_x", [b"a"], 1]
 
 
 def test_garbage_is_a_decode_error() -> None:

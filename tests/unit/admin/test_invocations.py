@@ -28,7 +28,7 @@ UNKNOWN = invocation_id_for(service="S", key=None)
 _LABELS = {RUNNING: "running", DONE: "done", UNKNOWN: "unknown"}  # stable test ids (xdist)
 
 
-def _status(inv_id: str, status: Status) -> InvocationStatus:
+def _status(inv_id: str, status: Status, deployment: str | None = None) -> InvocationStatus:
     st = InvocationStatus(
         invocation_id=inv_id,
         target=Target("Obj", "h", "k1", "exclusive"),
@@ -38,6 +38,7 @@ def _status(inv_id: str, status: Status) -> InvocationStatus:
         attempt=2,
         retry_count=1,
         last_failure=Failure(500, "boom"),
+        deployment=deployment,
     )
     if status is Status.COMPLETED:
         st.outcome = Outcome(failure=Failure(409, "killed"))
@@ -48,7 +49,7 @@ def _status(inv_id: str, status: Status) -> InvocationStatus:
 class FakeInvocations:
     def __init__(self) -> None:
         self.statuses = {
-            RUNNING: _status(RUNNING, Status.SUSPENDED),
+            RUNNING: _status(RUNNING, Status.SUSPENDED, deployment="dp_v1"),
             DONE: _status(DONE, Status.COMPLETED),
         }
         self.calls: list[tuple[str, str]] = []
@@ -126,8 +127,10 @@ async def test_describe(client: httpx.AsyncClient) -> None:
     assert body["journal_size"] == 4 and body["retry_count"] == 1
     assert body["last_failure"] == "boom" and body["last_failure_error_code"] == 500
     assert body["created_at"] == "2023-11-14T22:13:20.000+00:00"
+    assert body["pinned_deployment_id"] is None
     body = (await client.get(f"/invocations/{RUNNING}")).json()
     assert body["status"] == "suspended" and body["completion_result"] is None
+    assert body["pinned_deployment_id"] == "dp_v1"
 
 
 @pytest.mark.parametrize(

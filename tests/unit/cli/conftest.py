@@ -6,11 +6,12 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 import uvicorn
+from fastapi import APIRouter
 from typer.testing import CliRunner
 
 from runtime.admin.app import create_admin_app
@@ -25,13 +26,15 @@ class AdminServer:
 
 
 @contextlib.contextmanager
-def serve_admin(registry: Registry, backend: InMemoryAdminBackend) -> Iterator[AdminServer]:
+def serve_admin(
+    registry: Registry, backend: InMemoryAdminBackend, routers: Sequence[APIRouter] = ()
+) -> Iterator[AdminServer]:
     """Serve the admin app with uvicorn in a thread until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_admin_app(registry, backend),
+        create_admin_app(registry, backend, routers=routers),
         log_level="warning",
         lifespan="off",
         ws="none",

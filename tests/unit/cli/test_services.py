@@ -22,13 +22,14 @@ def test_ls_table(runner: CliRunner, admin: AdminServer) -> None:
         "FLAVOR",
         "DEPLOYMENT-TYPE",
         "DEPLOYMENT-ID",
+        "ENDPOINT",
     ]
     rows = [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
     assert rows == [
-        ["Counter", "1", "VirtualObject", "in-process", "dp_inprocess"],
-        ["Greeter", "1", "Service", "in-process", "dp_inprocess"],
-        ["Hidden", "1", "Service", "in-process", "dp_inprocess"],
-        ["Signup", "1", "Workflow", "in-process", "dp_inprocess"],
+        ["Counter", "1", "VirtualObject", "in-process", "dp_inprocess", "-"],
+        ["Greeter", "1", "Service", "in-process", "dp_inprocess", "-"],
+        ["Hidden", "1", "Service", "in-process", "dp_inprocess", "-"],
+        ["Signup", "1", "Workflow", "in-process", "dp_inprocess", "-"],
     ]
 
 

@@ -179,7 +179,10 @@ def build(tp: Any, obj: Any, sym: Symbols) -> Any:
 
 
 def _field(cls: type, name: str, tp: Any, obj: Any, sym: Symbols) -> Any:
-    if cls in (records.AppendJournal, records.BatchItem) and name == "entries":
+    if (
+        cls in (records.AppendJournal, records.BatchItem, records.PinDeployment)
+        and name == "entries"
+    ):
         return [sj.encode_entry(entry(e, sym)) for e in obj]
     if cls is records.TimerFired and name == "timer_id":
         return timer_encoder.encode(build(Timer, obj, sym))
