@@ -18,6 +18,8 @@ surface is the journal and the driver: this one is the wire.
   :class:`Suspended`, :class:`AttemptFailed`, :class:`Ended`, ...).
 - The error hierarchy of the protocol layer (:class:`ServiceProtocolError`, ...).
 - Remote awakeable ids (``sign_1...``): :func:`signal_awakeable_id`.
+- Request identity (Restate's scheme v1): :class:`IdentitySigner` for the runtime,
+  :class:`IdentityVerifier` for endpoints.
 
 See docs/decisions/0018-service-protocol.md and 0021-remote-sdk-and-builtins.md.
 """
@@ -49,6 +51,7 @@ from sdk._protocol.framing import (
     encode_message,
 )
 from sdk._protocol.generated import service_protocol_pb2 as pb
+from sdk._protocol.identity import IdentityError, IdentitySigner, IdentityVerifier
 from sdk._protocol.messages import (
     BUILTIN_SIGNAL_CANCEL,
     CUSTOM_TYPE_MIN,
@@ -123,6 +126,9 @@ __all__ = [
     "EndpointResponseError",
     "EndpointUnreachableError",
     "ErrorBehavior",
+    "IdentityError",
+    "IdentitySigner",
+    "IdentityVerifier",
     "Frame",
     "FrameDecoder",
     "JournalTranslator",

@@ -15,9 +15,14 @@ import struct
 AWAKEABLE_PREFIX = "sign_1"
 
 
-def signal_awakeable_id(invocation_id: str, signal_index: int) -> str:
-    """The id a remote SDK gives awakeable ``signal_index`` of ``invocation_id``."""
-    raw = invocation_id.encode() + struct.pack(">I", signal_index)
+def signal_awakeable_id(invocation_id: str | bytes, signal_index: int) -> str:
+    """The id a remote SDK gives awakeable ``signal_index`` of ``invocation_id``.
+
+    ``invocation_id`` is the ``StartMessage`` id: bytes as received (Restate sends its
+    binary id), or text (rt sends the ``inv_...`` text, encoded as UTF-8).
+    """
+    raw_id = invocation_id.encode() if isinstance(invocation_id, str) else invocation_id
+    raw = raw_id + struct.pack(">I", signal_index)
     return AWAKEABLE_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -300,6 +300,33 @@ class JournalTranslator:
         return slot
 
     # ------------------------------------------------------------------
+    # The endpoint's side (``sdk.app``): the same numbering, read the other way.
+
+    def register(self, command: Command) -> tuple[int, tuple[int, ...]]:
+        """Number a command the endpoint replays or issues: (index, completion ids).
+
+        Raises:
+            ValueError: not Input first, or a command remote endpoints never issue.
+        """
+        return self._register(command)
+
+    def slot(self, completion_id: int) -> tuple[int, bool]:
+        """(command index, is the invocation-id notification) of a completion id.
+
+        Raises:
+            ProtocolViolationError: no command allocated this id.
+        """
+        return self._slot(completion_id)
+
+    def result_id(self, index: int) -> int | None:
+        """The completion id carrying the result of command ``index`` (None: never completed)."""
+        return self._result_ids.get(index)
+
+    def replace_command(self, index: int, command: Command) -> None:
+        """Swap the record of command ``index`` (a call's id learnt from its notification)."""
+        self.commands[index] = command
+
+    # ------------------------------------------------------------------
 
     def _register(self, command: Command) -> tuple[int, tuple[int, ...]]:
         index = len(self.commands)

@@ -1,0 +1,79 @@
+"""Services that rt's own SDK serves over Restate's protocol in the endpoint tests.
+
+Imported by the unit tests (ASGI in memory) and by the integration tests, which run
+``served:app`` under real uvicorn and hypercorn processes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import sdk as restate
+from sdk import Context, ObjectContext, TerminalError
+from sdk.exceptions import RetryableError
+from sdk.kafka import RAW, emit
+
+greeter = restate.Service("Greeter")
+
+
+@greeter.handler()
+async def greet(ctx: Context, name: str) -> str:
+    return f"Hello {name}"
+
+
+counter = restate.VirtualObject("Counter")
+
+
+@counter.handler()
+async def add(ctx: ObjectContext, delta: int) -> int:
+    count = (await ctx.get("count", type_hint=int) or 0) + delta
+    ctx.set("count", count)
+    return count
+
+
+runner = restate.Service("Runner")
+
+
+@runner.handler()
+async def double(ctx: Context, n: int) -> int:
+    doubled = await ctx.run("double", lambda: n * 2)
+    return await ctx.run("again", lambda: doubled * 2)
+
+
+sleeper = restate.Service("Sleeper")
+
+
+@sleeper.handler()
+async def nap(ctx: Context, ms: int) -> str:
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return "rested"
+
+
+failing = restate.Service("Failing")
+
+
+@failing.handler()
+async def refuse(ctx: Context) -> None:
+    raise TerminalError("not a teapot", status_code=418)
+
+
+@failing.handler()
+async def later(ctx: Context) -> None:
+    raise RetryableError("busy", status_code=503, retry_after=timedelta(seconds=2))
+
+
+publisher = restate.Service("Publisher")
+
+
+@publisher.handler()
+async def publish(ctx: Context, text: str) -> None:
+    emit(ctx, "events", text.encode(), key=b"k", headers={"h": b"v"}, serde=RAW)
+
+
+SERVICES = [greeter, counter, runner, sleeper, failing, publisher]
+
+app = restate.app(
+    SERVICES,
+    identity_keys=[k for k in os.environ.get("RT_TEST_IDENTITY_KEYS", "").split(",") if k],
+)

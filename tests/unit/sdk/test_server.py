@@ -1,0 +1,320 @@
+"""sdk.app serving Restate's service protocol in request/response mode, in memory (ADR 0021).
+
+The request is built the way rt's protocol client builds it (start message plus the
+journal replayed by ``JournalTranslator``); the response frames are decoded and
+checked message by message. Real servers and the real client: tests/integration/sdk_server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf.message import Message
+
+import sdk as restate
+from sdk.engine import (
+    Completion,
+    GetStateCommand,
+    InputCommand,
+    JournalEntry,
+    RunCommand,
+    SleepCommand,
+    Value,
+)
+from sdk.ids import child_invocation_id, invocation_id_for
+from sdk.protocol import (
+    FrameDecoder,
+    IdentitySigner,
+    JournalTranslator,
+    MessageType,
+    encode_message,
+    pb,
+)
+from tests.unit.sdk import served
+
+INVOCATION = invocation_id_for(service="Any", key=None)
+
+
+def _request(
+    journal: Sequence[JournalEntry],
+    *,
+    key: str = "",
+    state: Mapping[str, bytes] | None = None,
+) -> bytes:
+    translator = JournalTranslator(
+        lambda ref: child_invocation_id(INVOCATION, ref.command_index, ref.service, ref.key)
+    )
+    replay = translator.replay(journal)
+    start = pb.StartMessage(
+        id=INVOCATION.encode(),
+        debug_id=INVOCATION,
+        known_entries=len(replay),
+        partial_state=state is None,
+        key=key,
+        random_seed=7,
+    )
+    for k, v in (state or {}).items():
+        start.state_map.add(key=k.encode(), value=v)
+    return encode_message(start) + b"".join(replay)
+
+
+async def _invoke(
+    path: str,
+    body: bytes,
+    *,
+    version: int = 7,
+    app: Any = served.app,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[httpx.Response, list[tuple[MessageType, Message, bool]]]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sdk") as client:
+        response = await client.post(
+            path,
+            content=body,
+            headers={
+                "content-type": f"application/vnd.restate.invocation.v{version}",
+                **(headers or {}),
+            },
+        )
+    if response.status_code != 200:
+        return response, []
+    frames = FrameDecoder().feed(response.content)
+    return response, [(f.type, f.decode(), f.requested_ack) for f in frames]
+
+
+def _types(frames: list[tuple[MessageType, Message, bool]]) -> list[MessageType]:
+    return [t for t, _, _ in frames]
+
+
+async def test_a_handler_runs_to_its_output_and_end() -> None:
+    response, frames = await _invoke(
+        "/invoke/Greeter/greet", _request([InputCommand(body=b'"Ada"')])
+    )
+
+    assert response.headers["content-type"] == "application/vnd.restate.invocation.v7"
+    assert response.headers["x-restate-server"].startswith("rt-sdk")
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    assert frames[0][1] == pb.OutputCommandMessage(value=pb.Value(content=b'"Hello Ada"'))
+
+
+async def test_eager_state_is_answered_inline_with_the_value() -> None:
+    body = _request([InputCommand(body=b"3")], key="c1", state={"count": b"4"})
+    _, frames = await _invoke("/invoke/Counter/add", body)
+
+    assert _types(frames) == [
+        MessageType.GET_EAGER_STATE_COMMAND,
+        MessageType.SET_STATE_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+    assert frames[0][1] == pb.GetEagerStateCommandMessage(
+        key=b"count", value=pb.Value(content=b"4")
+    )
+    assert frames[1][1] == pb.SetStateCommandMessage(key=b"count", value=pb.Value(content=b"7"))
+
+
+async def test_lazy_state_suspends_on_the_read_then_replays_its_completion() -> None:
+    _, frames = await _invoke("/invoke/Counter/add", _request([InputCommand(body=b"3")], key="c1"))
+    assert _types(frames) == [MessageType.GET_LAZY_STATE_COMMAND, MessageType.SUSPENSION]
+    assert frames[0][1] == pb.GetLazyStateCommandMessage(key=b"count", result_completion_id=1)
+    suspension = frames[1][1]
+    assert isinstance(suspension, pb.SuspensionMessage)
+    assert list(suspension.waiting_completions) == [1]
+    assert list(suspension.awaiting_on.waiting_completions) == [1]
+
+    journal: list[JournalEntry] = [
+        InputCommand(body=b"3"),
+        GetStateCommand(key="count"),
+        Completion(1, Value(b"4")),
+    ]
+    _, frames = await _invoke("/invoke/Counter/add", _request(journal, key="c1"))
+    assert _types(frames) == [
+        MessageType.SET_STATE_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+
+
+@pytest.mark.parametrize("version", [5, 6, 7])
+async def test_a_run_result_is_proposed_and_the_handler_suspends_until_it_is_durable(
+    version: int,
+) -> None:
+    _, frames = await _invoke(
+        "/invoke/Runner/double", _request([InputCommand(body=b"5")]), version=version
+    )
+    assert _types(frames) == [
+        MessageType.RUN_COMMAND,
+        MessageType.PROPOSE_RUN_COMPLETION,
+        MessageType.SUSPENSION,
+    ]
+    assert frames[0][1] == pb.RunCommandMessage(name="double", result_completion_id=1)
+    assert frames[1][1] == pb.ProposeRunCompletionMessage(result_completion_id=1, value=b"10")
+    assert frames[1][2] is (version >= 7)
+    assert list(frames[2][1].waiting_completions) == [1]  # type: ignore[attr-defined]
+
+    journal: list[JournalEntry] = [
+        InputCommand(body=b"5"),
+        RunCommand(name="double"),
+        Completion(1, Value(b"10")),
+    ]
+    _, frames = await _invoke("/invoke/Runner/double", _request(journal), version=version)
+    assert _types(frames) == [
+        MessageType.RUN_COMMAND,
+        MessageType.PROPOSE_RUN_COMPLETION,
+        MessageType.SUSPENSION,
+    ]
+    assert frames[1][1] == pb.ProposeRunCompletionMessage(result_completion_id=2, value=b"20")
+
+
+async def test_a_sleep_suspends_and_its_completion_resumes_the_handler() -> None:
+    _, frames = await _invoke("/invoke/Sleeper/nap", _request([InputCommand(body=b"10")]))
+    assert _types(frames) == [MessageType.SLEEP_COMMAND, MessageType.SUSPENSION]
+    sleep = frames[0][1]
+    assert isinstance(sleep, pb.SleepCommandMessage) and sleep.result_completion_id == 1
+
+    journal: list[JournalEntry] = [
+        InputCommand(body=b"10"),
+        SleepCommand(wake_up_time_ms=sleep.wake_up_time),
+        Completion(1, restate.engine.Void()),
+    ]
+    _, frames = await _invoke("/invoke/Sleeper/nap", _request(journal))
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+
+
+async def test_a_terminal_error_is_the_output_with_its_code() -> None:
+    _, frames = await _invoke("/invoke/Failing/refuse", _request([InputCommand()]))
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    output = frames[0][1]
+    assert isinstance(output, pb.OutputCommandMessage)
+    assert (output.failure.code, output.failure.message) == (418, "not a teapot")
+
+
+async def test_a_retryable_error_fails_the_attempt_with_its_code_and_delay() -> None:
+    _, frames = await _invoke("/invoke/Failing/later", _request([InputCommand()]))
+    assert _types(frames) == [MessageType.ERROR]
+    error = frames[0][1]
+    assert isinstance(error, pb.ErrorMessage)
+    assert (error.code, error.message, error.next_retry_delay) == (503, "busy", 2000)
+
+
+async def test_a_diverging_replay_is_a_570() -> None:
+    journal: list[JournalEntry] = [InputCommand(body=b"5"), SleepCommand(wake_up_time_ms=1)]
+    _, frames = await _invoke("/invoke/Runner/double", _request(journal))
+    assert _types(frames) == [MessageType.ERROR]
+    error = frames[0][1]
+    assert isinstance(error, pb.ErrorMessage) and error.code == 570
+    assert error.related_command_index == 1
+
+
+async def test_a_named_signal_is_refused_as_unsupported() -> None:
+    original = FrameDecoder().feed(_request([InputCommand(body=b"10")]))
+    start = original[0].decode()
+    assert isinstance(start, pb.StartMessage)
+    start.known_entries += 1
+    signal = pb.NotificationMessage(signal_name="go", void=pb.Void())
+    rebuilt = (
+        encode_message(start)
+        + b"".join(f.encode() for f in original[1:])
+        + encode_message(signal, kind=MessageType.SIGNAL_NOTIFICATION)
+    )
+    _, frames = await _invoke("/invoke/Sleeper/nap", rebuilt)
+    assert _types(frames) == [MessageType.ERROR]
+    assert frames[0][1].code == 573  # type: ignore[attr-defined]
+
+
+async def test_emit_behind_the_protocol_is_a_send_to_rt_kafka() -> None:
+    _, frames = await _invoke("/invoke/Publisher/publish", _request([InputCommand(body=b'"hi"')]))
+    assert _types(frames) == [
+        MessageType.ONE_WAY_CALL_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+    send = frames[0][1]
+    assert isinstance(send, pb.OneWayCallCommandMessage)
+    assert (send.service_name, send.handler_name, send.key) == ("rt.Kafka", "emit", INVOCATION)
+    assert json.loads(send.parameter) == {
+        "topic": "events",
+        "value": base64.b64encode(b"hi").decode(),
+        "key": base64.b64encode(b"k").decode(),
+        "headers": {"h": base64.b64encode(b"v").decode()},
+    }
+
+
+async def test_wrong_versions_and_content_types_are_415_and_unknown_handlers_404() -> None:
+    body = _request([InputCommand()])
+    for version in (4, 8):
+        response, _ = await _invoke("/invoke/Greeter/greet", body, version=version)
+        assert response.status_code == 415
+        assert "application/vnd.restate.invocation.v5" in response.json()["message"]
+    transport = httpx.ASGITransport(app=served.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sdk") as client:
+        plain = await client.post("/invoke/Greeter/greet", content=body)
+    assert plain.status_code == 415
+    response, _ = await _invoke("/invoke/Greeter/nope", body)
+    assert response.status_code == 404
+
+
+async def test_discovery_negotiates_the_manifest_version() -> None:
+    transport = httpx.ASGITransport(app=served.app)
+    v4 = "application/vnd.restate.endpointmanifest.v4+json"
+    v2 = "application/vnd.restate.endpointmanifest.v2+json"
+    async with httpx.AsyncClient(transport=transport, base_url="http://sdk") as client:
+        newest = await client.get("/discover", headers={"accept": f"{v2}, {v4}"})
+        old = await client.get("/discover", headers={"accept": v2})
+        none = await client.get("/discover", headers={"accept": "application/json"})
+    assert newest.status_code == 200
+    assert newest.headers["content-type"] == v4
+    manifest = newest.json()
+    assert (manifest["minProtocolVersion"], manifest["maxProtocolVersion"]) == (5, 7)
+    assert manifest["protocolMode"] == "REQUEST_RESPONSE"  # asked over HTTP/1.1
+    assert old.status_code == 200 and old.headers["content-type"] == v2
+    assert none.status_code == 415
+
+
+async def test_discovery_refuses_a_version_too_old_for_the_options() -> None:
+    from datetime import timedelta
+
+    svc = restate.Service("Slow", inactivity_timeout=timedelta(seconds=3))
+
+    @svc.handler()
+    async def go(ctx: restate.Context) -> None: ...
+
+    transport = httpx.ASGITransport(app=restate.app([svc]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sdk") as client:
+        old = await client.get(
+            "/discover", headers={"accept": "application/vnd.restate.endpointmanifest.v2+json"}
+        )
+    assert old.status_code == 415 and "inactivityTimeout" in old.json()["message"]
+
+
+async def test_identity_keys_refuse_unsigned_and_badly_signed_requests() -> None:
+    signer, other = IdentitySigner.generate(), IdentitySigner.generate()
+    app = restate.app(served.SERVICES, identity_keys=[signer.key_id])
+    body = _request([InputCommand(body=b'"Ada"')])
+    path = "/invoke/Greeter/greet"
+
+    unsigned, _ = await _invoke(path, body, app=app)
+    forged, _ = await _invoke(path, body, app=app, headers=other.headers(path))
+    elsewhere, _ = await _invoke(path, body, app=app, headers=signer.headers("/invoke/Greeter/x"))
+    signed, frames = await _invoke(path, body, app=app, headers=signer.headers(path))
+
+    assert [unsigned.status_code, forged.status_code, elsewhere.status_code] == [401, 401, 401]
+    assert "x-restate-signature-scheme" in unsigned.json()["message"]
+    assert signed.status_code == 200 and _types(frames)[-1] is MessageType.END
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sdk") as client:
+        assert (await client.get("/discover")).status_code == 401
+        assert (
+            await client.get("/discover", headers=signer.headers("/discover"))
+        ).status_code == 200
+        assert (await client.get("/health")).status_code == 200
+
+
+def test_a_malformed_identity_key_fails_at_app() -> None:
+    with pytest.raises(ValueError, match="publickeyv1_"):
+        restate.app(served.SERVICES, identity_keys=["not-a-key"])
