@@ -60,7 +60,9 @@ def decode_emit(doc: object) -> EmitRecord:
     if not isinstance(topic, str):
         raise ValueError("rt.Kafka/emit: 'topic' must be a string")
     key = doc.get("key")
-    headers = doc.get("headers") or {}
+    headers = doc.get("headers")
+    if headers is None:
+        headers = {}
     if not isinstance(headers, dict):
         raise ValueError("rt.Kafka/emit: 'headers' must be an object")
     return EmitRecord(

@@ -71,7 +71,21 @@ async def publish(ctx: Context, text: str) -> None:
     emit(ctx, "events", text.encode(), key=b"k", headers={"h": b"v"}, serde=RAW)
 
 
-SERVICES = [greeter, counter, runner, sleeper, failing, publisher]
+awaiter = restate.Service("Awaiter")
+
+
+@awaiter.handler()
+async def wait(ctx: Context) -> str:
+    name, answer = ctx.awakeable(type_hint=str)
+    return f"{name}={await answer}"
+
+
+@awaiter.handler()
+async def resolve(ctx: Context, name: str) -> None:
+    ctx.resolve_awakeable(name, "yes")
+
+
+SERVICES = [greeter, counter, runner, sleeper, failing, publisher, awaiter]
 
 app = restate.app(
     SERVICES,

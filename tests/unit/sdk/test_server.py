@@ -32,8 +32,10 @@ from sdk.protocol import (
     IdentitySigner,
     JournalTranslator,
     MessageType,
+    Signal,
     encode_message,
     pb,
+    signal_awakeable_id,
 )
 from tests.unit.sdk import served
 
@@ -41,7 +43,7 @@ INVOCATION = invocation_id_for(service="Any", key=None)
 
 
 def _request(
-    journal: Sequence[JournalEntry],
+    journal: Sequence[JournalEntry | Signal],
     *,
     key: str = "",
     state: Mapping[str, bytes] | None = None,
@@ -318,3 +320,33 @@ async def test_identity_keys_refuse_unsigned_and_badly_signed_requests() -> None
 def test_a_malformed_identity_key_fails_at_app() -> None:
     with pytest.raises(ValueError, match="publickeyv1_"):
         restate.app(served.SERVICES, identity_keys=["not-a-key"])
+
+
+async def test_an_awakeable_is_a_signal_of_the_invocation_not_a_command() -> None:
+    _, frames = await _invoke("/invoke/Awaiter/wait", _request([InputCommand()]))
+    assert _types(frames) == [MessageType.SUSPENSION]
+    suspension = frames[0][1]
+    assert isinstance(suspension, pb.SuspensionMessage)
+    assert list(suspension.waiting_signals) == [17]
+    assert list(suspension.waiting_completions) == []
+
+    resolved = Signal(index=17, result=Value(b'"yes"'))
+    _, frames = await _invoke("/invoke/Awaiter/wait", _request([InputCommand(), resolved]))
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    output = frames[0][1]
+    assert isinstance(output, pb.OutputCommandMessage)
+    assert json.loads(output.value.content) == f"{signal_awakeable_id(INVOCATION, 17)}=yes"
+
+
+async def test_a_remote_awakeable_id_is_resolved_with_complete_awakeable() -> None:
+    name = signal_awakeable_id("inv_other", 17)
+    body = _request([InputCommand(body=json.dumps(name).encode())])
+    _, frames = await _invoke("/invoke/Awaiter/resolve", body)
+    assert _types(frames) == [
+        MessageType.COMPLETE_AWAKEABLE_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+    assert frames[0][1] == pb.CompleteAwakeableCommandMessage(
+        awakeable_id=name, value=pb.Value(content=b'"yes"')
+    )
