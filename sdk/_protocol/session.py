@@ -288,9 +288,10 @@ class EndpointSession:
 
     def suspension(self, awaiting: Iterable[int]) -> bytes:
         """The ``SuspensionMessage``: the handler waits for any of ``awaiting`` (command
-        indices; negative ones are awakeable signals) or an unacknowledged run result."""
+        indices; negative ones are awakeable signals), an unacknowledged run result, or
+        the cancellation signal."""
         completions: set[int] = set()
-        signals: set[int] = set()
+        signals = {BUILTIN_SIGNAL_CANCEL}  # cancellation always wakes it, as in other SDKs
         for index in {*awaiting, *self._proposed}:
             if index < 0:
                 signals.add(-index)

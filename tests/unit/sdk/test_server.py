@@ -127,7 +127,9 @@ async def test_lazy_state_suspends_on_the_read_then_replays_its_completion() -> 
     suspension = frames[1][1]
     assert isinstance(suspension, pb.SuspensionMessage)
     assert list(suspension.waiting_completions) == [1]
+    assert list(suspension.waiting_signals) == [1]
     assert list(suspension.awaiting_on.waiting_completions) == [1]
+    assert list(suspension.awaiting_on.waiting_signals) == [1]
 
     journal: list[JournalEntry] = [
         InputCommand(body=b"3"),
@@ -327,7 +329,7 @@ async def test_an_awakeable_is_a_signal_of_the_invocation_not_a_command() -> Non
     assert _types(frames) == [MessageType.SUSPENSION]
     suspension = frames[0][1]
     assert isinstance(suspension, pb.SuspensionMessage)
-    assert list(suspension.waiting_signals) == [17]
+    assert list(suspension.waiting_signals) == [1, 17]  # cancellation always counts
     assert list(suspension.waiting_completions) == []
 
     resolved = Signal(index=17, result=Value(b'"yes"'))
