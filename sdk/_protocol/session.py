@@ -42,7 +42,13 @@ from sdk._protocol.framing import Frame, FrameDecoder, encode_message
 from sdk._protocol.generated import service_protocol_pb2 as pb
 from sdk._protocol.messages import BUILTIN_SIGNAL_CANCEL, FIRST_USER_SIGNAL, MessageType
 from sdk._protocol.progress import CalleeRef
-from sdk._protocol.translate import JournalTranslator, _eager_read, _failure, _to_protocol
+from sdk._protocol.translate import (
+    JournalTranslator,
+    _eager_read,
+    _failure,
+    _fill_failure,
+    _to_protocol,
+)
 
 UNSUPPORTED_FEATURE_CODE = 573
 """ErrorMessage code for a journal entry rt's SDK cannot run yet (never silently wrong)."""
@@ -280,7 +286,7 @@ class EndpointSession:
         if isinstance(result, Value):
             msg.value = result.data
         elif isinstance(result, Failure):
-            _fill(msg.failure, result)
+            _fill_failure(msg.failure, result)
         else:
             raise ValueError(f"a run result is a value or a failure, not {result!r}")
         self._proposed.add(index)
@@ -346,9 +352,3 @@ def _result(msg: pb.NotificationMessage) -> Result:
         case "state_keys":
             return StateKeys([k.decode() for k in msg.state_keys.keys])
     raise ProtocolViolationError("a notification without a result")
-
-
-def _fill(target: pb.Failure, failure: Failure) -> None:
-    target.code = failure.code
-    target.message = failure.message
-    target.metadata.extend(pb.FailureMetadata(key=k, value=v) for k, v in failure.metadata.items())

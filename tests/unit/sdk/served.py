@@ -41,6 +41,15 @@ async def double(ctx: Context, n: int) -> int:
     return await ctx.run("again", lambda: doubled * 2)
 
 
+def _refuse() -> int:
+    raise TerminalError("card declined", status_code=402)
+
+
+@runner.handler()
+async def charge(ctx: Context) -> int:
+    return await ctx.run("charge", _refuse)
+
+
 sleeper = restate.Service("Sleeper")
 
 

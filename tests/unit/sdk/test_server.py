@@ -175,6 +175,18 @@ async def test_a_run_result_is_proposed_and_the_handler_suspends_until_it_is_dur
     assert frames[1][1] == pb.ProposeRunCompletionMessage(result_completion_id=2, value=b"20")
 
 
+async def test_a_run_that_fails_terminally_proposes_its_failure() -> None:
+    _, frames = await _invoke("/invoke/Runner/charge", _request([InputCommand()]))
+    assert _types(frames) == [
+        MessageType.RUN_COMMAND,
+        MessageType.PROPOSE_RUN_COMPLETION,
+        MessageType.SUSPENSION,
+    ]
+    assert frames[1][1] == pb.ProposeRunCompletionMessage(
+        result_completion_id=1, failure=pb.Failure(code=402, message="card declined")
+    )
+
+
 async def test_a_sleep_suspends_and_its_completion_resumes_the_handler() -> None:
     _, frames = await _invoke("/invoke/Sleeper/nap", _request([InputCommand(body=b"10")]))
     assert _types(frames) == [MessageType.SLEEP_COMMAND, MessageType.SUSPENSION]
