@@ -28,7 +28,7 @@ from sdk._definitions import (
 from sdk._protocol.identity import IdentityError, IdentityVerifier
 from sdk._protocol.versions import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
 from sdk._serde_infer import codec_for, unwrap_optional
-from sdk._server import invocation_version, serve_invocation, served_versions
+from sdk._server import SERVER_HEADER, invocation_version, serve_invocation, served_versions
 from sdk.serde import DefaultSerde, MsgspecJsonSerde, PydanticJsonSerde, Serde
 
 Scope = MutableMapping[str, Any]
@@ -242,7 +242,13 @@ class App:
             )
             return
         content_type = f"application/vnd.restate.endpointmanifest.v{version}+json"
-        await _json(send, 200, manifest, content_type=content_type)
+        await _json(
+            send,
+            200,
+            manifest,
+            content_type=content_type,
+            extra=[(b"x-restate-server", SERVER_HEADER)],
+        )
 
     async def _invoke(
         self,
@@ -301,7 +307,12 @@ def _fields_beyond(manifest: dict[str, Any], version: int) -> set[str]:
 
 
 async def _json(
-    send: Send, status: int, body: Any, *, content_type: str = "application/json"
+    send: Send,
+    status: int,
+    body: Any,
+    *,
+    content_type: str = "application/json",
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     data = json.dumps(body).encode()
     await send(
@@ -311,6 +322,7 @@ async def _json(
             "headers": [
                 (b"content-type", content_type.encode()),
                 (b"content-length", str(len(data)).encode()),
+                *(extra or []),
             ],
         }
     )

@@ -10,6 +10,8 @@ The frames themselves are ``sdk._protocol.session``'s; nothing here imports the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib.metadata import PackageNotFoundError
@@ -39,6 +41,8 @@ SERVER_HEADER = _server_header()
 """``x-restate-server`` of every invocation response."""
 
 PROTOCOL_VIOLATION_CODE = 571
+DRAIN_TIMEOUT_S = 10.0
+"""How long an answered attempt waits for the runtime to end its request."""
 
 _CONTENT_TYPE = re.compile(r"application/vnd\.restate\.invocation\.v(\d+)")
 
@@ -84,7 +88,20 @@ class _Stream:
         body: bytes = message.get("body", b"")
         return body
 
+    async def _drain(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self.request_ended and not self.disconnected:
+                    await self.read()
+
     async def write(self, data: bytes, *, last: bool = False) -> None:
+        """Send response bytes; ``last`` ends the response.
+
+        The response ends only once the runtime has ended its request (it does so when
+        it has the answer), or after :data:`DRAIN_TIMEOUT_S`: some HTTP/2 servers
+        (hypercorn) drop a stream when its response ends and then fail the whole
+        connection, other attempts included, on the request's last frame.
+        """
         if not self._started:
             self._started = True
             content_type = f"application/vnd.restate.invocation.v{self.version}".encode()
@@ -98,8 +115,12 @@ class _Stream:
                     ],
                 }
             )
-        if data or last:
-            await self._send({"type": "http.response.body", "body": data, "more_body": not last})
+        if data:
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        if last:
+            await self._drain(DRAIN_TIMEOUT_S)
+            if not self.disconnected:
+                await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def serve_invocation(

@@ -285,6 +285,7 @@ async def test_discovery_negotiates_the_manifest_version() -> None:
         none = await client.get("/discover", headers={"accept": "application/json"})
     assert newest.status_code == 200
     assert newest.headers["content-type"] == v4
+    assert newest.headers["x-restate-server"].startswith("rt-sdk")
     manifest = newest.json()
     assert (manifest["minProtocolVersion"], manifest["maxProtocolVersion"]) == (5, 7)
     assert manifest["protocolMode"] == "REQUEST_RESPONSE"  # asked over HTTP/1.1
