@@ -9,6 +9,8 @@ notifications and acks, start the next attempt from the journal.
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -37,11 +39,13 @@ from sdk.engine import (
     InputCommand,
     OutputCommand,
     RunCommand,
+    SendCommand,
     SetStateCommand,
     SleepCommand,
     Value,
     Void,
 )
+from sdk.pipelines import Window
 from sdk.protocol import IdentitySigner
 from tests.integration.protocol.conftest import journal_of, run_attempt, start_of
 from tests.integration.protocol.endpoints import ROOT, EndpointProcess, _python_env, _start
@@ -289,3 +293,28 @@ async def test_request_identity_is_enforced_when_keys_are_configured(
     async with RemoteEndpoint(rt_signed.uri, protocol_version=7, headers=signed_headers) as signed:
         progress = await run_attempt(signed, start_of("Greeter", "greet", input=b'"Eve"'))
     assert progress[-1] == Ended(OutputCommand(result=Value(b'"Hello Eve"')))
+
+
+async def test_pipelines_and_emit_work_behind_the_endpoint(bidi: RemoteEndpoint) -> None:
+    start = start_of("Totals", "record", key="u1", input=b"5", state={})
+    progress = await run_attempt(bidi, start)
+    assert progress[-1] == Ended(OutputCommand(result=Value(b"")))
+    journal = journal_of(start, progress)
+    (timer,) = [e for e in journal if isinstance(e, SendCommand)]
+    assert (timer.service, timer.handler, timer.key) == ("Totals", "close", "u1")
+    assert timer.invoke_time_ms is not None  # a durable, delayed send: the close timer
+    window = Window(**json.loads(timer.param))
+    assert SetStateCommand(key=window.state_key, value=b"5") in journal
+
+    close = start_of("Totals", "close", key="u1", input=timer.param, state={window.state_key: b"5"})
+    progress = await run_attempt(bidi, close)
+    assert progress[-1] == Ended(OutputCommand(result=Value(b"")))
+    (send,) = [e for e in journal_of(close, progress) if isinstance(e, SendCommand)]
+    assert (send.service, send.handler, send.key) == ("rt.Kafka", "emit", close.invocation_id)
+    payload = json.loads(send.param)
+    assert payload["topic"] == "totals"
+    assert json.loads(base64.b64decode(payload["value"])) == {
+        "user": "u1",
+        "start": window.start_ms,
+        "total": 5,
+    }

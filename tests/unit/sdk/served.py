@@ -13,6 +13,7 @@ import sdk as restate
 from sdk import Context, ObjectContext, TerminalError
 from sdk.exceptions import RetryableError
 from sdk.kafka import RAW, emit
+from sdk.pipelines import Window, Windows
 
 greeter = restate.Service("Greeter")
 
@@ -94,7 +95,23 @@ async def resolve(ctx: Context, name: str) -> None:
     ctx.resolve_awakeable(name, "yes")
 
 
-SERVICES = [greeter, counter, runner, sleeper, failing, publisher, awaiter]
+totals = restate.VirtualObject("Totals")
+minutes = Windows(size=timedelta(minutes=1))
+
+
+@totals.handler()
+async def record(ctx: ObjectContext, amount: int) -> None:
+    await minutes.add(ctx, amount, reduce=lambda acc, x: (acc or 0) + x, on_close=close)
+
+
+@totals.handler()
+async def close(ctx: ObjectContext, window: Window) -> None:
+    total = await minutes.close(ctx, window, type_hint=int)
+    if total is not None:
+        emit(ctx, "totals", {"user": ctx.key(), "start": window.start_ms, "total": total})
+
+
+SERVICES = [greeter, counter, runner, sleeper, failing, publisher, awaiter, totals]
 
 app = restate.app(
     SERVICES,
