@@ -7,6 +7,7 @@ checked message by message. Real servers and the real client: tests/integration/
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Mapping, Sequence
@@ -365,3 +366,89 @@ async def test_a_remote_awakeable_id_is_resolved_with_complete_awakeable() -> No
     assert frames[0][1] == pb.CompleteAwakeableCommandMessage(
         awakeable_id=name, value=pb.Value(content=b'"yes"')
     )
+
+
+class _Bidi:
+    """An HTTP/2 request driven by hand: the body stays open until :meth:`end`."""
+
+    def __init__(self, path: str, version: int = 7) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.decoder = FrameDecoder()
+        scope = {
+            "type": "http",
+            "http_version": "2",
+            "method": "POST",
+            "path": path,
+            "headers": [
+                (b"content-type", f"application/vnd.restate.invocation.v{version}".encode())
+            ],
+        }
+        self.task = asyncio.create_task(served.app(scope, self.inbox.get, self.outbox.put))
+
+    def send(self, data: bytes) -> None:
+        self.inbox.put_nowait({"type": "http.request", "body": data, "more_body": True})
+
+    def end(self) -> None:
+        self.inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    async def frames(self, count: int) -> list[tuple[MessageType, Message]]:
+        out: list[tuple[MessageType, Message]] = []
+        while len(out) < count:
+            message = await asyncio.wait_for(self.outbox.get(), 5)
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+                continue
+            assert message["more_body"] is True, "the response ended early"
+            out += [(f.type, f.decode()) for f in self.decoder.feed(message["body"])]
+        return out
+
+    async def response_end(self) -> None:
+        message = await asyncio.wait_for(self.outbox.get(), 5)
+        assert message == {"type": "http.response.body", "body": b"", "more_body": False}
+        await asyncio.wait_for(self.task, 5)
+
+
+async def test_bidi_a_completion_on_the_open_stream_resumes_the_handler() -> None:
+    stream = _Bidi("/invoke/Sleeper/nap")
+    stream.send(_request([InputCommand(body=b"10")]))
+    [(kind, sleep)] = await stream.frames(1)
+    assert kind is MessageType.SLEEP_COMMAND
+
+    done = pb.NotificationMessage(completion_id=1, void=pb.Void())
+    stream.send(encode_message(done, kind=MessageType.SLEEP_COMPLETION))
+    assert [t for t, _ in await stream.frames(2)] == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    await asyncio.sleep(0.05)
+    assert stream.outbox.empty(), "the response must stay open until the runtime ends its request"
+    stream.end()
+    await stream.response_end()
+
+
+async def test_bidi_a_run_goes_on_after_its_ack_and_suspends_when_the_request_ends() -> None:
+    stream = _Bidi("/invoke/Runner/double")
+    stream.send(_request([InputCommand(body=b"5")]))
+    assert [t for t, _ in await stream.frames(2)] == [
+        MessageType.RUN_COMMAND,
+        MessageType.PROPOSE_RUN_COMPLETION,
+    ]
+    await asyncio.sleep(0.05)
+    assert stream.outbox.empty(), "the handler went past ctx.run before the ack"
+    stream.send(encode_message(pb.ProposeRunCompletionAckMessage(completion_id=1)))
+    assert [t for t, _ in await stream.frames(2)] == [
+        MessageType.RUN_COMMAND,
+        MessageType.PROPOSE_RUN_COMPLETION,
+    ]
+    stream.end()  # the runtime asks it to suspend (inactivity)
+    [(kind, suspension)] = await stream.frames(1)
+    assert kind is MessageType.SUSPENSION
+    assert list(suspension.waiting_completions) == [2]  # type: ignore[attr-defined]
+    await stream.response_end()
+
+
+async def test_bidi_a_runtime_that_goes_away_ends_the_attempt() -> None:
+    stream = _Bidi("/invoke/Sleeper/nap")
+    stream.send(_request([InputCommand(body=b"10")]))
+    await stream.frames(1)
+    stream.inbox.put_nowait({"type": "http.disconnect"})
+    await asyncio.wait_for(stream.task, 5)
+    assert stream.outbox.empty()
