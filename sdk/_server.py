@@ -21,6 +21,7 @@ from typing import Any
 from sdk._definitions import HandlerDefinition
 from sdk._engine import Blocked, Done, Failed, InvocationDescriptor, InvocationDriver, Progress
 from sdk._protocol.errors import ProtocolViolationError, UnsupportedFeatureError
+from sdk._protocol.framing import Frame
 from sdk._protocol.session import UNSUPPORTED_FEATURE_CODE, EndpointSession, Received
 from sdk._protocol.versions import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
 
@@ -143,7 +144,7 @@ async def serve_invocation(
     """
     stream = _Stream(receive, send, version)
     session = EndpointSession(version)
-    live: list[Any] = []
+    live: list[Frame] = []
     try:
         while not session.replayed:
             chunk = await stream.read()
@@ -188,7 +189,7 @@ async def _run(
     driver: InvocationDriver,
     session: EndpointSession,
     stream: _Stream,
-    live: list[Any],
+    live: list[Frame],
     request_response: bool,
 ) -> None:
     progress: Progress | None = driver.run_inline()
@@ -226,7 +227,7 @@ async def _run(
 
 
 async def _next_received(
-    session: EndpointSession, stream: _Stream, pending: list[Any]
+    session: EndpointSession, stream: _Stream, pending: list[Frame]
 ) -> Received | None:
     """Wait for a notification or an ack on the open request; None when it ended."""
     received = session.receive(pending)
