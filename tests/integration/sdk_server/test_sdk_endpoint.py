@@ -20,6 +20,8 @@ import pytest
 
 from runtime.protocol import (
     AttemptFailed,
+    AttemptProgress,
+    CalleeRef,
     DiscoveryResponseError,
     EndpointResponseError,
     NewEntries,
@@ -27,16 +29,19 @@ from runtime.protocol import (
     RemoteAttempt,
     RemoteEndpoint,
     RunProposal,
+    Signal,
     Suspended,
     Timeouts,
     discover,
 )
 from runtime.protocol.progress import Ended
 from sdk.engine import (
+    CallCommand,
     Completion,
     Failure,
     GetStateCommand,
     InputCommand,
+    JournalEntry,
     OutputCommand,
     RunCommand,
     SendCommand,
@@ -318,3 +323,36 @@ async def test_pipelines_and_emit_work_behind_the_endpoint(bidi: RemoteEndpoint)
         "start": window.start_ms,
         "total": 5,
     }
+
+
+async def test_a_call_and_a_send_carry_the_runtimes_callee_ids(either: RemoteEndpoint) -> None:
+    start = start_of("Caller", "call_greeter", input=b'"Cy"')
+    result = Completion(1, Value(b'"Hello Cy"'))
+    live = either.mode is ProtocolMode.BIDI_STREAM
+    attempt = await RemoteAttempt.open(either, start)
+    progress: list[AttemptProgress] = []
+    journal: list[JournalEntry | Signal] = []
+    async for item in attempt:
+        progress.append(item)
+        if isinstance(item, NewEntries):
+            journal.extend(item.entries)
+            if live and isinstance(item.entries[0], CallCommand):
+                assert await attempt.notify([result])
+                journal.append(result)
+    await attempt.close()
+    if not live:  # request/response: suspended on the call, resumed by replay
+        assert isinstance(progress[-1], Suspended)
+        journal.append(result)
+        resumed = start_of(
+            "Caller", "call_greeter", journal=journal, invocation_id=start.invocation_id
+        )
+        progress = await run_attempt(either, resumed)
+        journal = journal_of(resumed, progress)
+
+    call, send = [e for e in journal if isinstance(e, CallCommand | SendCommand)]
+    assert isinstance(call, CallCommand) and isinstance(send, SendCommand)
+    assert (call.param, send.param) == (b'"Cy"', b'"Cy (sent)"')
+    assert call.invocation_id == start.callee_ids(CalleeRef(1, "Greeter", "greet", None, None))
+    assert progress[-1] == Ended(
+        OutputCommand(result=Value(f'"Hello Cy from {call.invocation_id}"'.encode()))
+    )

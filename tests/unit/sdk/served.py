@@ -23,6 +23,18 @@ async def greet(ctx: Context, name: str) -> str:
     return f"Hello {name}"
 
 
+caller = restate.Service("Caller")
+
+
+@caller.handler()
+async def call_greeter(ctx: Context, name: str) -> str:
+    call = ctx.service_call(greet, arg=name)
+    callee = await call.invocation_id()
+    greeting = await call
+    ctx.service_send(greet, arg=f"{name} (sent)")
+    return f"{greeting} from {callee}"
+
+
 counter = restate.VirtualObject("Counter")
 
 
@@ -111,7 +123,7 @@ async def close(ctx: ObjectContext, window: Window) -> None:
         emit(ctx, "totals", {"user": ctx.key(), "start": window.start_ms, "total": total})
 
 
-SERVICES = [greeter, counter, runner, sleeper, failing, publisher, awaiter, totals]
+SERVICES = [greeter, caller, counter, runner, sleeper, failing, publisher, awaiter, totals]
 
 app = restate.app(
     SERVICES,

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 import sdk as restate
 from sdk.engine import (
+    CallCommand,
     Completion,
     GetStateCommand,
     InputCommand,
@@ -452,3 +453,33 @@ async def test_bidi_a_runtime_that_goes_away_ends_the_attempt() -> None:
     stream.inbox.put_nowait({"type": "http.disconnect"})
     await asyncio.wait_for(stream.task, 5)
     assert stream.outbox.empty()
+
+
+async def test_a_call_suspends_on_its_result_and_replay_keeps_the_runtimes_callee_id() -> None:
+    _, frames = await _invoke("/invoke/Caller/call_greeter", _request([InputCommand(body=b'"Cy"')]))
+    assert _types(frames) == [MessageType.CALL_COMMAND, MessageType.SUSPENSION]
+    call = frames[0][1]
+    assert isinstance(call, pb.CallCommandMessage)
+    assert (call.service_name, call.handler_name, call.parameter) == ("Greeter", "greet", b'"Cy"')
+    assert (call.invocation_id_notification_idx, call.result_completion_id) == (1, 2)
+    assert list(frames[1][1].waiting_completions) == [2]  # type: ignore[attr-defined]
+
+    # The runtime's journal: the call with the callee id it chose, then the result.
+    callee = "inv_1calleeChosenByTheRuntime"
+    journal: list[JournalEntry] = [
+        InputCommand(body=b'"Cy"'),
+        CallCommand(service="Greeter", handler="greet", param=b'"Cy"', invocation_id=callee),
+        Completion(1, Value(b'"Hello Cy"')),
+    ]
+    _, frames = await _invoke("/invoke/Caller/call_greeter", _request(journal))
+    assert _types(frames) == [
+        MessageType.ONE_WAY_CALL_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+    send = frames[0][1]
+    assert isinstance(send, pb.OneWayCallCommandMessage)
+    assert (send.parameter, send.invocation_id_notification_idx) == (b'"Cy (sent)"', 3)
+    output = frames[1][1]
+    assert isinstance(output, pb.OutputCommandMessage)
+    assert json.loads(output.value.content) == f"Hello Cy from {callee}"
