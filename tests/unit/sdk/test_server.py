@@ -20,11 +20,14 @@ from google.protobuf.message import Message
 import sdk as restate
 from sdk.engine import (
     CallCommand,
+    CancelSignal,
     Completion,
+    GetPromiseCommand,
     GetStateCommand,
     InputCommand,
     JournalEntry,
     RunCommand,
+    SetStateCommand,
     SleepCommand,
     Value,
 )
@@ -39,7 +42,7 @@ from sdk.protocol import (
     pb,
     signal_awakeable_id,
 )
-from tests.unit.sdk import served
+from tests.unit.sdk import handlers, served
 
 INVOCATION = invocation_id_for(service="Any", key=None)
 
@@ -483,3 +486,47 @@ async def test_a_call_suspends_on_its_result_and_replay_keeps_the_runtimes_calle
     output = frames[1][1]
     assert isinstance(output, pb.OutputCommandMessage)
     assert json.loads(output.value.content) == f"Hello Cy from {callee}"
+
+
+async def test_a_cancellation_in_the_journal_ends_the_handler_with_409() -> None:
+    journal: list[JournalEntry] = [
+        InputCommand(body=b"10"),
+        SleepCommand(wake_up_time_ms=1),
+        CancelSignal(),
+    ]
+    _, frames = await _invoke("/invoke/Sleeper/nap", _request(journal))
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    output = frames[0][1]
+    assert isinstance(output, pb.OutputCommandMessage)
+    assert (output.failure.code, output.failure.message) == (409, "cancelled")
+
+
+async def test_a_workflow_awaits_its_promise_and_another_handler_resolves_it() -> None:
+    app = restate.app([handlers.signup])
+    body = _request([InputCommand(body=b'"a@b"')], key="w1", state={})
+    _, frames = await _invoke("/invoke/Signup/signup_run", body, app=app)
+    assert _types(frames) == [
+        MessageType.SET_STATE_COMMAND,
+        MessageType.GET_PROMISE_COMMAND,
+        MessageType.SUSPENSION,
+    ]
+    assert frames[1][1] == pb.GetPromiseCommandMessage(key="code", result_completion_id=1)
+
+    body = _request([InputCommand(body=b'"42"')], key="w1", state={})
+    _, frames = await _invoke("/invoke/Signup/confirm", body, app=app)
+    assert _types(frames) == [MessageType.COMPLETE_PROMISE_COMMAND, MessageType.SUSPENSION]
+    complete = frames[0][1]
+    assert isinstance(complete, pb.CompletePromiseCommandMessage)
+    assert (complete.key, complete.completion_value.content) == ("code", b'"42"')
+
+    journal: list[JournalEntry] = [
+        InputCommand(body=b'"a@b"'),
+        SetStateCommand(key="email", value=b'"a@b"'),
+        GetPromiseCommand(name="code"),
+        Completion(2, Value(b'"42"')),
+    ]
+    _, frames = await _invoke(
+        "/invoke/Signup/signup_run", _request(journal, key="w1", state={}), app=app
+    )
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    assert json.loads(frames[0][1].value.content) == "a@b confirmed with 42"  # type: ignore[attr-defined]
