@@ -1,13 +1,16 @@
-"""The app: registry of services for the runtime, and an ASGI endpoint (private).
+"""The app: registry of services for the runtime, and a Restate service endpoint (private).
 
-``GET /discover`` returns the service manifest (Restate's discovery shape,
-camelCase), ``GET /health`` answers 200. ``POST /invoke/{service}/{handler}``
-(the HTTP-endpoint invoker) is not implemented yet and answers 501.
+As an ASGI app it serves Restate's service protocol (ADR 0021 §2): ``GET /discover``
+returns the endpoint manifest (Restate's shape, camelCase, version negotiated from
+``Accept``), ``POST /invoke/{service}/{handler}`` runs one attempt (``sdk._server``),
+``GET /health`` answers 200. With ``identity_keys``, discovery and invocations must
+carry Restate's request-identity JWT (``sdk._protocol.identity``), else 401.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, Literal
@@ -22,7 +25,10 @@ from sdk._definitions import (
     ServiceOptions,
     ServiceType,
 )
+from sdk._protocol.identity import IdentityError, IdentityVerifier
+from sdk._protocol.versions import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
 from sdk._serde_infer import codec_for, unwrap_optional
+from sdk._server import SERVER_HEADER, invocation_version, serve_invocation, served_versions
 from sdk.serde import DefaultSerde, MsgspecJsonSerde, PydanticJsonSerde, Serde
 
 Scope = MutableMapping[str, Any]
@@ -30,8 +36,29 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-PROTOCOL_VERSION = 1
-"""Version of rt's invocation protocol advertised by discovery."""
+MANIFEST_VERSIONS = (4, 3, 2)
+"""Endpoint-manifest versions served, newest first (v1 only when asked for alone)."""
+_MANIFEST_ACCEPT = re.compile(r"application/vnd\.restate\.endpointmanifest\.v(\d+)\+json")
+_V3_FIELDS = frozenset(
+    {
+        "inactivityTimeout",
+        "abortTimeout",
+        "journalRetention",
+        "idempotencyRetention",
+        "workflowCompletionRetention",
+        "enableLazyState",
+        "ingressPrivate",
+    }
+)
+_V4_FIELDS = frozenset(
+    {
+        "retryPolicyInitialInterval",
+        "retryPolicyMaxInterval",
+        "retryPolicyMaxAttempts",
+        "retryPolicyExponentiationFactor",
+        "retryPolicyOnMaxAttempts",
+    }
+)
 
 _SERVICE_TY = {
     ServiceType.SERVICE: "SERVICE",
@@ -54,10 +81,12 @@ class App:
     Args:
         services: Service, VirtualObject and Workflow definitions.
         protocol: ``"bidi"`` or ``"request_response"`` (advertised by discovery).
-        identity_keys: Accepted request-signing keys (kept, not enforced yet).
+        identity_keys: Restate request-identity public keys (``publickeyv1_...``); when
+            given, ``/discover`` and ``/invoke`` answer 401 to requests not signed by one.
 
     Raises:
-        ValueError: Duplicate service names, or a workflow without a main handler.
+        ValueError: Duplicate service names, a workflow without a main handler, or a
+            malformed identity key.
         TypeError: Something that is not a service definition.
     """
 
@@ -82,6 +111,7 @@ class App:
             raise ValueError("protocol must be 'bidi' or 'request_response'")
         self.protocol = protocol
         self.identity_keys = list(identity_keys or [])
+        self._verifier = IdentityVerifier(self.identity_keys)
 
     # -- registry -------------------------------------------------------------
 
@@ -118,13 +148,19 @@ class App:
 
     # -- discovery ------------------------------------------------------------
 
-    def discovery(self) -> dict[str, Any]:
-        """The manifest served at ``GET /discover``."""
-        mode = "REQUEST_RESPONSE" if self.protocol == "request_response" else "BIDI_STREAM"
+    def discovery(self, mode: str | None = None) -> dict[str, Any]:
+        """The manifest served at ``GET /discover``.
+
+        Args:
+            mode: ``"BIDI_STREAM"`` or ``"REQUEST_RESPONSE"``; default: as configured,
+                else bidirectional.
+        """
+        if self.protocol is not None:
+            mode = "REQUEST_RESPONSE" if self.protocol == "request_response" else "BIDI_STREAM"
         return {
-            "protocolMode": mode,
-            "minProtocolVersion": PROTOCOL_VERSION,
-            "maxProtocolVersion": PROTOCOL_VERSION,
+            "protocolMode": mode or "BIDI_STREAM",
+            "minProtocolVersion": MIN_PROTOCOL_VERSION,
+            "maxProtocolVersion": MAX_PROTOCOL_VERSION,
             "services": [_service_manifest(s) for s in self.services.values()],
         }
 
@@ -143,49 +179,150 @@ class App:
             path = path[len(root) :]
         method: str = scope.get("method", "GET")
         parts = [p for p in path.split("/") if p]
-        if parts == ["discover"]:
-            if method != "GET":
-                await _json(send, 405, {"code": 405, "message": "method not allowed"})
-                return
-            await _json(send, 200, self.discovery())
-        elif parts == ["health"]:
+        if parts == ["health"]:
             await _json(send, 200, {"status": "ok", "services": sorted(self.services)})
-        elif len(parts) == 3 and parts[0] == "invoke":
-            await self._invoke(send, method, parts[1], parts[2])
-        else:
+            return
+        is_discover = parts == ["discover"]
+        is_invoke = len(parts) == 3 and parts[0] == "invoke"
+        if not (is_discover or is_invoke):
             await _json(send, 404, {"code": 404, "message": f"not found: {path}"})
+            return
+        headers = _headers(scope)
+        if self._verifier.enabled:
+            try:
+                self._verifier.verify(headers, path)
+            except IdentityError as e:
+                await _json(send, 401, {"code": 401, "message": f"request identity: {e}"})
+                return
+        if is_discover:
+            await self._discover(send, method, headers, scope.get("http_version", "1.1"))
+        else:
+            await self._invoke(scope, receive, send, method, parts[1], parts[2], headers)
 
-    async def _invoke(self, send: Send, method: str, service: str, handler: str) -> None:
+    async def _discover(
+        self, send: Send, method: str, headers: dict[str, str], http_version: str
+    ) -> None:
+        if method != "GET":
+            await _json(send, 405, {"code": 405, "message": "method not allowed"})
+            return
+        mode = "REQUEST_RESPONSE" if http_version.startswith("1") else "BIDI_STREAM"
+        manifest = self.discovery(mode)
+        accepted = [int(v) for v in _MANIFEST_ACCEPT.findall(headers.get("accept", ""))]
+        if not headers.get("accept") or "*/*" in headers.get("accept", ""):
+            accepted = [*accepted, MANIFEST_VERSIONS[0]]  # anything: the newest
+        candidates = [v for v in MANIFEST_VERSIONS if v in accepted]
+        if not candidates and accepted == [1]:
+            candidates = [1]
+        if not candidates:
+            await _json(
+                send,
+                415,
+                {
+                    "code": 415,
+                    "message": (
+                        "unsupported endpoint manifest version; this endpoint serves "
+                        "application/vnd.restate.endpointmanifest.v4+json, v3 and v2"
+                    ),
+                },
+            )
+            return
+        version = candidates[0]
+        missing = _fields_beyond(manifest, version)
+        if missing:
+            await _json(
+                send,
+                415,
+                {
+                    "code": 415,
+                    "message": (
+                        f"the manifest needs fields that endpoint manifest v{version} "
+                        f"lacks ({', '.join(sorted(missing))}); ask for a newer version"
+                    ),
+                },
+            )
+            return
+        content_type = f"application/vnd.restate.endpointmanifest.v{version}+json"
+        await _json(
+            send,
+            200,
+            manifest,
+            content_type=content_type,
+            extra=[(b"x-restate-server", SERVER_HEADER)],
+        )
+
+    async def _invoke(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        service: str,
+        handler: str,
+        headers: dict[str, str],
+    ) -> None:
         if method != "POST":
             await _json(send, 405, {"code": 405, "message": "method not allowed"})
             return
         try:
-            self.handler(service, handler)
+            definition = self.handler(service, handler)
         except KeyError as e:
             await _json(send, 404, {"code": 404, "message": str(e.args[0])})
             return
-        await _json(
-            send,
-            501,
-            {
-                "code": 501,
-                "message": (
-                    "rt does not serve POST /invoke over HTTP yet; run this app with the "
-                    "in-process invoker (rt dev)"
-                ),
-            },
+        content_type = headers.get("content-type", "")
+        version = invocation_version(content_type)
+        if version is None:
+            await _json(
+                send,
+                415,
+                {
+                    "code": 415,
+                    "message": (
+                        f"unsupported content-type {content_type!r}; this endpoint serves "
+                        f"{served_versions()}"
+                    ),
+                },
+            )
+            return
+        request_response = self.protocol == "request_response" or not str(
+            scope.get("http_version", "1.1")
+        ).startswith("2")
+        await serve_invocation(
+            definition, version, receive, send, request_response=request_response
         )
 
 
-async def _json(send: Send, status: int, body: Any) -> None:
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _fields_beyond(manifest: dict[str, Any], version: int) -> set[str]:
+    """Option fields in ``manifest`` that manifest ``version`` does not have."""
+    newer = (_V3_FIELDS | _V4_FIELDS) if version < 3 else _V4_FIELDS if version < 4 else set()
+    found: set[str] = set()
+    for service in manifest["services"]:
+        found |= newer & service.keys()
+        for handler in service["handlers"]:
+            found |= newer & handler.keys()
+    return found
+
+
+async def _json(
+    send: Send,
+    status: int,
+    body: Any,
+    *,
+    content_type: str = "application/json",
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     data = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type.encode()),
                 (b"content-length", str(len(data)).encode()),
+                *(extra or []),
             ],
         }
     )
@@ -307,8 +444,10 @@ def app(
 
     Args:
         services: Service, VirtualObject and Workflow definitions.
-        protocol: ``"bidi"`` or ``"request_response"`` (advertised by discovery).
-        identity_keys: Accepted request-signing keys (kept, not enforced yet).
+        protocol: ``"bidi"`` or ``"request_response"`` (advertised by discovery);
+            None: from the HTTP version (HTTP/2 bidirectional, HTTP/1.1 request/response).
+        identity_keys: Restate request-identity public keys (``publickeyv1_...``); when
+            given, unsigned or badly signed requests are refused with 401.
 
     Returns:
         The app.

@@ -46,6 +46,8 @@ from sdk._journal import (
     Value,
     Void,
 )
+from sdk._protocol.awakeables import AWAKEABLE_PREFIX as SIGNAL_AWAKEABLE_PREFIX
+from sdk._protocol.awakeables import parse_signal_awakeable_id, signal_awakeable_id
 from sdk.context import (
     Context,
     DurablePromise,
@@ -436,12 +438,20 @@ class _BaseContext(Context):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
     ) -> tuple[str, RestateDurableFuture[T]]:
+        decode = decode_with(_typed(serde, type_hint))
+        remote_id = self._driver.remote_id
+        if remote_id is not None:
+            # Under the service protocol an awakeable is a signal, not a command (ADR 0021).
+            signal = self._driver.next_awakeable_signal()
+            return signal_awakeable_id(remote_id, signal), DurableFuture(
+                self._driver, -signal, decode
+            )
         parent = self._driver.invocation.invocation_id
         index, cmd, _ = self._driver.issue(
             lambda i: AwakeableCommand(id=_ids.awakeable_id(parent, i))
         )
         assert isinstance(cmd, AwakeableCommand)
-        return cmd.id, DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
+        return cmd.id, DurableFuture(self._driver, index, decode)
 
     def resolve_awakeable(
         self,
@@ -449,17 +459,27 @@ class _BaseContext(Context):
         value: I,
         serde: Serde[I] = DefaultSerde(),  # noqa: B008 - never mutated
     ) -> None:
-        _check_id(_ids.parse_awakeable_id, name)
+        self._check_awakeable_id(name)
         data = serde.serialize(value)
         self._driver.issue(lambda _i: CompleteAwakeableCommand(id=name, result=Value(data)))
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
-        _check_id(_ids.parse_awakeable_id, name)
+        self._check_awakeable_id(name)
         self._driver.issue(
             lambda _i: CompleteAwakeableCommand(
                 id=name, result=Failure(failure_code, failure_message)
             )
         )
+
+    def _check_awakeable_id(self, name: str) -> None:
+        """rt's in-process ids; under the service protocol also remote SDKs' ``sign_1`` ids."""
+        if self._driver.remote_id is not None and name.startswith(SIGNAL_AWAKEABLE_PREFIX):
+            try:
+                parse_signal_awakeable_id(name)
+            except ValueError as e:
+                raise TerminalError(str(e), status_code=400) from None
+            return
+        _check_id(_ids.parse_awakeable_id, name)
 
     def cancel_invocation(self, invocation_id: str) -> None:
         cancel(self._driver, invocation_id)

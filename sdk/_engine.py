@@ -67,6 +67,9 @@ from sdk.exceptions import (
 )
 from sdk.serde import Serde
 
+FIRST_SIGNAL = 17
+"""Signal indices 1-16 are the protocol's; remote awakeables are 17, 18, ..."""
+
 # How many event-loop turns without SDK activity count as "settled" when some
 # task is neither parked on the SDK nor done (raw asyncio concurrency in handlers).
 _SETTLE_ROUNDS = 8
@@ -349,6 +352,11 @@ class InvocationDriver:
             None checks only the name. Each driver carries its own, so the
             answer depends on the runtime that runs this attempt, never on
             what else ran in the process.
+        remote_id: Set when the attempt runs under Restate's service protocol (an
+            SDK endpoint, ``sdk.app``): the ``StartMessage`` id. Awakeables are then
+            signals of the invocation (no journal command; ids ``sign_1...`` built from
+            this id) and ``sdk.kafka.emit`` sends to the built-in ``rt.Kafka`` service
+            (ADR 0021). A signal's notification is ``Completion(-index, result)``.
 
     Raises:
         ValueError: The descriptor does not match the handler (a runtime bug).
@@ -370,6 +378,7 @@ class InvocationDriver:
         clock: Callable[[], float] = time.time,
         hold_runs: bool = False,
         topic_check: TopicCheck | None = None,
+        remote_id: bytes | None = None,
     ) -> None:
         if (invocation.service, invocation.handler) != (handler.service_name, handler.name):
             raise ValueError(
@@ -385,6 +394,7 @@ class InvocationDriver:
         )
         self.clock = clock
         self.topic_check = topic_check
+        self.remote_id = remote_id
         try:
             self._machine = JournalMachine(journal)
         except ProtocolViolation as e:
@@ -424,6 +434,8 @@ class InvocationDriver:
     _attempt_finished: _AttemptFinished | None = None
     input_command: InputCommand | None = None
     """The invocation's Input command, once issued (replayed or new)."""
+    _signals = 0
+    """Awakeables created as signals so far in this execution (remote attempts)."""
 
     # -- public, for the runtime --------------------------------------------
 
@@ -819,7 +831,10 @@ class InvocationDriver:
         expected = self._machine.next_journaled_command()
         awaited = sorted({i for w in self._parked for i in w.indexes})
         described = ", ".join(
-            f"{self._machine.command(i).describe()} (command {i})" for i in awaited
+            f"{self._machine.command(i).describe()} (command {i})"
+            if i >= 0
+            else f"an awakeable (signal {-i})"
+            for i in awaited
         )
         return Failed(
             NON_DETERMINISM_CODE,
@@ -1043,6 +1058,21 @@ class InvocationDriver:
     def visible(self, index: int) -> Visible | None:
         """The completion of ``index`` if the handler can see it."""
         return self._machine.visible.get(index)
+
+    def next_awakeable_signal(self) -> int:
+        """The signal index of the next awakeable of a remote attempt (17, 18, ...).
+
+        Deterministic: the handler creates its awakeables in the same order on replay.
+        Its notification is ``Completion(-index, result)``; await it as that index.
+
+        Raises:
+            SuspendedException: The attempt is over.
+        """
+        self.check_usable()
+        if self._inline is None:
+            self._touch()
+        self._signals += 1
+        return FIRST_SIGNAL + self._signals - 1
 
     def register_call(self, index: int, invocation_id: str) -> None:
         """Remember a request-response call, for implicit cancellation."""

@@ -28,6 +28,9 @@ apps with); ``tests/unit/test_layers.py`` enforces it (ADR 0016).
 - The registry types the runtime reads: :class:`App`,
   :class:`HandlerDefinition`, options, :class:`InvocationRetryPolicy`,
   :class:`ServiceType`, :class:`HandlerKind`.
+- :func:`builtin_services`: rt's built-in services (``rt.Kafka``), which every node
+  hosts in process next to the user's, so that handlers behind an HTTP endpoint (any
+  SDK) can reach rt-only features (ADR 0021).
 - :func:`acknowledge_lifespan`: the ASGI lifespan of an app with nothing to start or
   stop (the SDK's endpoint app and the runtime's ingress share it).
 
@@ -47,6 +50,7 @@ Example:
 """
 
 from sdk._app import App, acknowledge_lifespan
+from sdk._builtin_services import builtin_services
 from sdk._definitions import (
     EffectiveOptions,
     HandlerDefinition,
@@ -168,6 +172,7 @@ __all__ = [
     "ValueOrFailure",
     "Void",
     "acknowledge_lifespan",
+    "builtin_services",
     "decode_entry",
     "decode_journal",
     "encode_entry",

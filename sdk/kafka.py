@@ -5,7 +5,10 @@ Restate-mirrored context signatures alone. An emit is a journaled command
 (:class:`sdk.engine.EmitCommand`): on replay it is matched against the journal,
 never issued again, and the runtime writes the record to the topic exactly once,
 only after the journal entry is durable (invariants 4 and 8; see
-``docs/decisions/0005-egress-and-pipelines.md``).
+``docs/decisions/0005-egress-and-pipelines.md``). A handler served over Restate's
+service protocol (``sdk.app`` registered by URL) sends the record to rt's built-in
+``rt.Kafka`` service instead, which journals the Emit (ADR 0021): same call, same
+guarantees.
 
 Example:
     >>> from sdk.kafka import emit, RAW
@@ -22,6 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from sdk._builtins import KAFKA_EMIT, KAFKA_SERVICE, EmitRecord, encode_emit
 from sdk._engine import TopicCheck
 from sdk._journal import EmitCommand
 from sdk.context import Context
@@ -204,6 +208,21 @@ def emit(
             f"emit to {topic!r}: record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
             400,
         )
+    if driver.remote_id is not None:
+        # Behind Restate's service protocol there is no Emit command: send the record to
+        # rt's built-in rt.Kafka, keyed by this invocation (order kept), whose in-runtime
+        # handler journals the Emit and checks the topic (ADR 0021 section 4).
+        record = EmitRecord(topic, cmd.value, cmd.key, cmd.headers)
+        ctx._send(  # type: ignore[attr-defined]
+            KAFKA_SERVICE,
+            KAFKA_EMIT,
+            driver.invocation.invocation_id,
+            encode_emit(record),
+            None,
+            None,
+            None,
+        )
+        return
     # Replayed emits were checked when first issued; only a new one asks the runtime
     # that runs this attempt (its driver's check).
     check: TopicCheck | None = driver.topic_check

@@ -6,32 +6,17 @@ any Restate SDK (protocol versions 5-7): discovery of what an endpoint serves
 translated to and from rt's journal (``sdk.engine`` types). It never touches Kafka,
 Redis or the partition processor: the HTTP-endpoint invoker drives it.
 
-Modules: ``messages`` (type ids), ``framing`` (8-byte headers, streaming decoder),
-``versions`` (negotiation), ``manifest`` (typed endpoint manifest), ``discovery``,
-``transport`` (h2c and HTTP/1.1), ``translate`` (journal <-> messages), ``progress``
-(what attempts yield), ``attempt``, ``awakeables``, ``errors``; ``generated/`` is the
-protobuf module (``scripts/gen_proto.sh``). See docs/decisions/0018-service-protocol.md.
+Modules: ``manifest`` (typed endpoint manifest), ``discovery``, ``transport`` (h2c and
+HTTP/1.1), ``attempt``. The codec the SDK's own endpoint shares (messages, framing,
+versions, the journal translation, progress types, errors, awakeable ids) lives in the
+SDK and is reached through :mod:`sdk.protocol`; it is re-exported here unchanged, and
+the old module names (``messages``, ``framing``, ``versions``, ``translate``,
+``progress``, ``awakeables``, ``errors``, ``generated``) still import. See
+docs/decisions/0018-service-protocol.md and 0021-remote-sdk-and-builtins.md.
 """
 
 from runtime.protocol.attempt import RemoteAttempt, RemoteEndpoint, Timeouts
-from runtime.protocol.awakeables import parse_signal_awakeable_id, signal_awakeable_id
 from runtime.protocol.discovery import DiscoveredEndpoint, discover, normalize_uri
-from runtime.protocol.errors import (
-    AttemptAbortedError,
-    AttemptError,
-    BadEndpointUriError,
-    BadManifestError,
-    ConnectTimeoutError,
-    DiscoveryError,
-    DiscoveryResponseError,
-    EndpointResponseError,
-    EndpointUnreachableError,
-    ProtocolViolationError,
-    ServiceProtocolError,
-    TransportError,
-    UnsupportedFeatureError,
-    UnsupportedProtocolVersionError,
-)
 from runtime.protocol.manifest import (
     EndpointManifest,
     HandlerManifest,
@@ -46,23 +31,40 @@ from runtime.protocol.manifest import (
     ServiceType,
     parse_manifest,
 )
-from runtime.protocol.progress import (
+from sdk.protocol import (
+    MAX_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION,
+    AttemptAbortedError,
+    AttemptError,
     AttemptFailed,
     AttemptNotification,
     AttemptProgress,
     AttemptStart,
     AwaitTree,
+    BadEndpointUriError,
+    BadManifestError,
     CalleeIds,
     CalleeRef,
     Combinator,
+    ConnectTimeoutError,
+    DiscoveryError,
+    DiscoveryResponseError,
     Ended,
+    EndpointResponseError,
+    EndpointUnreachableError,
     ErrorBehavior,
     NewEntries,
+    ProtocolViolationError,
     RunProposal,
+    ServiceProtocolError,
     Signal,
     Suspended,
+    TransportError,
+    UnsupportedFeatureError,
+    UnsupportedProtocolVersionError,
+    parse_signal_awakeable_id,
+    signal_awakeable_id,
 )
-from runtime.protocol.versions import MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION
 
 __all__ = [
     "MAX_PROTOCOL_VERSION",

@@ -36,29 +36,31 @@ from datetime import timedelta
 from types import TracebackType
 
 from runtime.protocol.discovery import DiscoveredEndpoint, normalize_uri
-from runtime.protocol.errors import (
-    AttemptAbortedError,
-    EndpointResponseError,
-    ProtocolViolationError,
-    TransportError,
-)
-from runtime.protocol.framing import Frame, FrameDecoder, encode_message
-from runtime.protocol.generated import service_protocol_pb2 as pb
 from runtime.protocol.manifest import ProtocolMode
-from runtime.protocol.messages import MessageType
-from runtime.protocol.progress import (
+from runtime.protocol.transport import H2cPool, Http1Pool, HttpStream, split_uri
+from sdk.engine import InputCommand, JournalEntry, OutputCommand
+from sdk.protocol import (
     FINAL_PROGRESS,
+    AttemptAbortedError,
     AttemptNotification,
     AttemptProgress,
     AttemptStart,
     Ended,
+    EndpointResponseError,
+    Frame,
+    FrameDecoder,
+    JournalTranslator,
+    MessageType,
     NewEntries,
+    ProtocolViolationError,
     RunProposal,
+    TransportError,
+    attempt_failed,
+    check_protocol_version,
+    encode_message,
+    invocation_content_type,
+    pb,
 )
-from runtime.protocol.translate import JournalTranslator, attempt_failed
-from runtime.protocol.transport import H2cPool, Http1Pool, HttpStream, split_uri
-from runtime.protocol.versions import check_protocol_version, invocation_content_type
-from sdk.engine import InputCommand, JournalEntry, OutputCommand
 
 _U64 = (1 << 64) - 1
 _ERROR_BODY_LIMIT = 4096

@@ -15,16 +15,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from runtime.protocol.errors import (
+from runtime.protocol.manifest import EndpointManifest, ProtocolMode, parse_manifest
+from sdk.protocol import (
+    MAX_MANIFEST_VERSION,
+    MIN_MANIFEST_VERSION,
     BadEndpointUriError,
     BadManifestError,
     DiscoveryResponseError,
     EndpointUnreachableError,
-)
-from runtime.protocol.manifest import EndpointManifest, ProtocolMode, parse_manifest
-from runtime.protocol.versions import (
-    MAX_MANIFEST_VERSION,
-    MIN_MANIFEST_VERSION,
     manifest_accept_header,
     parse_manifest_content_type,
 )

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from runtime.protocol.errors import BadManifestError
-from runtime.protocol.versions import negotiate_protocol_version
+from sdk.protocol import BadManifestError, negotiate_protocol_version
 
 
 class ProtocolMode(enum.Enum):

@@ -31,7 +31,7 @@ import h2.settings
 import httpx
 from h2.errors import ErrorCodes
 
-from runtime.protocol.errors import ConnectTimeoutError, TransportError
+from sdk.protocol import ConnectTimeoutError, TransportError
 
 _READ_CHUNK = 256 * 1024
 _WINDOW = 16 * 1024 * 1024

@@ -5,7 +5,8 @@ at module level, inside functions (lazy) and under ``if TYPE_CHECKING:``. The ru
 
 1. The SDK never imports the runtime (or the connectors).
 2. ``sdk.ids`` (with ``sdk._ids`` behind it) is a leaf: the standard library only.
-3. The runtime and the connectors enter the SDK through ``sdk.engine`` and ``sdk.ids``; a
+3. The runtime and the connectors enter the SDK through ``sdk.engine`` and ``sdk.ids`` (and
+   ``sdk.protocol``, the service protocol's codec both sides share, ADR 0021); a
    composition root and the app loader may also import the user-facing SDK modules.
    Nothing outside the SDK imports a private ``sdk._*`` module.
 4. The connectors never import the runtime.
@@ -82,7 +83,7 @@ SETTINGS_FREE_HELPERS = frozenset(
         "runtime.version",
     }
 )
-SDK_SEAMS = frozenset({"sdk.engine", "sdk.ids"})
+SDK_SEAMS = frozenset({"sdk.engine", "sdk.ids", "sdk.protocol"})
 APP_LOADER = "runtime.invoker.loader"
 PARTITION_SHELL = frozenset({"runtime.partition.processor", "runtime.partition.worker"})
 
@@ -234,10 +235,13 @@ def _rule(imp: Import) -> str | None:
         if dst in SDK_SEAMS:
             return None
         if _is_private_sdk(dst):
-            return "private SDK module: the runtime enters the SDK through sdk.engine/sdk.ids"
+            return (
+                "private SDK module: the runtime enters the SDK through "
+                "sdk.engine/sdk.ids/sdk.protocol"
+            )
         if src_unit in ROOTS or src == APP_LOADER:
             return None  # loading the user's app takes the user's API
-        return "the runtime enters the SDK through sdk.engine and sdk.ids only"
+        return "the runtime enters the SDK through sdk.engine, sdk.ids and sdk.protocol only"
     if src_unit == "connectors":
         return "the connectors never import the runtime" if dst_unit != "connectors" else None
     if src_unit == dst_unit or dst_unit == "connectors":
@@ -391,7 +395,11 @@ def test_the_rules_catch_each_kind_of_forbidden_import() -> None:
         ("sdk.testing", "runtime.devstack.stack", "TYPE_CHECKING"): "never imports the runtime",
         ("sdk.ids", "sdk._engine", ""): "leaf",
         ("runtime.ingress.app", "sdk._app", ""): "private SDK module",
-        ("runtime.ingress.app", "sdk.kafka", ""): "through sdk.engine and sdk.ids only",
+        (
+            "runtime.ingress.app",
+            "sdk.kafka",
+            "",
+        ): "through sdk.engine, sdk.ids and sdk.protocol only",
         ("connectors.serde", "runtime.log.records", ""): "connectors never import",
         ("runtime.log.routing", "runtime.registry", ""): "bottom layer",
         ("runtime.log.producer", "runtime.settings", ""): "bottom layer",
@@ -422,6 +430,8 @@ def test_the_rules_allow_the_ways_down() -> None:
         ("runtime.state.store", "runtime.settings"),
         ("runtime.log.producer", "runtime.logs"),
         ("sdk.engine", "sdk._journal"),
+        ("runtime.protocol.attempt", "sdk.protocol"),
+        ("sdk.protocol", "sdk._protocol.translate"),
     ]
     assert violations([_imp(s, t) for s, t in fine], ()) == []
 

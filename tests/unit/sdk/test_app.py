@@ -1,4 +1,4 @@
-"""The app as an ASGI endpoint: discovery, health, and the 501 invoke placeholder."""
+"""The app as an ASGI endpoint: discovery, health, routing (invocations: test_server)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ async def test_discover() -> None:
         r = await client.get("/discover")
     assert r.status_code == 200
     manifest = r.json()
-    assert manifest["protocolMode"] == "BIDI_STREAM"
+    assert manifest["protocolMode"] == "REQUEST_RESPONSE"  # discovered over HTTP/1.1
     services = {s["name"]: s for s in manifest["services"]}
     assert services["Counter"]["ty"] == "VIRTUAL_OBJECT"
     handlers = {x["name"]: x for x in services["Counter"]["handlers"]}
@@ -69,8 +69,8 @@ async def test_health_and_routing() -> None:
         wrong_method = await client.get("/invoke/Counter/add")
         missing = await client.get("/elsewhere")
     assert health.status_code == 200 and "Counter" in health.json()["services"]
-    assert invoke.status_code == 501
-    assert "not serve POST /invoke" in invoke.json()["message"]
+    assert invoke.status_code == 415  # not the service protocol's content type
+    assert "application/vnd.restate.invocation.v5" in invoke.json()["message"]
     assert unknown.status_code == 404
     assert wrong_method.status_code == 405
     assert missing.status_code == 404
