@@ -145,7 +145,9 @@ def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
     a: whatever a had in flight is refused or dropped, and every count is still exact."""
     topic = f"{prefix}.orders"
     create_topic(infra, topic, 8)
-    a = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
+    # A deposed owner's stop may wait on what it had in flight: the shutdown bound (10 s
+    # here) caps it.
+    a = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, RT_SHUTDOWN_TIMEOUT_S="10", **BATCHED)
     nodes.append(a.start())
     subscribe(a, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
     b = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
@@ -175,4 +177,4 @@ def test_a_zombie_owner_paused_past_its_session_cannot_commit_or_apply_a_batch(
     # leaves nothing blocking its exit.
     assert "fenced" not in b.log.read_text(errors="replace")
     a.proc.send_signal(signal.SIGTERM)
-    a.proc.wait(15)
+    a.proc.wait(20)

@@ -85,6 +85,7 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.server.shutdown()
+    r.server.server_close()
 
 
 def test_spans_of_a_call_chain_arrive_over_otlp(
