@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from benchutil import drop_keys, free_port, kafka_and_redis
+from benchutil import drop_keys, free_port, kafka_and_redis, subscribe
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -150,13 +150,7 @@ def main() -> None:
         start = time.monotonic()
         kills: list[int] = []
         try:
-            r = httpx.post(
-                f"http://127.0.0.1:{node.admin}/subscriptions",
-                json={"source": f"kafka://default/{topic}", "sink": "service://SeqCounter/add",
-                      "options": {"auto.offset.reset": "earliest"}},
-                timeout=60,
-            )  # fmt: skip
-            r.raise_for_status()
+            subscribe(f"http://127.0.0.1:{node.admin}", topic, "SeqCounter/add")
             marks = sorted(rng.randint(1, args.records - 1) for _ in range(args.kills))
             for mark in marks:
                 while (done := counted(red, prefix)) < mark:

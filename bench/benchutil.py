@@ -68,6 +68,26 @@ def drop_keys(r: redis.Redis, prefix: str) -> None:
         r.unlink(*batch)
 
 
+def subscribe(admin_url: str, topic: str, handler: str) -> str:
+    """Subscribe ``handler`` (``Service/handler``) to ``topic`` from its earliest record.
+
+    Returns:
+        The subscription id.
+    """
+    r = httpx.post(
+        f"{admin_url}/subscriptions",
+        json={
+            "source": f"kafka://default/{topic}",
+            "sink": f"service://{handler}",
+            "options": {"auto.offset.reset": "earliest"},
+        },
+        timeout=60,
+    )
+    r.raise_for_status()
+    sub_id: str = r.json()["id"]
+    return sub_id
+
+
 @contextlib.contextmanager
 def rt_dev(
     app: Path, state: Path, env: Mapping[str, str], ingress: int, admin: int

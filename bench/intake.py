@@ -36,9 +36,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import redis
-from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev
+from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev, subscribe
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -180,17 +179,7 @@ def run(args: argparse.Namespace, bootstrap: str, redis_url: str) -> None:
         with rt_dev(REPO / "bench" / "services.py", workdir, env, ingress, admin_port):
             admin_url = f"http://127.0.0.1:{admin_port}"
             start = time.monotonic()
-            r = httpx.post(
-                f"{admin_url}/subscriptions",
-                json={
-                    "source": f"kafka://default/{topic}",
-                    "sink": "service://Counter/add",
-                    "options": {"auto.offset.reset": "earliest"},
-                },
-                timeout=60,
-            )
-            r.raise_for_status()
-            group = f"{prefix}.sub.{r.json()['id']}"
+            group = f"{prefix}.sub.{subscribe(admin_url, topic, 'Counter/add')}"
             intake_s, e2e_s, first_s = wait(args, bootstrap, group, topic, red, prefix, start)
     finally:
         # A shared Kafka and Redis should not grow with every run (1M invocations ≈ 3 GB).

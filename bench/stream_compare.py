@@ -43,9 +43,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import redis
-from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev
+from benchutil import drop_keys, free_port, kafka_and_redis, rt_dev, subscribe
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -164,16 +163,7 @@ def run_rt(
         with rt_dev(REPO / "bench" / "services.py", state, env, free_port(), admin_port):
             admin_url = f"http://127.0.0.1:{admin_port}"
             start = time.monotonic()
-            r = httpx.post(
-                f"{admin_url}/subscriptions",
-                json={
-                    "source": f"kafka://default/{topic}",
-                    "sink": "service://Counter/add",
-                    "options": {"auto.offset.reset": "earliest"},
-                },
-                timeout=60,
-            )
-            r.raise_for_status()
+            subscribe(admin_url, topic, "Counter/add")
             pattern = f"{prefix}:*:state:Counter/*"
             while True:
                 total = sum(int(red.hget(k, "count") or 0) for k in red.scan_iter(pattern, 1000))

@@ -107,8 +107,7 @@ class LogCronBackend:
 
 
 def _view(state: CronState | None, job: records.CronJob) -> CronJobResponse:
-    t = job.target
-    target = f"{t.service}/{t.key}/{t.handler}" if t.key is not None else f"{t.service}/{t.handler}"
+    target = job.target.text
     applied = state is not None and state.job == job
     return CronJobResponse(
         id=job.id,

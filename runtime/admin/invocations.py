@@ -153,7 +153,7 @@ def _iso(ms: int | None) -> str | None:
 def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescription:
     """The admin view of a stored status."""
     t = st.target
-    target = f"{t.service}/{t.key}/{t.handler}" if t.key is not None else f"{t.service}/{t.handler}"
+    target = t.text
     outcome = st.outcome if st.status is Status.COMPLETED else None
     failure = outcome.failure if outcome is not None else None
     return InvocationDescription(

@@ -131,9 +131,8 @@ class _Runner:
         span = tracing.attempt(
             self.inv_id, target.service, target.handler, target.key, self.attempt, self.spec.headers
         )
-        name = "/".join(p for p in (target.service, target.key, target.handler) if p is not None)
         try:
-            with span, logs.invocation(self.inv_id, name):
+            with span, logs.invocation(self.inv_id, target.text):
                 await self._run()
         except asyncio.CancelledError:
             raise

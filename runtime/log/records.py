@@ -54,6 +54,14 @@ class Target(msgspec.Struct, frozen=True, array_like=True):
     """Encoded as its string value (the bytes of a literal ``"service"`` and of the member
     are the same); decoding accepts exactly the values rt has ever written."""
 
+    @property
+    def text(self) -> str:
+        """``Service/handler`` or ``Object/key/handler``, as the admin API, the CLI and log
+        lines show a target."""
+        if self.key is None:
+            return f"{self.service}/{self.handler}"
+        return f"{self.service}/{self.key}/{self.handler}"
+
 
 class IngressSink(msgspec.Struct, frozen=True, array_like=True):
     """An HTTP caller waiting for the result on its ingress instance's channel."""
