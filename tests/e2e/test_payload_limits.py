@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,15 @@ MIB = 1 << 20
 def node(infra: Infra, prefix: str, tmp_path: Path, nodes: list[RtNode]) -> RtNode:
     n = RtNode(infra, prefix, APPS / "shutdown_app.py", tmp_path, RT_MAX_PAYLOAD_BYTES=str(LIMIT))
     nodes.append(n.start())
+    # Ready to serve is not yet leading: each partition's take-over appends a record, which
+    # must not land between a test's two reads of the log's end.
+    deadline = time.monotonic() + 60
+    while not all(
+        p["leader_epoch"] > 0
+        for p in httpx.get(f"{n.admin_url}/cluster", timeout=10).json()["partitions"]
+    ):
+        assert time.monotonic() < deadline, "the node leads no partition after 60 s"
+        time.sleep(0.1)
     return n
 
 
