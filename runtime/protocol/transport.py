@@ -382,6 +382,12 @@ class H2cConnection:
                     break
                 await self._flush()
                 await self._notify_capacity()
+        except ConnectionResetError:
+            # A peer that dies with data in flight resets the connection instead of closing
+            # it: the same event for the attempt as the end of file above.
+            error = TransportError(
+                f"endpoint {self._authority} closed the connection mid-stream (reset)"
+            )
         except OSError as e:
             error = TransportError(f"connection to endpoint {self._authority} failed: {e}")
         except TransportError as e:
