@@ -62,14 +62,12 @@ def batch_records(infra: Infra, prefix: str) -> int:
 
 
 def counted(r: redis.Redis, prefix: str, keys: list[str], partitions: int = 4) -> int:
-    total = 0
+    """Records counted so far over every key (one pipelined round trip)."""
+    pipe = r.pipeline(transaction=False)
     for key in keys:
         for p in range(partitions):
-            raw = r.hget(f"{prefix}:{{p{p}}}:state:SeqCounter/{key}", "count")
-            if raw is not None:
-                total += int(raw)
-                break
-    return total
+            pipe.hget(f"{prefix}:{{p{p}}}:state:SeqCounter/{key}", "count")
+    return sum(int(raw) for raw in pipe.execute() if raw is not None)
 
 
 def test_batched_counts_exact_and_in_order_across_kill9_at_random_points(
@@ -77,28 +75,30 @@ def test_batched_counts_exact_and_in_order_across_kill9_at_random_points(
 ) -> None:
     topic = f"{prefix}.orders"
     create_topic(infra, topic, 8)
-    total = 4_000
-    expected = fill_keyed(infra, topic, total)
     node = RtNode(infra, prefix, APPS / "subs_app.py", tmp_path, **BATCHED)
     nodes.append(node.start())
     subscribe(node, topic, "SeqCounter/add", **{"auto.offset.reset": "earliest"})
     rng = random.Random(13)
-    kills = 0
+    seqs: Counter[str] = Counter()
+    chunk, produced = 2_000, 0
+    # Three chunks, each followed by a kill -9 once a seeded random part of it is
+    # counted: wherever a batch is then (before its commit, between commit and apply,
+    # during the apply). Producing by chunk makes every kill land before the end.
     for _ in range(3):
-        # Kill once some but not all records are counted: wherever a batch is then.
-        deadline = time.monotonic() + 30
-        target = rng.randint(1, total - 1)
+        fill_keyed(infra, topic, chunk, seqs=seqs)
+        target = produced + rng.randint(1, chunk * 3 // 4)
+        produced += chunk
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if counted(redis_client, prefix, list(expected)) >= min(target, total // 2):
+            if counted(redis_client, prefix, list(seqs)) >= target:
                 break
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0, 0.3))
-        if counted(redis_client, prefix, list(expected)) >= total:
-            break
+            time.sleep(0.02)
+        else:
+            raise AssertionError(f"{target} records not counted within 60 s")
         node.kill9()
-        kills += 1
         node.start()
-    assert kills >= 1, "no kill landed before the end"
+    fill_keyed(infra, topic, chunk, seqs=seqs)
+    expected = dict(seqs)
     states = wait_counts(node, expected, timeout=120)
     assert_exact(states, expected)
     assert batch_records(infra, prefix) > 0, "nothing ran batched"

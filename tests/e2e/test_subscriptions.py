@@ -42,10 +42,15 @@ def create_topic(infra: Infra, name: str, partitions: int) -> None:
     raise AssertionError(f"topic {name} not ready")
 
 
-def fill_keyed(infra: Infra, topic: str, total: int, keys: int = KEYS) -> dict[str, int]:
-    """``total`` JSON records ``{"seq": n}`` spread over ``keys`` keys; seq counts per key."""
+def fill_keyed(
+    infra: Infra, topic: str, total: int, keys: int = KEYS, seqs: Counter[str] | None = None
+) -> dict[str, int]:
+    """``total`` JSON records ``{"seq": n}`` spread over ``keys`` keys; seq counts per key.
+
+    Given ``seqs``, each key's sequence continues from it (and ``seqs`` is updated).
+    """
     prod = Producer(infra.kafka_config(**{"linger.ms": 20, "enable.idempotence": True}))
-    seqs: Counter[str] = Counter()
+    seqs = Counter() if seqs is None else seqs
     for i in range(total):
         key = f"k{i % keys}"
         seqs[key] += 1
