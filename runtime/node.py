@@ -80,7 +80,8 @@ class Node:
             self.settings,
             topic_check=catalog.check if catalog else None,
         )
-        self.remote_invoker = RemoteInvoker(self.registry, self.settings.always_replay)
+        signer = self.settings.request_signer()
+        self.remote_invoker = RemoteInvoker(self.registry, self.settings.always_replay, signer)
         self.listener = ResponseListener(self.redis, self.settings.topic_prefix)
         publisher = Publisher(self.redis)
         publisher.add_local(self.listener)  # this process's callers skip the Redis hop
@@ -91,7 +92,11 @@ class Node:
         self.dlq = DlqOutbox(self.kafka_config, self.reads, self.redis)
         self.registry_follower = RegistryFollower(self.kafka_config, self.topics.registry)
         self.deployments = DeploymentCatalog(
-            self.registry, self.topics.registry, self.kafka_config, pinned_counter(self.reads)
+            self.registry,
+            self.topics.registry,
+            self.kafka_config,
+            pinned_counter(self.reads),
+            signer=signer,
         )
         self.deployments.follow(self.registry_follower)
         self.subscriptions = SubscriptionManager(

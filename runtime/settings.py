@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -19,6 +19,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from sdk.protocol import IdentitySigner
 
 DEFAULT_STATE_DIR = Path(".rt")
 DEFAULT_MAX_PAYLOAD_BYTES = 10 << 20
@@ -79,6 +82,11 @@ class Settings(BaseSettings):
     allow_unauthenticated: bool = False
     """Serve the ingress or admin API without tokens on a non-loopback address (when
     something in front of rt authenticates)."""
+    request_identity_private_key_pem_file: Path | None = None
+    """PKCS#8 PEM Ed25519 private key rt signs its requests to SDK endpoints with
+    (discovery and every invocation; Restate's request identity, scheme v1), for
+    endpoints configured with the matching ``publickeyv1_...`` identity key. Unset:
+    requests are not signed. ``rt deployments keygen`` makes a key."""
 
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     """Longest a SIGTERM/SIGINT may take to drain a node: it stops taking requests,
@@ -158,6 +166,18 @@ class Settings(BaseSettings):
                 )
         return out
 
+    @field_validator("request_identity_private_key_pem_file")
+    @classmethod
+    def _identity_key_ok(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            _load_signer(v)
+        return v
+
+    def request_signer(self) -> IdentitySigner | None:
+        """The signer of requests to SDK endpoints, if a key is configured."""
+        path = self.request_identity_private_key_pem_file
+        return None if path is None else _load_signer(path)
+
     @field_validator("redis_appendfsync")
     @classmethod
     def _fsync_ok(cls, v: str) -> str:
@@ -233,3 +253,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise FileNotFoundError(f"config file not found: {config_file}")
         os.environ["RT_CONFIG"] = str(config_file)
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _load_signer(path: Path) -> IdentitySigner:
+    """The request signer of a key file; ValueError naming the file when it is unusable."""
+    from sdk.protocol import IdentitySigner  # the protocol's modules load only when used
+
+    try:
+        return IdentitySigner.from_pem(path.read_bytes())
+    except OSError as e:
+        raise ValueError(f"cannot read the request identity key {path}: {e.strerror}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{path} is not a PKCS#8 PEM Ed25519 private key ({e}); make one with "
+            "`rt deployments keygen`"
+        ) from None

@@ -1,4 +1,4 @@
-"""``rt deployments register|ls|describe|rm``: services served by SDK endpoints.
+"""``rt deployments register|ls|describe|rm|keygen``: services served by SDK endpoints.
 
 ``register`` runs the endpoint's discovery first without registering (a dry run),
 shows what would be registered, asks for confirmation unless ``--yes`` (and refuses
@@ -7,6 +7,8 @@ without ``--yes`` when stdin is not a terminal), then registers.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -191,3 +193,29 @@ def deployments_rm(
         except AdminClientError as e:
             fail(e.message)
     stdout().print(f"Removed deployment {deployment_id}")
+
+
+@deployments_app.command("keygen")
+def deployments_keygen(
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write the private key (PKCS#8 PEM, mode 0600)."),
+    ] = Path("rt-identity.pem"),
+) -> None:
+    """Make a request identity key: rt signs its requests to SDK endpoints with it.
+
+    Give rt the private key file (RT_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE) and the
+    endpoints the printed ``publickeyv1_...`` id (``identity_keys`` of ``sdk.app`` or of
+    a Restate SDK's endpoint); they then refuse requests not signed by it.
+    """
+    from sdk.protocol import IdentitySigner
+
+    if out.exists():
+        fail(f"{out} exists; remove it or name another file with --out", USAGE_ERROR)
+    signer = IdentitySigner.generate()
+    try:
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(signer.private_pem())
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror}", USAGE_ERROR)
+    stdout().print(f"Private key: {out}\nIdentity key: {signer.key_id}")

@@ -51,6 +51,7 @@ from runtime.protocol import (
 )
 from runtime.registry import Deployment, HttpEndpoint, Registry, ServiceInfo
 from runtime.state.reads import StateReads
+from sdk.protocol import IdentitySigner
 
 log = logging.getLogger("rt.deployments")
 
@@ -92,6 +93,7 @@ class DeploymentCatalog:
             made at the first write); None: this catalog only reads.
         pinned: Counts unfinished invocations pinned to a deployment (removal checks).
         discover_fn: Discovery (tests inject a slower or failing one).
+        signer: Signs discovery requests with rt's request identity (None: unsigned).
     """
 
     def __init__(
@@ -101,8 +103,10 @@ class DeploymentCatalog:
         kafka_config: dict[str, Any] | None,
         pinned: PinnedCount | None = None,
         discover_fn: Discover = discover,
+        signer: IdentitySigner | None = None,
     ) -> None:
         self._registry = registry
+        self._signer = signer
         self._topic = topic
         self._kafka_config = kafka_config
         self._producer: Producer | None = None
@@ -299,7 +303,9 @@ class DeploymentCatalog:
         except BadEndpointUriError as e:
             raise DeploymentError(str(e)) from None
         try:
-            found = await self._discover(uri, use_http_11=use_http_11, headers=headers)
+            found = await self._discover(
+                uri, use_http_11=use_http_11, headers=headers, signer=self._signer
+            )
         except UnsupportedProtocolVersionError as e:
             raise DeploymentError(f"unsupported service protocol: {e}") from None
         except DiscoveryError as e:

@@ -61,6 +61,7 @@ from runtime.registry import (
 )
 from sdk import engine as sj
 from sdk.ids import child_invocation_id, idempotent_invocation_id, workflow_invocation_id
+from sdk.protocol import IdentitySigner
 
 log = logging.getLogger("rt.invoker.remote")
 
@@ -264,11 +265,18 @@ class RemoteInvoker:
         always_replay: The node's ``always_replay`` setting: every attempt is asked to
             suspend at once (inactivity timeout 0), so the endpoint suspends whenever it
             needs the runtime and resumes by replay, as in-process handlers do then.
+        signer: Signs every request with rt's request identity (None: unsigned).
     """
 
-    def __init__(self, registry: Registry, always_replay: bool = False) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        always_replay: bool = False,
+        signer: IdentitySigner | None = None,
+    ) -> None:
         self.registry = registry
         self.always_replay = always_replay
+        self.signer = signer
         self._live: dict[str, _Runner] = {}
         self._endpoints: dict[str, tuple[HttpEndpoint, RemoteEndpoint]] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -302,6 +310,7 @@ class RemoteInvoker:
             mode=ProtocolMode.BIDI_STREAM if ep.bidi else ProtocolMode.REQUEST_RESPONSE,
             use_http_11=ep.use_http_11,
             headers=dict(ep.additional_headers),
+            signer=self.signer,
         )
         self._endpoints[deployment.id] = (ep, remote)
         return remote

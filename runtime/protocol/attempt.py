@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 
-from runtime.protocol.discovery import DiscoveredEndpoint, normalize_uri
+from runtime.protocol.discovery import UNSIGNED_HINT, DiscoveredEndpoint, normalize_uri
 from runtime.protocol.manifest import ProtocolMode
 from runtime.protocol.transport import H2cPool, Http1Pool, HttpStream, split_uri
 from sdk.engine import InputCommand, JournalEntry, OutputCommand
@@ -49,6 +49,7 @@ from sdk.protocol import (
     EndpointResponseError,
     Frame,
     FrameDecoder,
+    IdentitySigner,
     JournalTranslator,
     MessageType,
     NewEntries,
@@ -91,6 +92,8 @@ class RemoteEndpoint:
         use_http_11: invoke over HTTP/1.1 (request/response only) instead of h2c.
         headers: extra headers for every request.
         timeouts: connect, inactivity and abort timeouts.
+        signer: signs every request with rt's request identity (Restate's scheme v1),
+            for endpoints that only accept requests signed by a known key.
 
     Raises:
         ValueError: an unsupported version, or bidirectional mode over HTTP/1.1.
@@ -105,8 +108,10 @@ class RemoteEndpoint:
         use_http_11: bool = False,
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
+        signer: IdentitySigner | None = None,
     ) -> None:
         self.uri = normalize_uri(uri)
+        self.signer = signer
         self.protocol_version = check_protocol_version(protocol_version)
         if use_http_11 and mode is ProtocolMode.BIDI_STREAM:
             raise ValueError("bidirectional streaming needs HTTP/2; use request/response")
@@ -143,7 +148,8 @@ class RemoteEndpoint:
     async def open_stream(self, service: str, handler: str, headers: dict[str, str]) -> HttpStream:
         """Start ``POST {uri}/invoke/{service}/{handler}``."""
         path = f"{self._prefix}/invoke/{service}/{handler}"
-        return await self._pool.open_stream(path, {**headers, **self.headers})
+        signed = {} if self.signer is None else self.signer.headers(path)
+        return await self._pool.open_stream(path, {**headers, **self.headers, **signed})
 
     async def aclose(self) -> None:
         """Close the endpoint's connections (attempts still open fail)."""
@@ -427,6 +433,7 @@ class RemoteAttempt:
             body = await self._error_body()
             what = {
                 404: "the endpoint does not serve this handler",
+                401: f"the endpoint refused the request's identity{UNSIGNED_HINT}",
                 415: f"the endpoint refused service protocol version {version}",
             }.get(status, "the endpoint refused the invocation")
             raise EndpointResponseError(

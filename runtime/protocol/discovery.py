@@ -23,11 +23,17 @@ from sdk.protocol import (
     BadManifestError,
     DiscoveryResponseError,
     EndpointUnreachableError,
+    IdentitySigner,
     manifest_accept_header,
     parse_manifest_content_type,
 )
 
 _MAX_BODY_IN_ERRORS = 500
+
+UNSIGNED_HINT = (
+    ": the endpoint accepts only requests signed by a key it knows; give rt the private"
+    " key of one of its identity keys (RT_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE)"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ async def discover(
     use_http_11: bool = False,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
+    signer: IdentitySigner | None = None,
 ) -> DiscoveredEndpoint:
     """Ask an endpoint what it serves.
 
@@ -94,6 +101,7 @@ async def discover(
             uvicorn-served apps); HTTP/2 cleartext with prior knowledge otherwise.
         headers: extra headers sent to the endpoint (e.g. an API gateway's key).
         timeout: seconds for connecting and for the whole answer.
+        signer: signs the request with rt's request identity (Restate's scheme v1).
 
     Returns:
         The endpoint and its validated manifest.
@@ -107,6 +115,8 @@ async def discover(
     """
     base = normalize_uri(uri)
     request_headers = {"accept": manifest_accept_header(), **(headers or {})}
+    if signer is not None:
+        request_headers.update(signer.headers("/discover"))
     async with httpx.AsyncClient(
         http1=use_http_11, http2=not use_http_11, timeout=httpx.Timeout(timeout)
     ) as client:
@@ -130,11 +140,10 @@ def _read_response(base: str, use_http_11: bool, response: httpx.Response) -> Di
     body = response.content
     if response.status_code != 200:
         text = body[:_MAX_BODY_IN_ERRORS].decode("utf-8", "replace")
-        hint = (
-            ": is the URI the path where the SDK endpoint is mounted?"
-            if response.status_code == 404
-            else ""
-        )
+        hint = {
+            404: ": is the URI the path where the SDK endpoint is mounted?",
+            401: UNSIGNED_HINT,
+        }.get(response.status_code, "")
         raise DiscoveryResponseError(
             f"endpoint {base} answered discovery with HTTP {response.status_code}{hint} {text!r}",
             status=response.status_code,

@@ -462,3 +462,49 @@ def test_an_http11_endpoint_runs_request_response(
     assert _call(node, "Sleeper/nap", 100) == "slept 100"
     assert _call(node, "Counter/c/add", 3) == 3
     assert _call(node, "Caller/call_greeter", "eve") == "Greeter said: Hello eve"
+
+
+def test_rt_signs_its_requests_to_an_endpoint_that_requires_identity(
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    nodes: list[RtNode],
+    endpoints: list[EndpointProcess],
+) -> None:
+    key = tmp_path / "identity.pem"
+    made = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "deployments", "keygen", "--out", str(key)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key_id = made.stdout.split("Identity key:")[1].strip()
+    assert key_id.startswith("publickeyv1_") and oct(key.stat().st_mode)[-3:] == "600"
+    again = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "deployments", "keygen", "--out", str(key)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert again.returncode != 0 and "exists" in again.stderr
+    for sub in ("ep", "u", "s"):
+        (tmp_path / sub).mkdir()
+    endpoints.append(
+        start_hypercorn(
+            tmp_path / "ep",
+            "tests.integration.protocol.services_py_signed:app",
+            {"RT_TEST_IDENTITY_KEY": key_id},
+        )
+    )
+    uri = endpoints[-1].uri
+    unsigned = BareNode(infra, prefix + "u", Path("none.py"), tmp_path / "u")
+    nodes.append(unsigned.start())
+    refused = _register(unsigned, uri)
+    assert refused.status_code == 400
+    assert "RT_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE" in refused.text
+
+    node = BareNode(
+        infra, prefix, Path("none.py"), tmp_path / "s",
+        RT_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE=str(key),
+    )  # fmt: skip
+    nodes.append(node.start())
+    assert _register(node, uri).status_code == 201
+    assert _call(node, "Greeter/greet", "Eve") == "Hello Eve"
+    assert _call(node, "Greeter/greet", "Bob") == "Hello Bob"

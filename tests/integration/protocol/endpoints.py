@@ -82,7 +82,9 @@ def _python_env() -> dict[str, str]:
 
 
 def start_hypercorn(
-    tmp: Path, app: str = "tests.integration.protocol.services_py:app"
+    tmp: Path,
+    app: str = "tests.integration.protocol.services_py:app",
+    env: dict[str, str] | None = None,
 ) -> EndpointProcess:
     """restate-sdk app under hypercorn (h2c); long keep-alive: idle tests keep their connection."""
     config = tmp / "hypercorn.toml"
@@ -94,7 +96,7 @@ def start_hypercorn(
         "workers = 0\n"  # serve in this process: kill -9 of it kills the endpoint
     )
     cmd = [sys.executable, "-m", "hypercorn", "--config", str(config), app]
-    return _start("hypercorn", cmd, ROOT, tmp / "hypercorn.log", _python_env())
+    return _start("hypercorn", cmd, ROOT, tmp / "hypercorn.log", {**_python_env(), **(env or {})})
 
 
 def start_uvicorn(tmp: Path) -> EndpointProcess:

@@ -36,7 +36,9 @@ class MemoryCatalog(DeploymentCatalog):
     """The catalog with its registry-topic writes kept in a list."""
 
     def __init__(self, registry: Registry, pinned: int = 0) -> None:
-        async def discover(uri: str, *, use_http_11: bool, headers: dict[str, str]) -> Any:
+        async def discover(
+            uri: str, *, use_http_11: bool, headers: dict[str, str], **_: Any
+        ) -> Any:
             if "9999" in uri:
                 raise EndpointUnreachableError(f"cannot reach endpoint {uri}: refused")
             return DiscoveredEndpoint(

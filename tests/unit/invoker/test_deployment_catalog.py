@@ -43,7 +43,7 @@ def _manifest(counter_get: str = "SHARED", counter_ty: str = "VIRTUAL_OBJECT") -
 
 
 def _discovery(manifest: dict[str, Any]) -> Any:
-    async def discover(uri: str, *, use_http_11: bool, headers: dict[str, str]) -> Any:
+    async def discover(uri: str, *, use_http_11: bool, headers: dict[str, str], **_: Any) -> Any:
         return DiscoveredEndpoint(
             uri=uri.rstrip("/"),
             use_http_11=use_http_11,
