@@ -156,6 +156,7 @@ class Node:
         outbox: EgressOutbox,
         append: Callable[[records.Record], asyncio.Future[int]],
         mark_used: Callable[[], Awaitable[None]],
+        owns: Callable[[], Awaitable[bool]],
     ) -> EgressSender:
         return EgressSender(
             partition,
@@ -165,6 +166,7 @@ class Node:
             outbox,
             append,
             mark_used,
+            owns,
         )
 
     def ingress_app(self) -> IngressApp:

@@ -75,7 +75,9 @@ class _Aborted(RuntimeError):
 class EgressSender:
     """Drives one partition's egress while its processor leads.
 
-    Protocol (run once per producer instance, i.e. again after a fatal producer error):
+    Protocol (run once per producer instance, i.e. again after a fatal producer error,
+    but only while ``owns()`` says this node still owns the partition: a re-init after
+    losing it would fence the new owner's producer):
 
     Step 1. ``init_transactions`` with the partition's transactional.id: the broker
             aborts a previous owner's open transaction and fences it, so from now on
@@ -102,8 +104,10 @@ class EgressSender:
         outbox: EgressOutbox,
         append: Callable[[records.Record], asyncio.Future[int]],
         mark_used: Callable[[], Awaitable[None]],
+        owns: Callable[[], Awaitable[bool]],
     ) -> None:
         self.partition = partition
+        self._owns = owns
         self.outbox = outbox
         self._config = {
             **kafka_config,
@@ -168,6 +172,12 @@ class EgressSender:
         while True:
             try:
                 if self._producer is None:
+                    if not await self._owns():
+                        self.fenced = True
+                        log.info(
+                            "partition %d: not the owner any more; egress stops", self.partition
+                        )
+                        return
                     await self.init()  # Step 1.
                 await self._wait_barrier()  # Step 2.
                 backoff = 0.1
@@ -175,9 +185,13 @@ class EgressSender:
             except asyncio.CancelledError:
                 raise
             except Fenced as e:
-                self.fenced = True
-                log.warning("partition %d: egress fenced, stopping: %s", self.partition, e)
-                return
+                # A stale owner re-initialised the transactional.id after this node took
+                # the partition over; if this node still owns it, it takes the id back
+                # (fencing the stale one, which then stops at its own ownership check).
+                log.warning("partition %d: egress fenced: %s", self.partition, e)
+                self._producer = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             except Exception:
                 log.exception("partition %d: egress producer failed; recreating", self.partition)
                 self._producer = None

@@ -109,11 +109,14 @@ class EgressSenderFactory(Protocol):
         outbox: EgressOutbox,
         append: AppendRecord,
         mark_used: Callable[[], Awaitable[None]],
+        owns: Callable[[], Awaitable[bool]],
         /,
     ) -> EgressSending:
         """Args: the partition, its in-memory outbox (the machine keeps it), how to append
-        the ``EgressDone`` barrier, and what to await before the first transaction (the
-        partition remembers that it has an egress producer to fence at take-over)."""
+        the ``EgressDone`` barrier, what to await before the first transaction (the
+        partition remembers that it has an egress producer to fence at take-over), and
+        whether this node still owns the partition (checked before every producer init:
+        a stale owner's init would fence the new owner)."""
         ...
 
 

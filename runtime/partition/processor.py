@@ -403,9 +403,20 @@ class PartitionProcessor:
         if self.egress_sender is None:
             assert self.deps.egress is not None
             self.egress_sender = self.deps.egress(
-                self.partition, self.machine.egress, self.append, self._mark_egress_used
+                self.partition,
+                self.machine.egress,
+                self.append,
+                self._mark_egress_used,
+                self._owns_partition,
             )
         return self.egress_sender
+
+    async def _owns_partition(self) -> bool:
+        """Leading, and Redis still holds this owner's epoch (no take-over since)."""
+        if not self.leading or self._stopped:
+            return False
+        epoch, _ = await self.deps.store.position(self.partition)
+        return epoch == self.epoch
 
     async def _mark_egress_used(self) -> None:
         """Durable before the first transaction: tells a future owner to fence at take-over."""

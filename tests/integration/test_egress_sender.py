@@ -43,16 +43,29 @@ def _read_committed(infra: Infra, topic: str, settle: float = 3.0) -> list[Any]:
     return out
 
 
-def _sender(infra: Infra, prefix: str, outbox: EgressOutbox) -> EgressSender:
+def _sender(
+    infra: Infra, prefix: str, outbox: EgressOutbox, owner: dict[str, bool] | None = None
+) -> EgressSender:
+    """A sender of partition 0; ``owner["owns"]`` answers its ownership checks. Its
+    ``EgressDone`` barriers are applied as soon as they are appended (no processor)."""
+
     async def mark_used() -> None:
         return None
 
-    def append(_rec: records.Record) -> asyncio.Future[int]:
-        raise AssertionError("not used here")
+    def append(rec: records.Record) -> asyncio.Future[int]:
+        assert isinstance(rec, records.EgressDone)
+        asyncio.get_running_loop().call_soon(sender.applied, rec.token)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(0)
+        return done
 
-    return EgressSender(
-        0, infra.kafka_config(), prefix, TopicNames(prefix).log, outbox, append, mark_used
+    async def owns() -> bool:
+        return True if owner is None else owner["owns"]
+
+    sender = EgressSender(
+        0, infra.kafka_config(), prefix, TopicNames(prefix).log, outbox, append, mark_used, owns
     )
+    return sender
 
 
 async def test_new_owner_fences_the_zombie_and_aborts_its_open_transaction(
@@ -121,3 +134,58 @@ async def test_a_record_kafka_refuses_is_dropped_after_three_tries_and_the_rest_
     markers = [records.decode(m.value()) for m in _read_committed(infra, names.log)]
     assert markers == [records.EgressDone([f for f, _ in batch])]
     await sender.stop()
+
+
+async def _until(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_stale_owner_never_re_inits_and_a_fenced_owner_takes_the_id_back(
+    infra: Infra, prefix: str
+) -> None:
+    names = TopicNames(prefix)
+    ensure_topics(infra.kafka_config(), names, partitions=1)
+    out = f"{prefix}.out"
+    create_topic(infra, out, partitions=1)
+    items = [(f"{i:020d}.000000", EgressItem(out, b"k", f"v{i}".encode())) for i in range(4)]
+
+    # The old owner lost the partition (a take-over moved Redis's epoch) but does not
+    # know yet; its producer then fails. It must not make a new one: that init would
+    # fence the new owner's producer.
+    stale_flag = {"owns": True}
+    stale = _sender(infra, prefix, EgressOutbox(), stale_flag)
+    await stale.init()
+    owner_outbox = EgressOutbox()
+    owner = _sender(infra, prefix, owner_outbox)
+    await owner.init()  # the take-over: fences the stale producer
+    stale_flag["owns"] = False
+    owner.start()
+    owner_outbox.add(*items[0])
+    owner.wake()
+    await _until(lambda: owner.transactions == 1)
+
+    stale._producer = None  # as after its producer failed
+    stale.start()
+    await _until(lambda: stale.fenced)  # stopped at its ownership check, nothing fenced
+    owner_outbox.add(*items[1])
+    owner.wake()
+    await _until(lambda: owner.transactions == 2)
+
+    # A stale owner whose init raced the take-over (it checked just before) fences the
+    # owner once; the owner, still owning, takes the transactional.id back and goes on.
+    racer = _sender(infra, prefix, EgressOutbox())
+    await racer.init()
+    owner_outbox.add(*items[2])
+    owner_outbox.add(*items[3])
+    owner.wake()
+    await _until(lambda: owner.transactions >= 3)
+    with pytest.raises(Fenced):
+        racer._transaction([items[0]])
+
+    values = [m.value() for m in _read_committed(infra, out)]
+    assert values == [b"v0", b"v1", b"v2", b"v3"]
+    for s in (stale, owner, racer):
+        await s.stop()

@@ -266,8 +266,18 @@ async def test_a_stale_owners_egress_mark_only_adds_a_fence_at_take_over(
     def no_append(_: records.Record) -> asyncio.Future[int]:
         raise AssertionError("not used here")
 
+    async def owns() -> bool:
+        return True
+
     sender = EgressSender(
-        0, infra.kafka_config(), prefix, producer.topics.log, EgressOutbox(), no_append, mark_used
+        0,
+        infra.kafka_config(),
+        prefix,
+        producer.topics.log,
+        EgressOutbox(),
+        no_append,
+        mark_used,
+        owns,
     )
     try:
         await sender.init()
