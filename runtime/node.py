@@ -24,6 +24,7 @@ from runtime.egress.sender import EgressSender
 from runtime.egress.topics import TopicCatalog
 from runtime.ingress.app import IngressApp, create_ingress_app
 from runtime.ingress.log_backend import LogIngressBackend
+from runtime.invoker.builtins import with_builtins
 from runtime.invoker.deployments import DeploymentCatalog, pinned_counter
 from runtime.invoker.inprocess import InProcessInvoker
 from runtime.invoker.remote import RemoteInvoker
@@ -61,6 +62,7 @@ class Node:
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
+        self.services = with_builtins(self.services)  # rt.Kafka and the other built-ins
         self.registry = registry_from_sdk(self.services, self.settings.default_journal_retention_s)
         self.topics = TopicNames(self.settings.topic_prefix)
         self.kafka_config = self.settings.kafka_config(self.kafka_bootstrap)

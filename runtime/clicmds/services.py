@@ -19,21 +19,27 @@ from runtime.clicmds._common import (
     print_json,
     stdout,
 )
+from runtime.invoker.builtins import RESERVED_PREFIX
 
 services_app = typer.Typer(help="List and describe registered services.", no_args_is_help=True)
 
 
-def deployment_type(deployment_id: str, endpoints: dict[str, str] | None = None) -> str:
+def deployment_type(
+    deployment_id: str, endpoints: dict[str, str] | None = None, service: str = ""
+) -> str:
     """How a deployment runs, as shown in the ``DEPLOYMENT-TYPE`` column.
 
     Args:
         deployment_id: The service's ``deployment_id``.
         endpoints: The URL of each registered deployment, by id.
+        service: The service's name (rt's own services are ``built-in``).
 
     Returns:
-        ``in-process`` for services running inside the rt node, ``http`` for a
-        registered SDK endpoint, else ``unknown``.
+        ``built-in`` for rt's own services (``rt.Kafka``), ``in-process`` for services
+        running inside the rt node, ``http`` for a registered SDK endpoint, else ``unknown``.
     """
+    if service.startswith(RESERVED_PREFIX) and deployment_id == IN_PROCESS_DEPLOYMENT_ID:
+        return "built-in"
     if deployment_id == IN_PROCESS_DEPLOYMENT_ID:
         return "in-process"
     return "http" if deployment_id in (endpoints or {}) else "unknown"
@@ -64,7 +70,7 @@ def _list(admin_url: str, as_json: bool) -> None:
             Text(svc.name),
             str(svc.revision),
             svc.ty.value,
-            deployment_type(svc.deployment_id, endpoints),
+            deployment_type(svc.deployment_id, endpoints, svc.name),
             Text(svc.deployment_id),
             Text(endpoints.get(svc.deployment_id) or "-"),
         )
@@ -110,7 +116,7 @@ def services_describe(
     info.add_row("Revision:", str(svc.revision))
     info.add_row("Public:", "yes" if svc.public else "no")
     info.add_row("Deployment ID:", Text(svc.deployment_id))
-    info.add_row("Deployment type:", deployment_type(svc.deployment_id))
+    info.add_row("Deployment type:", deployment_type(svc.deployment_id, service=svc.name))
     info.add_row("Idempotency retention:", default(svc.idempotency_retention))
     info.add_row("Journal retention:", default(svc.journal_retention))
     if svc.workflow_completion_retention is not None:

@@ -74,6 +74,7 @@ async def serve(spec: dict[str, Any]) -> None:
     from runtime.ingress.auth import protect
     from runtime.ingress.errors import ingress_error_response
     from runtime.ingress.log_backend import LogIngressBackend
+    from runtime.invoker.builtins import with_builtins
     from runtime.invoker.deployments import DeploymentCatalog
     from runtime.invoker.loader import load_services
     from runtime.invoker.services import registry_from_sdk
@@ -85,7 +86,8 @@ async def serve(spec: dict[str, Any]) -> None:
 
     settings = Settings(**spec["settings"])
     registry = registry_from_sdk(
-        load_services([Path(p) for p in spec["app_files"]]), settings.default_journal_retention_s
+        with_builtins(load_services([Path(p) for p in spec["app_files"]])),
+        settings.default_journal_retention_s,
     )
     redis = redis_client(settings, spec["redis_url"])
     kafka_config = settings.kafka_config(spec["kafka_bootstrap"])

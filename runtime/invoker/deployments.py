@@ -36,6 +36,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from runtime.invoker import deployment_record as dr
+from runtime.invoker.builtins import RESERVED_PREFIX, reserved_names
 from runtime.invoker.manifest_json import manifest_json
 from runtime.invoker.services import ManifestError, services_from_manifest
 from runtime.log.registry_topic import RegistryFollower, write
@@ -317,6 +318,12 @@ class DeploymentCatalog:
             raise DeploymentError(f"bad manifest from {uri}: {e}") from None
         if not services:
             raise DeploymentError(f"the endpoint {uri} serves no services")
+        taken = reserved_names(s.name for s in services)
+        if taken:
+            raise DeploymentError(
+                f"the endpoint {uri} serves {', '.join(taken)}: service names starting with "
+                f"{RESERVED_PREFIX!r} are reserved for rt's built-in services"
+            )
         endpoint = HttpEndpoint(
             uri=found.uri,
             protocol_version=found.manifest.protocol_version,

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from runtime.invoker.builtins import check_names
+
 
 class AppLoadError(RuntimeError):
     """The given file cannot be imported or defines no services."""
@@ -65,4 +67,8 @@ def load_services(paths: list[Path]) -> list[Any]:
             if name in found and found[name] is not d:
                 raise AppLoadError(f"service {name!r} is defined twice (second time in {path})")
             found[name] = d
+    try:
+        check_names(found)
+    except ValueError as e:
+        raise AppLoadError(str(e)) from None
     return list(found.values())

@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import Infra
 from tests.e2e.conftest import RtNode
+from tests.e2e.egress_util import committed_reader, read_json
+from tests.e2e.egress_util import create_topic as create_out_topic
 from tests.integration.protocol.endpoints import (
     EndpointProcess,
     start_hypercorn,
@@ -131,11 +133,13 @@ def test_registered_sdk_endpoint_serves_calls_sends_state_and_sleeps_and_survive
     assert again.status_code == 200 and again.json()["id"] == dep_id
 
     services = httpx.get(f"{node.admin_url}/services", timeout=10).json()["services"]
-    assert {s["name"]: s["deployment_id"] for s in services} == {
+    assert {s["name"]: s["deployment_id"] for s in services if s["name"] != "rt.Kafka"} == {
         "Greeter": dep_id,
         "Counter": dep_id,
         "Signup": dep_id,
     }
+    # rt's built-in, hosted in process by every node (ADR 0021 §4).
+    assert {s["name"] for s in services} >= {"rt.Kafka"}
 
     # call, state, call + send from a remote handler, sleep
     assert _call(node, "Greeter/greet", "bob") == "Hello bob from v1"
@@ -508,3 +512,36 @@ def test_rt_signs_its_requests_to_an_endpoint_that_requires_identity(
     assert _register(node, uri).status_code == 201
     assert _call(node, "Greeter/greet", "Eve") == "Hello Eve"
     assert _call(node, "Greeter/greet", "Bob") == "Hello Bob"
+
+
+def test_rt_sdk_behind_an_endpoint_emits_to_kafka_through_the_built_in_exactly_once(
+    infra: Infra,
+    prefix: str,
+    tmp_path: Path,
+    node: RtNode,
+    endpoints: list[EndpointProcess],
+) -> None:
+    topic = f"{prefix}.orders.out"
+    create_out_topic(infra, topic, partitions=1)
+    (tmp_path / "ep").mkdir()
+    endpoints.append(
+        start_hypercorn(tmp_path / "ep", "tests.e2e.apps.rt_sdk_emit:app", {"EMIT_TOPIC": topic})
+    )
+    assert _register(node, endpoints[-1].uri).status_code == 201
+    for i in range(3):
+        assert _call(node, "Orders/place", {"id": i}) == f"paid-{i}"
+    node.kill9()  # the built-in's records survive an owner's crash, once each
+    node.start()
+    for i in range(3, 6):
+        assert _call(node, "Orders/place", {"id": i}) == f"paid-{i}"
+
+    reader = committed_reader(infra, topic)
+    try:
+        got = read_json(reader, 6, timeout=60)
+    finally:
+        reader.close()
+    assert sorted(r["id"] for r in got) == list(range(6))
+    assert all(r["receipt"] == f"paid-{r['id']}" for r in got)
+    # rt.Kafka is rt's: not callable through the ingress, and its name cannot be taken.
+    private = httpx.post(f"{node.url}/rt.Kafka/x/emit", json={}, timeout=10)
+    assert private.status_code in (400, 403, 404), private.text

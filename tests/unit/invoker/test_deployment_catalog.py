@@ -218,3 +218,12 @@ async def test_an_in_place_update_must_serve_the_same_services_compatibly() -> N
     assert same.id == d.id and isinstance(same.endpoint, HttpEndpoint)
     assert same.endpoint.uri == "http://127.0.0.1:8"
     assert registry.deployment(d.id) is d  # a dry run changes nothing
+
+
+async def test_a_service_in_rts_reserved_namespace_is_refused() -> None:
+    manifest = _manifest()
+    manifest["services"].append({"name": "rt.Kafka", "ty": "VIRTUAL_OBJECT", "handlers": []})
+    catalog = _catalog(Registry(), _discovery(manifest))
+    with pytest.raises(DeploymentError, match="rt.Kafka.*reserved for rt's built-in") as e:
+        await catalog.register(URI, dry_run=True)
+    assert e.value.status == 400
