@@ -166,6 +166,12 @@ SUBSCRIPTION_RECORDS = Counter(
     ["subscription"],
     registry=REGISTRY,
 )
+FOREIGN_RECORDS = Counter(
+    "rt_log_foreign_records",
+    "Records on rt.log that are not rt's (another producer wrote them), skipped.",
+    ["partition"],
+    registry=REGISTRY,
+)
 DEAD_LETTERS = Counter(
     "rt_subscription_dead_letters",
     "Failed subscription invocations whose record was sent to the dead-letter topic.",
@@ -208,6 +214,8 @@ class PartitionGauges:
     leading: bool
     lag: int | None
     """Records in rt.log past the last applied one (None: not known yet)."""
+    halted: bool = False
+    """A record rt must not skip could not be read: the partition applies nothing more."""
 
 
 RedisCounts = Callable[[list[int]], Awaitable[dict[int, tuple[int, int]]]]
@@ -260,8 +268,14 @@ class _NodeCollector(Collector):
             "owned partition.",
             labels=["partition"],
         )
+        halted = GaugeMetricFamily(
+            "rt_partition_halted",
+            "1 when an owned partition stopped at a record it cannot read (see the log).",
+            labels=["partition"],
+        )
         for p in parts:
             label = [str(p.partition)]
+            halted.add_metric(label, 1 if p.halted else 0)
             if p.lag is not None:
                 lag.add_metric(label, p.lag)
             extra = src.extra.get(p.partition)
@@ -273,7 +287,7 @@ class _NodeCollector(Collector):
             "Messages the node's rt.log producer holds that the broker has not acknowledged.",
         )
         queue.add_metric([], src.producer_queue())
-        yield from (owned, leading, lag, in_flight, timers, queue)
+        yield from (owned, leading, lag, in_flight, timers, queue, halted)
 
 
 _NODE = _NodeCollector()

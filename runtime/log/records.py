@@ -11,6 +11,7 @@ Journal entries travel as opaque msgpack blobs (``bytes``) encoded by the SDK
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import get_args
 
 import msgspec
 
@@ -372,3 +373,45 @@ def decode(data: bytes) -> Record:
     """Decode a record; raises ``msgspec.DecodeError`` on garbage."""
     rec: Record = _decoder.decode(data)
     return rec
+
+
+class ForeignRecordError(ValueError):
+    """Not an rt record at all (another producer wrote to rt's topic): safe to skip."""
+
+
+class UnreadableRecordError(ValueError):
+    """Shaped like an rt record (a msgpack array led by a record tag) but undecodable:
+    corrupted, or written by a newer rt. Skipping it could lose an invocation's step."""
+
+
+TAGS = frozenset(t.__struct_config__.tag for t in get_args(Record))
+"""The tag of every record type (the first element of its msgpack array)."""
+
+
+def decode_checked(data: bytes) -> Record:
+    """Decode a record, telling what an undecodable one is.
+
+    Raises:
+        ForeignRecordError: not an rt record (not msgpack, or not an array led by a
+            string): another producer's, which rt may skip.
+        UnreadableRecordError: an rt-shaped record that does not decode (a known tag
+            with the wrong fields, or an unknown tag): which rt must not skip.
+    """
+    try:
+        rec: Record = _decoder.decode(data)
+        return rec
+    except msgspec.DecodeError as e:
+        reason = str(e)
+    try:
+        raw = msgspec.msgpack.decode(data)
+    except msgspec.DecodeError:
+        raise ForeignRecordError(f"not an rt record ({len(data)} bytes, not msgpack)") from None
+    if isinstance(raw, list) and raw and isinstance(raw[0], str):
+        if raw[0] in TAGS:
+            raise UnreadableRecordError(f"an rt {raw[0]!r} record that does not decode: {reason}")
+        raise UnreadableRecordError(
+            f"a record of unknown type {raw[0][:40]!r} (written by a newer rt version?)"
+        )
+    raise ForeignRecordError(
+        f"not an rt record ({len(data)} bytes of msgpack {type(raw).__name__})"
+    )

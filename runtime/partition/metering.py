@@ -11,6 +11,7 @@ from __future__ import annotations
 from runtime import tracing
 from runtime.metrics import (
     ATTEMPTS_FAILED,
+    FOREIGN_RECORDS,
     INVOCATIONS_COMPLETED,
     INVOCATIONS_INVOKED,
     JOURNAL_ENTRIES,
@@ -53,3 +54,8 @@ def applied(tally: Tally, records_in_batch: int, apply_seconds: float) -> None:
 def subscription_records(subscription_id: str, count: int) -> None:
     """``count`` source records of a subscription became Invokes of this partition."""
     labelled(SUBSCRIPTION_RECORDS, subscription_id).inc(count)
+
+
+def foreign_record(partition: int) -> None:
+    """A record that is not rt's was skipped on the partition's rt.log."""
+    labelled(FOREIGN_RECORDS, str(partition)).inc()

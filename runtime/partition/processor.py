@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import redis.asyncio as aioredis
 from confluent_kafka import Message
 
@@ -58,6 +57,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("rt.processor")
+
+
+class PartitionHalted(RuntimeError):
+    """An rt-shaped record of the partition cannot be read (names topic, partition,
+    offset and why): the processor stops rather than skip it (nothing lost)."""
+
 
 MAX_BATCH = 2_000
 
@@ -142,6 +147,8 @@ class PartitionProcessor:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self.failed: BaseException | None = None
+        self.halted: PartitionHalted | None = None
+        """Set when a record rt must not skip cannot be read: the partition stops here."""
         self.on_drained: Callable[[int], None] | None = None
         """Called when the consumed backlog is nearly empty (resumes a paused fetch)."""
         self.egress_sender: EgressSending | None = None
@@ -259,6 +266,16 @@ class PartitionProcessor:
             self.failed = e
             self.leading = False
             self._stop_egress()
+        except PartitionHalted as e:
+            log.error(
+                "HALTED %s. This partition applies nothing more on this node until rt "
+                "can read the record (a newer rt wrote it: upgrade this node) — skipping "
+                "it could lose an invocation's step; other partitions go on.",
+                e,
+            )
+            self.failed = self.halted = e
+            self.leading = False
+            self._stop_egress()
         except BaseException as e:
             log.exception("partition %d processor crashed", self.partition)
             self.failed = e
@@ -293,13 +310,22 @@ class PartitionProcessor:
             assert offset is not None
             value = m.value()
             try:
-                rec = records.decode(value if isinstance(value, bytes) else b"")
-            except msgspec.DecodeError:
+                rec = records.decode_checked(value if isinstance(value, bytes) else b"")
+            except records.ForeignRecordError as e:
+                # Another producer's record: nothing of rt's is in it, so nothing is lost.
                 log.error(
-                    "partition %d offset %d: undecodable record, skipped", self.partition, offset
-                )
+                    "%s partition %d offset %d: %s, skipped",
+                    m.topic(), self.partition, offset, e,
+                )  # fmt: skip
+                metering.foreign_record(self.partition)
                 decoded.append((offset, records.Purge("")))
                 continue
+            except records.UnreadableRecordError as e:
+                if decoded:  # what came before it is applied; nothing after it
+                    await self._apply_decoded(decoded)
+                raise PartitionHalted(
+                    f"{m.topic()} partition {self.partition} offset {offset}: {e}"
+                ) from None
             if isinstance(rec, records.SubscriptionBatch):
                 invokes = self.machine.expand(offset, rec)
                 if offset >= self.applied_next:  # not a re-delivery: counted once

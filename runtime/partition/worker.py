@@ -82,7 +82,7 @@ class Worker:
         for p, proc in sorted(self.processors.items()):
             high = highs.get(p)
             lag = max(0, high - proc.applied_next) if high is not None else None
-            out.append(PartitionGauges(p, proc.leading, lag))
+            out.append(PartitionGauges(p, proc.leading, lag, proc.halted is not None))
         return out
 
     def _failed(self, e: BaseException) -> None:

@@ -31,6 +31,7 @@ EXPORTED = {
     "rt_subscription_records": "counter",
     "rt_subscription_dead_letters": "counter",
     "rt_egress_records": "counter",
+    "rt_log_foreign_records": "counter",
 }
 """The families docs/metrics.md documents (counters are exported with ``_total``)."""
 
@@ -54,7 +55,7 @@ def test_labelled_children_are_cached_and_count() -> None:
 def test_node_gauges_are_read_at_scrape_time() -> None:
     parts = [
         metrics.PartitionGauges(0, leading=True, lag=7),
-        metrics.PartitionGauges(3, leading=False, lag=None),
+        metrics.PartitionGauges(3, leading=False, lag=None, halted=True),
     ]
     asked: list[list[int]] = []
 
@@ -76,4 +77,6 @@ def test_node_gauges_are_read_at_scrape_time() -> None:
     assert s[("rt_partition_invocations_in_flight", (("partition", "0"),))] == 5
     assert s[("rt_partition_timers_pending", (("partition", "3"),))] == 1
     assert s[("rt_kafka_producer_queue_messages", ())] == 11
+    assert s[("rt_partition_halted", (("partition", "0"),))] == 0
+    assert s[("rt_partition_halted", (("partition", "3"),))] == 1
     assert ("rt_partitions_owned", ()) not in _samples()  # no node: no node gauges

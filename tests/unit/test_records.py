@@ -110,3 +110,16 @@ def test_illegal_transitions_are_refused() -> None:
     fresh = _status()
     with pytest.raises(IllegalTransition):
         fresh.move(Status.SUSPENDED, 2)
+
+
+def test_undecodable_records_are_told_apart_foreign_from_unreadable() -> None:
+    for foreign in (b"", b'{"a": 1}', b"5", msgspec.msgpack.encode({"a": 1}), b"\x00garbage"):
+        with pytest.raises(records.ForeignRecordError):
+            records.decode_checked(foreign)
+    with pytest.raises(records.UnreadableRecordError, match="an rt 'invoke' record"):
+        records.decode_checked(msgspec.msgpack.encode(["invoke", 1]))
+    with pytest.raises(records.UnreadableRecordError, match="unknown type 'future'"):
+        records.decode_checked(msgspec.msgpack.encode(["future", 1, 2]))
+    rec = records.Purge("inv_1")
+    assert records.decode_checked(records.encode(rec)) == rec
+    assert "invoke" in records.TAGS and "leader" in records.TAGS
