@@ -20,7 +20,7 @@ mkdir -p "$(dirname "$OUT")"
 export OUT
 trap 'rt_stop' EXIT
 rt_start || exit 1
-echo "{\"event\": \"start\", \"system\": \"rt\", \"partitions\": $PARTITIONS, \"redis_appendfsync\": \"everysec\", \"ts\": \"$(date -u +%FT%TZ)\"}" >> "$OUT"
+echo "{\"event\": \"start\", \"system\": \"rt\", \"endpoint\": $RT_ENDPOINT, \"partitions\": $PARTITIONS, \"redis_appendfsync\": \"everysec\", \"ts\": \"$(date -u +%FT%TZ)\"}" >> "$OUT"
 rt_version_json | tee -a "$OUT" >&2
 warm_up "$BASE"
 BASE=$BASE CPU_ARGS="$RT_CPU_ARGS" TAGS="system=rt partitions=$PARTITIONS ${TAGS:-}" \
