@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +27,8 @@ from runtime.admin.metadata import (
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9070"
 """Where ``rt dev`` serves the admin API unless told otherwise."""
+TOKEN_ENV = "RT_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
+"""The environment variable holding the bearer token the CLI sends to the admin API."""
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -91,6 +94,8 @@ class AdminClient:
     Args:
         base_url: The admin API's base URL, e.g. ``http://127.0.0.1:9070``.
         timeout: Seconds to wait for connecting and for each response.
+        token: Bearer token sent with every request (default: ``RT_ADMIN_TOKEN`` from the
+            environment; none when that is unset or empty).
 
     Raises:
         AdminClientError: If ``base_url`` is not an ``http(s)://host[:port]`` URL.
@@ -100,7 +105,7 @@ class AdminClient:
         ...     names = [s.name for s in admin.list_services()]
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, token: str | None = None) -> None:
         try:
             url = httpx.URL(base_url)
         except httpx.InvalidURL as e:
@@ -111,7 +116,9 @@ class AdminClient:
             )
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        token = os.environ.get(TOKEN_ENV) if token is None else token
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def __enter__(self) -> AdminClient:
         return self
@@ -144,7 +151,14 @@ class AdminClient:
                 f"request to the rt admin API at {self.base_url} failed: {e}"
             ) from e
         if response.is_error:
-            raise AdminClientError(_error_message(response), response.status_code)
+            message = _error_message(response)
+            if response.status_code in (401, 403):
+                message += (
+                    f" — set {TOKEN_ENV} to an admin API token"
+                    if response.status_code == 401
+                    else f" — {TOKEN_ENV} holds a token that is not an admin API token"
+                )
+            raise AdminClientError(message, response.status_code)
         return response
 
     def _get(self, path: str, model: type[_M]) -> _M:

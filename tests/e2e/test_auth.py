@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -42,6 +43,21 @@ def test_tokens_open_their_own_api_only(
     assert r.status_code == 403 and r.json()["restate_code"] is None
     r = httpx.get(services, headers={"authorization": f"Bearer {ADMIN}"}, timeout=10)
     assert r.status_code == 200 and "Big" in r.text
+
+    # The CLI sends RT_ADMIN_TOKEN; without it, or with the ingress's, it says what to set.
+    def rt(*args: str, token: str | None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in node.env.items() if k != "RT_ADMIN_TOKEN"}
+        if token is not None:
+            env["RT_ADMIN_TOKEN"] = token
+        cmd = [sys.executable, "-m", "runtime.cli", *args, "--admin-url", node.admin_url]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+    ls = rt("services", "ls", "--json", token=ADMIN)
+    assert ls.returncode == 0 and "Big" in ls.stdout
+    missing = rt("services", "ls", token=None)
+    assert missing.returncode == 4 and "set RT_ADMIN_TOKEN" in missing.stderr
+    other = rt("services", "ls", token=INGRESS)
+    assert other.returncode == 4 and "not an admin API token" in other.stderr
 
 
 def test_a_node_on_a_reachable_address_without_tokens_refuses_to_start(
