@@ -51,6 +51,14 @@ SWEEP_EVERY_S = 1.0
 SWEEP_BATCH = 500
 
 
+PEEK_TIMEOUT_S = 5.0
+"""How long an output read waits for the owner's answer to its peek before reading Redis."""
+
+
+def _ready(invocation_id: str, outcome: Outcome) -> OutputResult:
+    return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, outcome))
+
+
 def to_ingress_outcome(
     invocation_id: str, outcome: Outcome, content_type: str = "application/json"
 ) -> InvocationOutcome:
@@ -242,13 +250,44 @@ class LogIngressBackend:
         return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, resp.outcome))
 
     async def output(self, invocation_id: str) -> OutputResult:
+        """Peek at the result: from Redis when applied, else from the owner via the log.
+
+        A caller is answered as soon as the output is durable in the log, which may be
+        before the partition applies the completion to Redis. So "not completed" in
+        Redis is not final: a peek record, appended after that completion, asks the
+        owner, who answers with the result once it has applied everything before the
+        peek. Once any caller has seen a result, every output read sees it.
+        """
         blob = await self._reads.status(invocation_id)
         if blob is None:
             return OutputResult(OutputStatus.NOT_FOUND)
         status = decode_status(blob)
-        if status.status is not Status.COMPLETED or status.outcome is None:
+        if status.status is Status.COMPLETED and status.outcome is not None:
+            return _ready(invocation_id, status.outcome)
+        return await self._peek(invocation_id)
+
+    async def _peek(self, invocation_id: str) -> OutputResult:
+        rid, fut = self._listener.expect()
+        sink = records.IngressSink(self._listener.ingress_id, rid)
+        try:
+            await self._submit(
+                records.Attach(invocation_id, sink, peek=True), invocation_id,
+                invocation_id.encode(),
+            )  # fmt: skip
+            resp = await asyncio.wait_for(asyncio.shield(fut), PEEK_TIMEOUT_S)
+        except (TimeoutError, ListenerStopped):
+            # The answer got lost (or the node stops): what Redis has applied by now.
+            stored = (await self._stored_outcomes([invocation_id]))[0]
+            if stored is not None:
+                return _ready(invocation_id, stored)
             return OutputResult(OutputStatus.NOT_READY)
-        return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, status.outcome))
+        finally:
+            self._listener.forget(rid)
+        if resp.status == ResponseStatus.NOT_FOUND:
+            return OutputResult(OutputStatus.NOT_FOUND)
+        if resp.outcome is None:
+            return OutputResult(OutputStatus.NOT_READY)
+        return _ready(invocation_id, resp.outcome)
 
     async def _known_awakeable(self, awakeable_id: str) -> tuple[str, int]:
         """The (invocation, command index) of an awakeable whose invocation exists.

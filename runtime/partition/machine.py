@@ -344,6 +344,8 @@ class PartitionMachine(BatchCommitTransitions):
             b.effects.append(Respond(sink, rec.invocation_id, status=ResponseStatus.NOT_FOUND))
         elif st.status is Status.COMPLETED:
             b.effects.append(Respond(sink, rec.invocation_id, st.outcome))
+        elif rec.peek:
+            b.effects.append(Respond(sink, rec.invocation_id, status=ResponseStatus.NOT_READY))
         else:
             st.ingress_sinks.append(sink)
             self._save(st, b)
