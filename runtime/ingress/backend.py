@@ -37,6 +37,9 @@ class InvocationOutcome:
     value: bytes | None = None
     failure: Failure | None = None
     content_type: str = "application/json"
+    idempotency_expires_ms: int | None = None
+    """For an idempotent call: when its stored result expires (the ``idempotency-expires``
+    response header); None otherwise."""
 
 
 class SendStatus(StrEnum):

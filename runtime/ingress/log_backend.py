@@ -10,6 +10,7 @@ every few seconds covers lost pub/sub messages (e.g. a Redis restart).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -193,7 +194,32 @@ class LogIngressBackend:
         if resp.status == ResponseStatus.DUPLICATE_RUN:
             raise DuplicateWorkflowRun(inv_id)
         assert resp.outcome is not None
-        return to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
+        outcome = to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
+        if request.idempotency_key is None:
+            return outcome
+        expires = await self._idempotency_expiry(inv_id, target)
+        return dataclasses.replace(outcome, idempotency_expires_ms=expires)
+
+    async def _idempotency_expiry(self, invocation_id: str, target: records.Target) -> int:
+        """When the stored result of an idempotent call expires (epoch ms).
+
+        Its completion time plus its retention, as stored; a caller answered before the
+        completion is applied gets now plus the handler's idempotency retention (the
+        completion happened just now).
+        """
+        try:
+            blob = await self._reads.status(invocation_id)
+        except Exception as e:  # noqa: BLE001 - Redis away: the estimate below is close
+            log.warning("reading %s for its idempotency expiry failed: %s", invocation_id, e)
+            blob = None
+        st = decode_status(blob) if blob is not None else None
+        if st is not None and st.status is Status.COMPLETED and st.completed_ms is not None:
+            return st.completed_ms + st.retention_ms
+        svc = self._registry.get(target.service)
+        retention = (
+            svc.retention_ms(target.handler, target.kind, idempotent=True) if svc is not None else 0
+        )
+        return int(time.time() * 1000) + retention
 
     async def send(self, request: InvocationRequest, delay_ms: int | None) -> SendResult:
         target = self._target(request)
