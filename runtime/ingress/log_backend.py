@@ -26,7 +26,6 @@ from runtime.ingress.backend import (
     SendResult,
     SendStatus,
     ShuttingDown,
-    UnknownAwakeable,
 )
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
@@ -315,24 +314,12 @@ class LogIngressBackend:
             return OutputResult(OutputStatus.NOT_READY)
         return _ready(invocation_id, resp.outcome)
 
-    async def _known_awakeable(self, awakeable_id: str) -> tuple[str, int]:
-        """The (invocation, command index) of an awakeable whose invocation exists.
-
-        The invocation's status is in Redis before its handler can create the
-        awakeable (the Invoke is applied before any attempt starts), so a missing
-        status means the id is wrong or its invocation was purged.
-        """
-        inv_id, index = parse_awakeable_id(awakeable_id)
-        if not await self._reads.exists(inv_id):
-            raise UnknownAwakeable(awakeable_id)
-        return inv_id, index
-
     async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None:
-        inv_id, index = await self._known_awakeable(awakeable_id)
+        inv_id, index = parse_awakeable_id(awakeable_id)
         rec = records.Complete(inv_id, index, value=value, awakeable=True)
         await self._submit(rec, inv_id, inv_id.encode())
 
     async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
-        inv_id, index = await self._known_awakeable(awakeable_id)
+        inv_id, index = parse_awakeable_id(awakeable_id)
         rec = records.Complete(inv_id, index, failure=records.Failure(500, message), awakeable=True)
         await self._submit(rec, inv_id, inv_id.encode())
