@@ -37,19 +37,28 @@ class InvocationDescription(BaseModel):
     """``success`` | ``failure`` once completed."""
     completion_failure: str | None
     completion_failure_code: int | None
+    completion_kind: str | None = None
+    """How it ended, once completed: ``success`` | ``failure`` | ``killed`` |
+    ``cancelled`` (``completion_result`` is Restate's ``success`` | ``failure``, where
+    ``failure`` includes killed and cancelled)."""
     pinned_deployment_id: str | None = None
     """The deployment every attempt runs on, once its first attempt journaled something
     (Restate's ``pinned_deployment_id``); None for in-process services."""
 
 
 class InvocationList(BaseModel):
-    """``GET /invocations``: invocations not completed yet, oldest first."""
+    """``GET /invocations``: invocations not completed yet, oldest first; with
+    ``status=completed`` the completed ones still retained, newest first."""
 
     invocations: list[InvocationDescription]
     more: bool
     """True when more matched than ``offset + limit``."""
     total: int | None = None
-    """How many matched in all (the page is ``invocations``)."""
+    """How many matched in all (the page is ``invocations``); not counted for completed
+    invocations (null)."""
+    next_cursor: str | None = None
+    """Completed invocations: pass as ``cursor`` for the page after this one (null when
+    nothing more matched)."""
 
 
 class JournalEntryView(BaseModel):

@@ -16,9 +16,12 @@ rt extensions (Restate reads these with SQL over ``sys_invocation``/``sys_journa
 ``GET /invocations/{id}`` → :class:`InvocationDescription`; with ``?journal=true``
 also its journal entries (:class:`InvocationWithJournal`). ``GET /invocations``
 lists the invocations that have not completed (each partition's ``active``
-set), oldest first, filtered by ``service``, ``handler``, ``key`` and ``status``
-→ :class:`InvocationList` (at most ``limit`` from ``offset``; ``more`` says whether others
-matched after them, ``total`` how many matched).
+set), oldest first, filtered by ``service``, ``handler``, ``key``, ``status`` and
+``created_after/before`` → :class:`InvocationList` (at most ``limit`` from ``offset``;
+``more`` says whether others matched after them, ``total`` how many matched).
+``status=completed`` lists the completed ones still retained instead, newest first,
+also filtered by ``result`` and ``completed_after/before``, paged by ``cursor``
+(:mod:`runtime.admin.history`).
 
 A malformed id is ``400``. Every operation is a record on the invocation's
 partition of ``rt.log``; the status check before it reads the applied view in
@@ -39,6 +42,16 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Response
 
 from runtime.admin.app import AdminApiError
+from runtime.admin.history import (
+    BadCursor,
+    CompletionKind,
+    HistoryPage,
+    TimeFilter,
+    completion_kind,
+    decode_cursor,
+    epoch_ms,
+    history_page,
+)
 from runtime.admin.invocation_models import (
     InvocationDescription,
     InvocationList,
@@ -108,6 +121,9 @@ class ListFilter:
     handler: str | None = None
     key: str | None = None
     status: str | None = None
+    result: str | None = None
+    """A :class:`CompletionKind` (completed invocations only)."""
+    times: TimeFilter = TimeFilter()
 
     def matches(self, d: InvocationDescription) -> bool:
         return (
@@ -115,6 +131,8 @@ class ListFilter:
             and (self.handler is None or d.target_handler_name == self.handler)
             and (self.key is None or d.target_service_key == self.key)
             and (self.status is None or d.status == self.status)
+            and (self.result is None or d.completion_kind == self.result)
+            and self.times.matches(d)
         )
 
 
@@ -125,6 +143,12 @@ class InvocationBackend(Protocol):
 
     async def describe(self, invocation_id: str) -> InvocationDescription:
         """Raises InvocationNotFound."""
+        ...
+
+    async def history(
+        self, which: ListFilter, below: tuple[int, str] | None, offset: int, limit: int
+    ) -> HistoryPage:
+        """Matching completed invocations still retained, newest first, after ``below``."""
         ...
 
     async def journal(self, invocation_id: str) -> list[bytes]:
@@ -181,6 +205,7 @@ def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescri
         completion_result=None if outcome is None else ("failure" if failure else "success"),
         completion_failure=failure.message if failure is not None else None,
         completion_failure_code=failure.code if failure is not None else None,
+        completion_kind=completion_kind(outcome),
         pinned_deployment_id=st.deployment,
     )
 
@@ -216,6 +241,20 @@ class LogInvocationBackend:
                 out.append(d)
         out.sort(key=lambda d: (d.created_at, d.id))
         return out
+
+    async def history(
+        self, which: ListFilter, below: tuple[int, str] | None, offset: int, limit: int
+    ) -> HistoryPage:
+        def view(blob: bytes, journal_length: int) -> InvocationDescription | None:
+            st = decode_status(blob)
+            if st.status is not Status.COMPLETED:
+                return None
+            d = describe_status(st, journal_length)
+            return d if which.matches(d) else None
+
+        return await history_page(
+            self._reads, view, times=which.times, below=below, offset=offset, limit=limit
+        )
 
     async def describe(self, invocation_id: str) -> InvocationDescription:
         st = await self._status(invocation_id)
@@ -287,20 +326,56 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         status: Annotated[str | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
+        result: Annotated[CompletionKind | None, Query()] = None,
+        created_after: Annotated[datetime | None, Query()] = None,
+        created_before: Annotated[datetime | None, Query()] = None,
+        completed_after: Annotated[datetime | None, Query()] = None,
+        completed_before: Annotated[datetime | None, Query()] = None,
+        cursor: Annotated[str | None, Query()] = None,
     ) -> InvocationList:
-        """Invocations that have not completed, oldest first (rt extension)."""
+        """Invocations that have not completed, oldest first; with ``status=completed``
+        the completed ones still retained, newest first (rt extension)."""
+        times = TimeFilter(
+            *(None if t is None else epoch_ms(t) for t in
+              (created_after, created_before, completed_after, completed_before))
+        )  # fmt: skip
+        if status == RestateStatus.COMPLETED:
+            return await _list_completed(
+                ListFilter(service, handler, key, None, result, times), cursor, offset, limit
+            )
         active = {s.value for s in RestateStatus} - {RestateStatus.COMPLETED}
         if status is not None and status not in active:
             raise AdminApiError(
                 400,
                 f"Invalid status {status!r}: expected one of {', '.join(sorted(active))} "
-                "(completed invocations are not listed)",
+                "or completed",
             )
-        found = await backend.active(ListFilter(service, handler, key, status))
+        for name, given in (
+            ("result", result),
+            ("completed_after", completed_after),
+            ("completed_before", completed_before),
+            ("cursor", cursor),
+        ):
+            if given is not None:
+                raise AdminApiError(400, f"{name} applies to completed invocations only: "
+                                    "add status=completed")  # fmt: skip
+        found = await backend.active(ListFilter(service, handler, key, status, times=times))
         return InvocationList(
             invocations=found[offset : offset + limit],
             more=len(found) > offset + limit,
             total=len(found),
+        )
+
+    async def _list_completed(
+        which: ListFilter, cursor: str | None, offset: int, limit: int
+    ) -> InvocationList:
+        try:
+            below = None if cursor is None else decode_cursor(cursor)
+        except BadCursor as e:
+            raise AdminApiError(400, str(e)) from None
+        page = await backend.history(which, below, offset, limit)
+        return InvocationList(
+            invocations=page.invocations, more=page.more, next_cursor=page.next_cursor
         )
 
     @router.get("/invocations/{invocation_id}")

@@ -1,4 +1,4 @@
-"""``rt invocations``: list running ones; describe, cancel, kill and purge one by id.
+"""``rt invocations``: list running and completed ones; describe, cancel, kill, purge.
 
 Like Restate's CLI, the destructive commands show what they will act on and
 ask ``Are you sure?`` unless ``--yes`` is given (with stdin not a terminal and
@@ -17,6 +17,7 @@ from rich.text import Text
 
 from runtime.admin.invocation_models import (
     InvocationDescription,
+    InvocationList,
     InvocationWithJournal,
     JournalEntryView,
 )
@@ -79,8 +80,8 @@ def description_table(d: InvocationDescription) -> Table:
     if d.cancel_requested and d.status != "completed":
         table.add_row("Cancellation:", Text("requested", style="yellow"))
     if d.completion_result is not None:
-        style = "green" if d.completion_result == "success" else "red"
-        table.add_row("Result:", Text(d.completion_result, style=style))
+        kind = d.completion_kind or d.completion_result
+        table.add_row("Result:", Text(kind, style=_KIND_STYLE.get(kind, "red")))
     if d.completion_failure is not None:
         table.add_row("Error:", Text(f"[{d.completion_failure_code}] {d.completion_failure}"))
     table.add_row(
@@ -277,6 +278,47 @@ def _list_table(found: list[InvocationDescription]) -> Table:
     return table
 
 
+_COMPLETED_STATUSES = {
+    "completed": None,
+    "succeeded": "success",
+    "failed": "failure",
+    "killed": "killed",
+    "cancelled": "cancelled",
+}
+"""``ls --status`` values that list the history, with the ``result`` each filters on."""
+
+_KIND_STYLE = {"success": "green", "failure": "red", "killed": "red", "cancelled": "yellow"}
+
+
+def _history_table(found: list[InvocationDescription]) -> Table:
+    """One row per completed invocation: how it ended and when."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("ID", no_wrap=True, min_width=max(len(d.id) for d in found))
+    table.add_column("TARGET", overflow="fold")
+    table.add_column("RESULT", no_wrap=True)
+    table.add_column("COMPLETED", justify="right", no_wrap=True)
+    table.add_column("ATTEMPT", justify="right", no_wrap=True)
+    now = datetime.now(UTC)
+    for d in found:
+        kind = d.completion_kind or "completed"
+        result = Text(kind, style=_KIND_STYLE.get(kind, ""))
+        if d.completion_failure_code is not None and kind == "failure":
+            result.append(f" [{d.completion_failure_code}]", style="red")
+        ago = _age(d.completed_at, now) + " ago" if d.completed_at else ""
+        table.add_row(Text(d.id), Text(d.target), result, ago, str(d.attempt))
+    return table
+
+
+def _list_history(
+    admin: AdminClient, filters: dict[str, str | int | None], status: str | None
+) -> InvocationList:
+    query = {**filters, "status": "completed", "result": _COMPLETED_STATUSES.get(status or "")}
+    try:
+        return admin.list_invocations(query)
+    except AdminClientError as e:
+        fail_admin(e)
+
+
 @invocations_app.command("ls")
 def invocations_ls(
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
@@ -285,20 +327,66 @@ def invocations_ls(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only this status: running, suspended, backing-off, paused, pending, scheduled."
+            help="Only this status: running, suspended, backing-off, paused, pending, "
+            "scheduled; or completed, succeeded, failed, killed, cancelled (the history, "
+            "newest first)."
         ),  # fmt: skip
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also the completed invocations still retained (after those in flight)."
+        ),
+    ] = False,
+    created_after: Annotated[
+        str | None, typer.Option(help="Only those created after this time (ISO 8601).")
+    ] = None,
+    created_before: Annotated[
+        str | None, typer.Option(help="Only those created before this time (ISO 8601).")
+    ] = None,
+    completed_after: Annotated[
+        str | None, typer.Option(help="Only those completed after this time (history).")
+    ] = None,
+    completed_before: Annotated[
+        str | None, typer.Option(help="Only those completed before this time (history).")
+    ] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue the history where a previous page ended.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 100,
     as_json: JsonOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
-    """List the invocations that have not completed yet, oldest first."""
-    filters = {"service": service, "handler": handler, "key": key, "status": status}
+    """List the invocations that have not completed yet, oldest first; with --all or a
+    completed --status also the completed ones still retained, newest first."""
+    filters: dict[str, str | int | None] = {
+        "service": service, "handler": handler, "key": key,
+        "created_after": created_after, "created_before": created_before, "limit": limit,
+    }  # fmt: skip
+    history_only = status in _COMPLETED_STATUSES
+    history_filters = {**filters, "completed_after": completed_after,
+                       "completed_before": completed_before, "cursor": cursor}  # fmt: skip
+    if (
+        not history_only
+        and not show_all
+        and any(v is not None for v in (completed_after, completed_before, cursor))
+    ):
+        fail("--completed-after/--completed-before/--cursor list the history: add --all")
     with connect(admin_url) as admin:
-        try:
-            found = admin.list_invocations({**filters, "limit": limit})
-        except AdminClientError as e:
-            fail_admin(e)
+        done = None
+        if history_only or (show_all and status is None):
+            done = _list_history(admin, history_filters, status)
+        active = None
+        if not history_only:
+            try:
+                active = admin.list_invocations({**filters, "status": status})
+            except AdminClientError as e:
+                fail_admin(e)
+    if done is not None:
+        _print_history(active, done, limit, as_json)
+        return
+    assert active is not None
+    found = active
     if as_json:
         print_json(found)
         return
@@ -309,6 +397,33 @@ def invocations_ls(
     out.print(_list_table(found.invocations))
     if found.more:
         out.print(f"(showing the oldest {limit}; more match: raise --limit or filter)")
+
+
+def _print_history(
+    active: InvocationList | None, done: InvocationList, limit: int, as_json: bool
+) -> None:
+    """Print the in-flight invocations (``--all``), then the history page."""
+    if as_json:
+        if active is None:
+            print_json(done)
+        else:
+            print_json({"active": active.model_dump(), "completed": done.model_dump()})
+        return
+    out = stdout()
+    if active is not None:
+        if active.invocations:
+            out.print(_list_table(active.invocations))
+            if active.more:
+                out.print(f"(showing the oldest {limit} in flight; more match)")
+        else:
+            out.print("No invocations in flight")
+        out.print()
+    if not done.invocations:
+        out.print("No completed invocations retained match")
+        return
+    out.print(_history_table(done.invocations))
+    if done.more:
+        out.print(f"(showing the newest {limit} completed; next page: --cursor {done.next_cursor})")
 
 
 @invocations_app.command("describe")

@@ -37,7 +37,6 @@ from runtime.ingress.backend import (
     OutputResult,
     OutputStatus,
     ShuttingDown,
-    UnknownAwakeable,
 )
 from runtime.ingress.durations import DurationError, parse_duration_ms
 from runtime.ingress.errors import (
@@ -354,8 +353,6 @@ class _Ingress:
             else:
                 reason = body.decode("utf-8", errors="replace")
                 await self._backend.reject_awakeable(awakeable_id, reason)
-        except UnknownAwakeable:
-            raise IngressError.invocation_not_found() from None
         except Exception as e:
             log.warning(
                 "%s of awakeable %s failed", target.action.value, awakeable_id, exc_info=True

@@ -37,6 +37,9 @@ class InvocationOutcome:
     value: bytes | None = None
     failure: Failure | None = None
     content_type: str = "application/json"
+    idempotency_expires_ms: int | None = None
+    """For an idempotent call: when its stored result expires (the ``idempotency-expires``
+    response header); None otherwise."""
 
 
 class SendStatus(StrEnum):
@@ -79,15 +82,6 @@ class ShuttingDown(Exception):
         self.invocation_id = invocation_id
 
 
-class UnknownAwakeable(Exception):
-    """The invocation an awakeable id names does not exist (never did, or was purged): 404.
-
-    Restate answers 202 for any well-formed id; rt checks that the invocation is
-    known so a mistyped id fails loudly. Resolving the awakeable of a *completed*
-    (still retained) invocation stays a harmless 202, as in Restate.
-    """
-
-
 class IngressBackend(Protocol):
     async def call(self, request: InvocationRequest) -> InvocationOutcome:
         """Submit durably and wait for the outcome (no polling).
@@ -109,9 +103,10 @@ class IngressBackend(Protocol):
         ...
 
     async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None:
-        """Append the completion; raises UnknownAwakeable if its invocation is unknown."""
+        """Append the completion (to any well-formed id, as Restate: the owner drops a
+        completion for an invocation it does not know, or one already completed)."""
         ...
 
     async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
-        """Append the failure; raises UnknownAwakeable if its invocation is unknown."""
+        """Append the failure (to any well-formed id, as ``resolve_awakeable``)."""
         ...

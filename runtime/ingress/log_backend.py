@@ -10,6 +10,7 @@ every few seconds covers lost pub/sub messages (e.g. a Redis restart).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -25,7 +26,6 @@ from runtime.ingress.backend import (
     SendResult,
     SendStatus,
     ShuttingDown,
-    UnknownAwakeable,
 )
 from runtime.log import records
 from runtime.log.producer import LogProducer, partition_of_invocation
@@ -49,6 +49,14 @@ SAFETY_CHECK_INTERVAL_S = 3.0
 SWEEP_EVERY_S = 1.0
 """How often the safety net looks for callers past the interval."""
 SWEEP_BATCH = 500
+
+
+PEEK_TIMEOUT_S = 5.0
+"""How long an output read waits for the owner's answer to its peek before reading Redis."""
+
+
+def _ready(invocation_id: str, outcome: Outcome) -> OutputResult:
+    return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, outcome))
 
 
 def to_ingress_outcome(
@@ -185,7 +193,32 @@ class LogIngressBackend:
         if resp.status == ResponseStatus.DUPLICATE_RUN:
             raise DuplicateWorkflowRun(inv_id)
         assert resp.outcome is not None
-        return to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
+        outcome = to_ingress_outcome(inv_id, resp.outcome, self._content_type(target))
+        if request.idempotency_key is None:
+            return outcome
+        expires = await self._idempotency_expiry(inv_id, target)
+        return dataclasses.replace(outcome, idempotency_expires_ms=expires)
+
+    async def _idempotency_expiry(self, invocation_id: str, target: records.Target) -> int:
+        """When the stored result of an idempotent call expires (epoch ms).
+
+        Its completion time plus its retention, as stored; a caller answered before the
+        completion is applied gets now plus the handler's idempotency retention (the
+        completion happened just now).
+        """
+        try:
+            blob = await self._reads.status(invocation_id)
+        except Exception as e:  # noqa: BLE001 - Redis away: the estimate below is close
+            log.warning("reading %s for its idempotency expiry failed: %s", invocation_id, e)
+            blob = None
+        st = decode_status(blob) if blob is not None else None
+        if st is not None and st.status is Status.COMPLETED and st.completed_ms is not None:
+            return st.completed_ms + st.retention_ms
+        svc = self._registry.get(target.service)
+        retention = (
+            svc.retention_ms(target.handler, target.kind, idempotent=True) if svc is not None else 0
+        )
+        return int(time.time() * 1000) + retention
 
     async def send(self, request: InvocationRequest, delay_ms: int | None) -> SendResult:
         target = self._target(request)
@@ -242,32 +275,51 @@ class LogIngressBackend:
         return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, resp.outcome))
 
     async def output(self, invocation_id: str) -> OutputResult:
+        """Peek at the result: from Redis when applied, else from the owner via the log.
+
+        A caller is answered as soon as the output is durable in the log, which may be
+        before the partition applies the completion to Redis. So "not completed" in
+        Redis is not final: a peek record, appended after that completion, asks the
+        owner, who answers with the result once it has applied everything before the
+        peek. Once any caller has seen a result, every output read sees it.
+        """
         blob = await self._reads.status(invocation_id)
         if blob is None:
             return OutputResult(OutputStatus.NOT_FOUND)
         status = decode_status(blob)
-        if status.status is not Status.COMPLETED or status.outcome is None:
+        if status.status is Status.COMPLETED and status.outcome is not None:
+            return _ready(invocation_id, status.outcome)
+        return await self._peek(invocation_id)
+
+    async def _peek(self, invocation_id: str) -> OutputResult:
+        rid, fut = self._listener.expect()
+        sink = records.IngressSink(self._listener.ingress_id, rid)
+        try:
+            await self._submit(
+                records.Attach(invocation_id, sink, peek=True), invocation_id,
+                invocation_id.encode(),
+            )  # fmt: skip
+            resp = await asyncio.wait_for(asyncio.shield(fut), PEEK_TIMEOUT_S)
+        except (TimeoutError, ListenerStopped):
+            # The answer got lost (or the node stops): what Redis has applied by now.
+            stored = (await self._stored_outcomes([invocation_id]))[0]
+            if stored is not None:
+                return _ready(invocation_id, stored)
             return OutputResult(OutputStatus.NOT_READY)
-        return OutputResult(OutputStatus.READY, to_ingress_outcome(invocation_id, status.outcome))
-
-    async def _known_awakeable(self, awakeable_id: str) -> tuple[str, int]:
-        """The (invocation, command index) of an awakeable whose invocation exists.
-
-        The invocation's status is in Redis before its handler can create the
-        awakeable (the Invoke is applied before any attempt starts), so a missing
-        status means the id is wrong or its invocation was purged.
-        """
-        inv_id, index = parse_awakeable_id(awakeable_id)
-        if not await self._reads.exists(inv_id):
-            raise UnknownAwakeable(awakeable_id)
-        return inv_id, index
+        finally:
+            self._listener.forget(rid)
+        if resp.status == ResponseStatus.NOT_FOUND:
+            return OutputResult(OutputStatus.NOT_FOUND)
+        if resp.outcome is None:
+            return OutputResult(OutputStatus.NOT_READY)
+        return _ready(invocation_id, resp.outcome)
 
     async def resolve_awakeable(self, awakeable_id: str, value: bytes) -> None:
-        inv_id, index = await self._known_awakeable(awakeable_id)
+        inv_id, index = parse_awakeable_id(awakeable_id)
         rec = records.Complete(inv_id, index, value=value, awakeable=True)
         await self._submit(rec, inv_id, inv_id.encode())
 
     async def reject_awakeable(self, awakeable_id: str, message: str) -> None:
-        inv_id, index = await self._known_awakeable(awakeable_id)
+        inv_id, index = parse_awakeable_id(awakeable_id)
         rec = records.Complete(inv_id, index, failure=records.Failure(500, message), awakeable=True)
         await self._submit(rec, inv_id, inv_id.encode())

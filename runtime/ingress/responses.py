@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from runtime.ingress.backend import InvocationOutcome, SendResult
 from runtime.ingress.errors import X_RESTATE_ID, invocation_failure_response
+from runtime.ingress.headers import IDEMPOTENCY_EXPIRES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -32,7 +33,9 @@ def outcome_response(outcome: InvocationOutcome) -> Response:
 
     Success: 200 with the handler's output bytes untouched, the output's
     content-type and ``x-restate-id``. Terminal failure: the failure's code as
-    status and ``{"code","message","metadata"?,"source":"invocation"}``.
+    status and ``{"code","message","metadata"?,"source":"invocation"}``. Either way,
+    for an idempotent call, ``idempotency-expires``: when the stored result expires
+    (RFC 3339, UTC), as Restate sends it.
 
     Args:
         outcome: The final result from the backend.
@@ -41,13 +44,17 @@ def outcome_response(outcome: InvocationOutcome) -> Response:
         The response.
     """
     if outcome.failure is not None:
-        return invocation_failure_response(outcome.failure, outcome.invocation_id)
-    return Response(
-        content=outcome.value or b"",
-        status_code=200,
-        media_type=outcome.content_type,
-        headers={X_RESTATE_ID: outcome.invocation_id},
-    )
+        response = invocation_failure_response(outcome.failure, outcome.invocation_id)
+    else:
+        response = Response(
+            content=outcome.value or b"",
+            status_code=200,
+            media_type=outcome.content_type,
+            headers={X_RESTATE_ID: outcome.invocation_id},
+        )
+    if outcome.idempotency_expires_ms is not None:
+        response.headers[IDEMPOTENCY_EXPIRES] = rfc3339_ms(outcome.idempotency_expires_ms)
+    return response
 
 
 def send_response(result: SendResult) -> Response:

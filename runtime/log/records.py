@@ -200,10 +200,17 @@ class TimerFired(msgspec.Struct, frozen=True, tag="timer", array_like=True):
 
 
 class Attach(msgspec.Struct, frozen=True, tag="attach", array_like=True):
-    """An ingress caller wants the result of an existing invocation."""
+    """An ingress caller wants the result of an existing invocation.
+
+    With ``peek`` the owner answers at once: the result, or ``not_ready`` while the
+    invocation runs. Ordered after every record appended before it, a peek sees a
+    completion that is in the log but not applied yet (an output read after a
+    caller was answered early).
+    """
 
     invocation_id: str
     sink: IngressSink
+    peek: bool = False
 
 
 class AttachInvocation(msgspec.Struct, frozen=True, tag="attachinv", array_like=True):

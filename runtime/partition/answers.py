@@ -41,6 +41,8 @@ class ResponseStatus(StrEnum):
     """A workflow's ``run`` called again for the same workflow id."""
     NOT_FOUND = "not_found"
     """Attach to an invocation the partition does not know (never existed, or purged)."""
+    NOT_READY = "not_ready"
+    """A peek (``Attach(peek=True)``) at an invocation that has not completed."""
 
 
 class Response(msgspec.Struct, frozen=True, array_like=True):

@@ -17,6 +17,7 @@ from typing import Protocol
 from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.log.records import TargetKind
+from runtime.partition import history
 from runtime.partition import journal as J
 from runtime.partition.cron import CronJobs
 from runtime.partition.effects import (
@@ -274,11 +275,13 @@ class InvocationLifecycle:
             self._add_timer(
                 Timer(TimerKind.RETENTION, inv_id, index=done_ms), done_ms + retention, b
             )
+            b.ops.extend(history.indexed(self.keys, st, done_ms + retention))
         else:
             self._save(st, b)
             keep = retention if st.idempotency_key is not None else max(retention, ANSWER_GRACE_MS)
             b.ops.append(PExpire(self.keys.inv(inv_id), keep))
             b.ops.append(PExpire(self.keys.journal(inv_id), retention))
+            b.ops.extend(history.indexed(self.keys, st, done_ms + keep))
         if st.ingress_sinks:
             b.effects.append(Answer(inv_id, st.ingress_sinks, outcome))
             st.ingress_sinks = []

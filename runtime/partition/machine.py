@@ -31,6 +31,7 @@ from runtime.log import records
 from runtime.log.producer import partition_of_invocation
 from runtime.log.records import InvocationSource, TargetKind
 from runtime.log.routing import routing_key_of
+from runtime.partition import history
 from runtime.partition import journal as J
 from runtime.partition.answers import ResponseStatus
 from runtime.partition.batch_commit import BatchCommitTransitions
@@ -121,6 +122,8 @@ class PartitionMachine(BatchCommitTransitions):
             if offset != self._offset:  # a batch record's Invokes number their emits on
                 self._offset, self._emits = offset, 0
             self._apply_record(rec, b)
+        if b.tally.completed:
+            b.ops.append(history.trim(self.keys, now_ms))
         return b
 
     def _apply_record(self, rec: records.Record, b: Batch) -> None:
@@ -341,6 +344,8 @@ class PartitionMachine(BatchCommitTransitions):
             b.effects.append(Respond(sink, rec.invocation_id, status=ResponseStatus.NOT_FOUND))
         elif st.status is Status.COMPLETED:
             b.effects.append(Respond(sink, rec.invocation_id, st.outcome))
+        elif rec.peek:
+            b.effects.append(Respond(sink, rec.invocation_id, status=ResponseStatus.NOT_READY))
         else:
             st.ingress_sinks.append(sink)
             self._save(st, b)
@@ -390,6 +395,7 @@ class PartitionMachine(BatchCommitTransitions):
                 return
             b.ops.append(Delete(self.keys.inv(inv_id)))
             b.ops.append(Delete(self.keys.journal(inv_id)))
+            b.ops.extend(history.forgotten(self.keys, inv_id))
             self._completed[inv_id] = None  # later records of this batch see it gone
 
     def _purge_workflow(self, st: InvocationStatus, b: Batch) -> None:
@@ -400,6 +406,7 @@ class PartitionMachine(BatchCommitTransitions):
         inv_id = st.invocation_id
         b.ops.append(Delete(self.keys.inv(inv_id)))
         b.ops.append(Delete(self.keys.journal(inv_id)))
+        b.ops.extend(history.forgotten(self.keys, inv_id))
         self._completed[inv_id] = None  # later records of this batch see it gone
         ok = st.object_key
         if ok is None:

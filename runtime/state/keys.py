@@ -16,6 +16,10 @@ Layout (``<x>`` is :func:`escape` applied to ``x``)::
     {prefix}:{pN}:cron                         hash: cron job id -> job state blob
     {prefix}:{pN}:egress                       hash: log position -> Kafka egress record
     {prefix}:{pN}:dlq                          hash: digest -> pending dead letter
+    {prefix}:{pN}:history                      zset: completed invocation id, score =
+                                               completion ms (newest-first listing)
+    {prefix}:{pN}:history_expiry               zset: the same ids, score = ms when the
+                                               status expires (trimming the history)
     {prefix}:{pN}:inv:<invocation id>          string: invocation status blob
     {prefix}:{pN}:journal:<invocation id>      list: journal entry blobs
     {prefix}:{pN}:lock:<service>/<key>         string: id of the invocation holding the key
@@ -144,6 +148,8 @@ class PartitionKeys:
         "_cron",
         "_dlq",
         "_egress",
+        "_history",
+        "_history_expiry",
         "_meta",
         "_outbox",
         "_partition",
@@ -166,6 +172,8 @@ class PartitionKeys:
         self._cron = self._base + "cron"
         self._egress = self._base + "egress"
         self._dlq = self._base + "dlq"
+        self._history = self._base + "history"
+        self._history_expiry = self._base + "history_expiry"
 
     def __repr__(self) -> str:
         return f"PartitionKeys({self._prefix!r}, {self._partition})"
@@ -230,6 +238,18 @@ class PartitionKeys:
     def dlq(self) -> str:
         """Hash: dead letters of failed subscription invocations, kept until produced."""
         return self._dlq
+
+    @property
+    def history(self) -> str:
+        """Sorted set: ids of completed invocations still retained, scored by completion
+        time in epoch milliseconds (the history the admin API lists, newest first)."""
+        return self._history
+
+    @property
+    def history_expiry(self) -> str:
+        """Sorted set: the ids of :attr:`history`, scored by when each one's status
+        expires (epoch ms); the apply trims both sets from here."""
+        return self._history_expiry
 
     def inv(self, invocation_id: str) -> str:
         """String: the status blob of an invocation."""

@@ -17,7 +17,8 @@ May import ``runtime.log`` (partitioning) and ``runtime.state.keys``; nothing ab
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
@@ -35,6 +36,17 @@ class ActiveInvocation(NamedTuple):
     """An invocation of a partition's ``active`` index, as read."""
 
     invocation_id: str
+    status: bytes
+    """The encoded status blob."""
+    journal_length: int
+
+
+class CompletedInvocation(NamedTuple):
+    """An invocation of a partition's ``history`` index, as read."""
+
+    invocation_id: str
+    completed_ms: int
+    """Its completion time (the index's score)."""
     status: bytes
     """The encoded status blob."""
     journal_length: int
@@ -145,6 +157,88 @@ class StateReads:
                 blob, size = got[2 * n], got[2 * n + 1]
                 if blob is not None:
                     yield ActiveInvocation(inv_id, _raw(blob), int(size))
+
+    async def history(
+        self,
+        *,
+        newest_ms: int | None = None,
+        oldest_ms: int | None = None,
+        below: tuple[int, str] | None = None,
+        chunk: int = ACTIVE_CHUNK,
+    ) -> AsyncGenerator[CompletedInvocation, None]:
+        """Completed invocations still retained, newest first, across every partition.
+
+        Reads each partition's ``history`` index (ids by completion time) in pages of
+        ``chunk``, merges them by (completion time, id), both descending, and reads
+        the statuses of the merged ids ``chunk`` at a time. An id whose status is
+        gone (expired or purged since the index was last trimmed) is skipped.
+
+        Args:
+            newest_ms: Only invocations completed at or before this time (epoch ms).
+            oldest_ms: Only invocations completed at or after this time.
+            below: Only those that come after this (completion ms, id) in the order:
+                the position where a previous page ended (a cursor).
+            chunk: Ids per round trip.
+        """
+        hi = newest_ms
+        if below is not None:
+            hi = below[0] if hi is None else min(hi, below[0])
+        top: float | str = "+inf" if hi is None else hi
+        bottom: float | str = "-inf" if oldest_ms is None else oldest_ms
+        if hi is not None and oldest_ms is not None and hi < oldest_ms:
+            return
+        heads: dict[int, deque[tuple[int, str]]] = {p: deque() for p in range(self.partitions)}
+        read = dict.fromkeys(range(self.partitions), 0)
+        live = set(range(self.partitions))
+
+        async def refill(parts: list[int]) -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for p in parts:
+                    pipe.zrevrangebyscore(
+                        self._keys[p].history, top, bottom, start=read[p], num=chunk,
+                        withscores=True,
+                    )  # fmt: skip
+                got: list[list[tuple[bytes | str, float]]] = await pipe.execute()
+            for p, items in zip(parts, got, strict=True):
+                read[p] += len(items)
+                if len(items) < chunk:
+                    live.discard(p)
+                for member, score in items:
+                    at = (int(score), _text(member))
+                    if below is None or at < below:
+                        heads[p].append(at)
+
+        pending: list[tuple[int, str]] = []
+        while True:
+            empty = [p for p in live if not heads[p]]
+            if empty:
+                await refill(empty)
+                continue  # a page may have held only ids at or above ``below``
+            nonempty = [p for p in heads if heads[p]]
+            if not nonempty:
+                break
+            p = max(nonempty, key=lambda q: heads[q][0])
+            pending.append(heads[p].popleft())
+            if len(pending) >= chunk:
+                async for inv in self._resolve(pending):
+                    yield inv
+                pending = []
+        async for inv in self._resolve(pending):
+            yield inv
+
+    async def _resolve(self, ids: list[tuple[int, str]]) -> AsyncIterator[CompletedInvocation]:
+        if not ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for _, inv_id in ids:
+                keys = self._of(inv_id)
+                pipe.get(keys.inv(inv_id))
+                pipe.llen(keys.journal(inv_id))
+            got = await pipe.execute()
+        for n, (done_ms, inv_id) in enumerate(ids):
+            blob, size = got[2 * n], got[2 * n + 1]
+            if blob is not None:
+                yield CompletedInvocation(inv_id, done_ms, _raw(blob), int(size))
 
     # -- partitions -------------------------------------------------------------------
 

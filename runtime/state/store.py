@@ -102,6 +102,7 @@ __all__ = [
     "StoreUnavailableError",
     "ZAdd",
     "ZRem",
+    "ZTrim",
 ]
 
 log = logging.getLogger("rt.state")
@@ -193,7 +194,23 @@ class LTrim(msgspec.Struct, frozen=True, array_like=True, tag=11):
     stop: int
 
 
-Op: TypeAlias = Set | Delete | HSet | HDel | RPush | LPop | LRem | ZAdd | ZRem | PExpire | LTrim
+class ZTrim(msgspec.Struct, frozen=True, array_like=True, tag=12):
+    """Remove the members of sorted set ``key`` scored ``<= max_score`` (at most ``limit``,
+    lowest first) from ``key`` and from sorted set ``also``.
+
+    Trims an index kept in two sets, one ordered by expiry (``key``) and one by another
+    score (``also``), in one step of the apply: ``ZRANGEBYSCORE`` then ``ZREM`` on both.
+    """
+
+    key: str
+    also: str
+    max_score: float
+    limit: int
+
+
+Op: TypeAlias = (
+    Set | Delete | HSet | HDel | RPush | LPop | LRem | ZAdd | ZRem | PExpire | LTrim | ZTrim
+)
 """One state mutation of a batch. A closed set: ``lua/apply.lua`` knows each tag."""
 
 _ENCODER = msgspec.msgpack.Encoder()

@@ -215,10 +215,20 @@ def test_awakeable_bad_and_unknown_ids(
             r = _post(f"{url}/restate/awakeables/{bad}/{action}", '"v"')
             assert r.status_code == 400, (bad, action, r.text)
             assert r.json()["message"].startswith(f"bad awakeable id '{bad}'")
-    unknown = awakeable_id(idempotent_invocation_id("Awk", "wait", None, "never-sent"), 1)
+    # A well-formed id of an invocation rt does not know: 202, as Restate; the completion
+    # reaches the log and its partition drops it (no status appears).
+    never = idempotent_invocation_id("Awk", "wait", None, "never-sent")
+    unknown = awakeable_id(never, 1)
     for action in ("resolve", "reject"):
         r = _post(f"{url}/restate/awakeables/{unknown}/{action}", '"v"')
-        assert r.status_code == 404, r.text
+        assert r.status_code == 202 and r.content == b"", r.text
+    # Dropped, not kept: the invocation, started later, waits for a completion of its own.
+    _post(f"{url}/Awk/wait/send", '"h7"', **{"idempotency-key": "never-sent"})
+    aid = _published(redis_client, prefix, "awk:h7")
+    assert aid == unknown
+    assert _post(f"{url}/restate/awakeables/{aid}/resolve", '"later"').status_code == 202
+    r = httpx.get(f"{url}/restate/invocation/{never}/attach", timeout=60)
+    assert r.json() == "got:later", r.text
     # Malformed ids passed by handlers fail those handlers (400), never the partition.
     for handler, body in (("resolve", '["prom_bad", "v"]'), ("reject", '["x", "v"]')):
         r = _post(f"{url}/Awk/{handler}", body)

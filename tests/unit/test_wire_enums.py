@@ -59,6 +59,7 @@ PINNED: list[tuple[type[StrEnum], dict[str, str]]] = [
             "PREVIOUSLY_ACCEPTED": "previously_accepted",
             "DUPLICATE_RUN": "duplicate_run",
             "NOT_FOUND": "not_found",
+            "NOT_READY": "not_ready",
         },
     ),
     (

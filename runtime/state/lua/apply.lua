@@ -92,15 +92,16 @@ decode = function(pos)
 end
 
 -- Op tags (runtime/state/store.py). NEVER reuse a number for another op.
-local SET, DEL, HSET, HDEL, RPUSH, LPOP, LREM, ZADD, ZREM, PEXPIRE, LTRIM =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+local SET, DEL, HSET, HDEL, RPUSH, LPOP, LREM, ZADD, ZREM, PEXPIRE, LTRIM, ZTRIM =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 -- Header byte of each op's msgpack array (fixarray of tag + key + args).
 local HEADER = {[SET] = 0x93, [DEL] = 0x92, [HSET] = 0x94, [HDEL] = 0x93, [RPUSH] = 0x93,
                 [LPOP] = 0x92, [LREM] = 0x94, [ZADD] = 0x94, [ZREM] = 0x93, [PEXPIRE] = 0x93,
-                [LTRIM] = 0x94}
+                [LTRIM] = 0x94, [ZTRIM] = 0x95}
 -- The Redis type an op needs its key to hold (or not exist); other ops take any.
 local NEEDS = {[HSET] = 'hash', [HDEL] = 'hash', [RPUSH] = 'list', [LPOP] = 'list',
-               [LREM] = 'list', [LTRIM] = 'list', [ZADD] = 'zset', [ZREM] = 'zset'}
+               [LREM] = 'list', [LTRIM] = 'list', [ZADD] = 'zset', [ZREM] = 'zset',
+               [ZTRIM] = 'zset'}
 
 -- Meta hash fields only this script and claim() may write.
 local RESERVED = {epoch = true, applied = true, applied_token = true}
@@ -125,7 +126,7 @@ do
 end
 
 local pfx = ARGV[3]
-local tags, keys, xs, ys = {}, {}, {}, {}
+local tags, keys, xs, ys, zs = {}, {}, {}, {}, {}
 local types = {}
 
 -- Pass 1: decode and validate everything, write nothing.
@@ -135,7 +136,7 @@ for i = 1, count do
   if header == nil or h ~= header then
     return invalid(i, 'unknown op or wrong field count (tag ' .. tostring(tag) .. ')')
   end
-  local key, x, y
+  local key, x, y, z
   if kb == 0xd9 then -- keys are 32..255 bytes long: str 8, inline for speed
     local e = pos + 3 + kn
     key, pos = sub(blob, pos + 4, e), e + 1
@@ -143,7 +144,8 @@ for i = 1, count do
     key, pos = decode(pos + 2)
   end
   if h >= 0x93 then x, pos = decode(pos) end
-  if h == 0x94 then y, pos = decode(pos) end
+  if h >= 0x94 then y, pos = decode(pos) end
+  if h == 0x95 then z, pos = decode(pos) end
   if type(key) ~= 'string' or find(key, pfx, 1, true) ~= 1 then
     return invalid(i, 'key outside the partition: ' .. tostring(key))
   end
@@ -171,6 +173,19 @@ for i = 1, count do
     if type(x) ~= 'number' or x % 1 ~= 0 or type(y) ~= 'number' or y % 1 ~= 0 then
       return invalid(i, 'start and stop must be ints')
     end
+  elseif tag == ZTRIM then
+    if type(x) ~= 'string' or find(x, pfx, 1, true) ~= 1 or x == meta then
+      return invalid(i, 'second key outside the partition: ' .. tostring(x))
+    end
+    if type(y) ~= 'number' or y ~= y then return invalid(i, 'max score must be a number') end
+    if type(z) ~= 'number' or z % 1 ~= 0 or z < 1 then
+      return invalid(i, 'limit must be a positive int')
+    end
+    local other = types[x]
+    if other == nil then other = redis.call('TYPE', x)['ok'] end
+    if other ~= 'zset' and other ~= 'none' then
+      return invalid(i, x .. ' holds a ' .. other .. ', not a zset')
+    end
   end
   local have = types[key]
   if have == nil then
@@ -188,7 +203,7 @@ for i = 1, count do
     have = 'none'
   end
   types[key] = have
-  tags[i], keys[i], xs[i], ys[i] = tag, key, x, y
+  tags[i], keys[i], xs[i], ys[i], zs[i] = tag, key, x, y, z
 end
 if pos ~= #blob + 1 then
   return redis.error_reply('rt-invalid-ops: trailing bytes after the ops array')
@@ -214,6 +229,13 @@ for i = 1, count do
   elseif tag == LPOP then call('LPOP', key)
   elseif tag == LREM then call('LREM', key, ys[i], xs[i])
   elseif tag == LTRIM then call('LTRIM', key, xs[i], ys[i])
+  elseif tag == ZTRIM then
+    local ids = call('ZRANGEBYSCORE', key, '-inf', ys[i], 'LIMIT', 0, zs[i])
+    local n = #ids
+    for j = 1, n, 1000 do
+      call('ZREM', key, unpack(ids, j, min(j + 999, n)))
+      call('ZREM', xs[i], unpack(ids, j, min(j + 999, n)))
+    end
   end
 end
 

@@ -39,6 +39,7 @@ from runtime.state.store import (
     StoreUnavailableError,
     ZAdd,
     ZRem,
+    ZTrim,
 )
 from tests.conftest import Infra
 from tests.integration.state.conftest import FAST_RETRY
@@ -189,6 +190,11 @@ def _prep_hash(r: redis.Redis, k: PartitionKeys) -> None:
 
 def _prep_zset(r: redis.Redis, k: PartitionKeys) -> None:
     r.zadd(k.timers, {b"m1": 1.0, b"m2": 2.0})
+
+
+def _prep_history(r: redis.Redis, k: PartitionKeys) -> None:
+    r.zadd(k.history_expiry, {b"a": 10.0, b"b": 20.0, b"c": 30.0, b"d": 40.0})
+    r.zadd(k.history, {b"a": 1.0, b"b": 2.0, b"c": 3.0, b"d": 4.0, b"x": 5.0})
 
 
 def _prep_string(r: redis.Redis, k: PartitionKeys) -> None:
@@ -364,6 +370,36 @@ ROUND_TRIPS: list[tuple[str, Prep | None, Callable[[PartitionKeys], Op], Check]]
         lambda r, k: r.zrange(k.timers, 0, -1) == [b"m2"],
     ),
     (
+        "ztrim",
+        _prep_history,
+        lambda k: ZTrim(k.history_expiry, k.history, 30.0, 100),
+        lambda r, k: (
+            r.zrange(k.history_expiry, 0, -1) == [b"d"]
+            and r.zrange(k.history, 0, -1) == [b"d", b"x"]
+        ),
+    ),
+    (
+        "ztrim-limit",
+        _prep_history,
+        lambda k: ZTrim(k.history_expiry, k.history, 1e15, 2),
+        lambda r, k: (
+            r.zrange(k.history_expiry, 0, -1) == [b"c", b"d"]
+            and r.zrange(k.history, 0, -1) == [b"c", b"d", b"x"]
+        ),
+    ),
+    (
+        "ztrim-nothing-due",
+        _prep_history,
+        lambda k: ZTrim(k.history_expiry, k.history, 5.0, 100),
+        lambda r, k: r.zcard(k.history_expiry) == 4 and r.zcard(k.history) == 5,
+    ),
+    (
+        "ztrim-missing",
+        None,
+        lambda k: ZTrim(k.history_expiry, k.history, 5.0, 100),
+        lambda r, k: not r.exists(k.history_expiry) and not r.exists(k.history),
+    ),
+    (
         "pexpire",
         _prep_string,
         lambda k: PExpire(k.inv("i"), 86_400_000),
@@ -466,6 +502,22 @@ BAD_BATCHES: list[tuple[str, Callable[[PartitionKeys], list[Any]], str]] = [
         lambda k: [LTrim(k.journal("i"), 0, 1.5)],  # type: ignore[arg-type]
         "start and stop must be ints",
     ),
+    (
+        "ztrim-foreign-key",
+        lambda k: [ZTrim(k.history_expiry, "other:{p3}:history", 1.0, 10)],
+        "second key outside the partition",
+    ),
+    (
+        "ztrim-meta",
+        lambda k: [ZTrim(k.history_expiry, k.meta, 1.0, 10)],
+        "second key outside the partition",
+    ),
+    (
+        "ztrim-second-not-zset",
+        lambda k: [ZTrim(k.history_expiry, k.inv("s"), 1.0, 10)],
+        "holds a string, not a zset",
+    ),
+    ("ztrim-zero-limit", lambda k: [ZTrim(k.history_expiry, k.history, 1.0, 0)], "limit"),
     ("none-value", lambda k: [Set(k.inv("s"), None)], "bytes or str"),  # type: ignore[arg-type]
     ("list-value", lambda k: [HSet(k.state("S", "h"), "f", [b"x"])], "bytes or str"),  # type: ignore[arg-type]
     ("bool-value", lambda k: [Set(k.inv("s"), True)], "bytes or str"),  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from runtime.admin.app import create_admin_app
+from runtime.admin.history import HistoryPage, encode_cursor
 from runtime.admin.invocation_models import InvocationDescription
 from runtime.admin.invocations import (
     InvocationCompleted,
@@ -70,6 +71,25 @@ class FakeInvocations:
             if st.status is not Status.COMPLETED
         ]
         return sorted((d for d in found if which.matches(d)), key=lambda d: (d.created_at, d.id))
+
+    async def history(
+        self, which: ListFilter, below: tuple[int, str] | None, offset: int, limit: int
+    ) -> HistoryPage:
+        done = sorted(
+            (
+                (st.completed_ms or 0, st.invocation_id, describe_status(st, 0))
+                for st in self.statuses.values()
+                if st.status is Status.COMPLETED
+            ),
+            reverse=True,
+        )
+        found = [
+            (ms, d) for ms, i, d in done if (below is None or (ms, i) < below) and which.matches(d)
+        ][offset:]
+        page = found[:limit]
+        more = len(found) > limit
+        cursor = encode_cursor(page[-1][0], page[-1][1].id) if more else None
+        return HistoryPage([d for _, d in page], more, cursor)
 
     async def journal(self, invocation_id: str) -> list[bytes]:
         self._get(invocation_id)
@@ -214,3 +234,100 @@ async def test_list_pages_with_offset_and_total(
     assert (body["invocations"], body["more"], body["total"]) == ([], False, 4)
     r = await client.get("/invocations", params={"offset": -1})
     assert r.status_code == 400
+
+
+def _completed(
+    inv_id: str, done_ms: int, failure: Failure | None, created_ms: int
+) -> InvocationStatus:
+    st = _status(inv_id, Status.COMPLETED)
+    st.outcome = Outcome(value=b"1") if failure is None else Outcome(failure=failure)
+    st.completed_ms = done_ms
+    st.created_ms = created_ms
+    return st
+
+
+async def test_completed_are_listed_newest_first_with_kind_and_filters(
+    client: httpx.AsyncClient, fake: FakeInvocations
+) -> None:
+    ids = [invocation_id_for(service="S", key=None) for _ in range(4)]
+    outcomes = [None, Failure(500, "boom"), Failure(409, "killed"), Failure(409, "cancelled")]
+    for n, (inv, f) in enumerate(zip(ids, outcomes, strict=True)):
+        fake.statuses[inv] = _completed(inv, 1_700_000_010_000 + n, f, 1_700_000_005_000 + n)
+    body = (await client.get("/invocations", params={"status": "completed"})).json()
+    listed = [d["id"] for d in body["invocations"]]
+    assert listed == [*reversed(ids), DONE]  # newest completion first
+    kinds = {d["id"]: d["completion_kind"] for d in body["invocations"]}
+    assert [kinds[i] for i in ids] == ["success", "failure", "killed", "cancelled"]
+    assert (body["more"], body["total"], body["next_cursor"]) == (False, None, None)
+    for kind, inv in zip(["success", "failure", "killed", "cancelled"], ids, strict=True):
+        body = (
+            await client.get("/invocations", params={"status": "completed", "result": kind})
+        ).json()
+        assert [d["id"] for d in body["invocations"]] == [inv] + (
+            [DONE] if kind == "killed" else []
+        )
+    after = "2023-11-14T22:13:30.001Z"  # ids[1] completed at ...30.001: exclusive
+    body = (
+        await client.get("/invocations", params={"status": "completed", "completed_after": after})
+    ).json()
+    assert [d["id"] for d in body["invocations"]] == [ids[3], ids[2]]
+    body = (
+        await client.get(
+            "/invocations",
+            params={"status": "completed", "created_before": "2023-11-14T22:13:25.002"},
+        )
+    ).json()
+    assert [d["id"] for d in body["invocations"]] == [ids[1], ids[0], DONE]
+
+
+async def test_completed_pages_with_a_cursor(
+    client: httpx.AsyncClient, fake: FakeInvocations
+) -> None:
+    ids = [invocation_id_for(service="S", key=None) for _ in range(5)]
+    for n, inv in enumerate(ids):
+        fake.statuses[inv] = _completed(inv, 1_700_000_010_000 + n, None, 1_700_000_000_000)
+    seen: list[str] = []
+    params: dict[str, str | int] = {"status": "completed", "limit": 2}
+    pages = 0
+    while True:
+        body = (await client.get("/invocations", params=params)).json()
+        seen += [d["id"] for d in body["invocations"]]
+        pages += 1
+        if not body["more"]:
+            assert body["next_cursor"] is None
+            break
+        params["cursor"] = body["next_cursor"]
+    assert seen == [*reversed(ids), DONE] and pages == 3
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"result": "killed"},
+        {"completed_after": "2023-11-14T22:13:30Z"},
+        {"cursor": "1.inv_x"},
+        {"status": "completed", "cursor": "nope"},
+        {"status": "completed", "result": "exploded"},
+        {"status": "completed", "completed_before": "yesterday"},
+        {"status": "finished"},
+    ],
+)
+async def test_bad_history_queries_are_400(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    r = await client.get("/invocations", params=params)
+    assert r.status_code == 400, r.text
+    assert r.json()["message"]
+
+
+async def test_active_list_takes_creation_bounds(
+    client: httpx.AsyncClient, fake: FakeInvocations
+) -> None:
+    body = (
+        await client.get("/invocations", params={"created_after": "2023-11-14T22:13:20Z"})
+    ).json()
+    assert body["invocations"] == []  # RUNNING was created at exactly 22:13:20.000
+    body = (
+        await client.get("/invocations", params={"created_after": "2023-11-14T22:13:19.999Z"})
+    ).json()
+    assert [d["id"] for d in body["invocations"]] == [RUNNING]

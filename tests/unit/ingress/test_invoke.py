@@ -544,3 +544,28 @@ async def test_trailing_slash_is_trimmed_everywhere(
     response = await client.post("/Greeter/greet/?x=1", content=b"1", headers=JSON)
     assert response.status_code == 200
     assert only_call(backend).headers["x-restate-ingress-path"] == "/Greeter/greet?x=1"
+
+
+async def test_idempotent_call_carries_idempotency_expires(
+    client: httpx.AsyncClient, backend: RecordingBackend
+) -> None:
+    """Restate's ``idempotency-expires``: RFC 3339 UTC, on success and on failure."""
+    expires = NOW_MS + 86_400_000
+    backend.call_answer = lambda r: InvocationOutcome(
+        FIXED_ID, value=r.body, idempotency_expires_ms=expires
+    )
+    headers = {**JSON, "idempotency-key": "k"}
+    response = await client.post("/Greeter/greet", content=b"1", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["idempotency-expires"] == "2023-11-15T22:13:20.000Z"
+    backend.call_answer = lambda r: InvocationOutcome(
+        FIXED_ID, failure=Failure(422, "no"), idempotency_expires_ms=expires
+    )
+    response = await client.post("/Greeter/greet", content=b"1", headers=headers)
+    assert response.status_code == 422
+    assert response.headers["idempotency-expires"] == "2023-11-15T22:13:20.000Z"
+
+
+async def test_plain_call_has_no_idempotency_expires(client: httpx.AsyncClient) -> None:
+    response = await client.post("/Greeter/greet", content=b"1", headers=JSON)
+    assert response.status_code == 200 and "idempotency-expires" not in response.headers

@@ -291,6 +291,18 @@ class Renderer:
                 }
             case S.HDel(field=f):
                 return {"op": name, "key": key, "field": self._field(kind, f)}
+            case S.ZAdd(score=score, member=m) if kind.startswith("history"):
+                return {"op": name, "key": key, "score": int(score), "member": _text(m)}
+            case S.ZRem(member=m) if kind.startswith("history"):
+                return {"op": name, "key": key, "member": _text(m)}
+            case S.ZTrim(also=also, max_score=score, limit=limit):
+                return {
+                    "op": name,
+                    "key": key,
+                    "also": self.key(also),
+                    "max_score": int(score),
+                    "limit": limit,
+                }
             case S.ZAdd(score=score, member=m):
                 return {
                     "op": name,
@@ -389,6 +401,12 @@ class ModelRedis:
                     self.zsets.setdefault(k, {})[m] = s
                 case S.ZRem(key=k, member=m):
                     self.zsets.get(k, {}).pop(m, None)
+                case S.ZTrim(key=k, also=also, max_score=top, limit=n):
+                    zset = self.zsets.get(k, {})
+                    gone = sorted((s, m) for m, s in zset.items() if s <= top)[:n]
+                    for _, m in gone:
+                        zset.pop(m, None)
+                        self.zsets.get(also, {}).pop(m, None)
                 case S.PExpire(key=k, ms=ms):
                     self.ttl[k] = ms
                 case _:

@@ -67,6 +67,8 @@ def test_layout_is_pinned() -> None:
     assert k.cron == "rt:{p7}:cron"
     assert k.egress == "rt:{p7}:egress"
     assert k.dlq == "rt:{p7}:dlq"
+    assert k.history == "rt:{p7}:history"
+    assert k.history_expiry == "rt:{p7}:history_expiry"
     inv = "inv_1aB2cD3eF4gH5iJ6kL7mN8oP9q"
     assert k.inv(inv) == f"rt:{{p7}}:inv:{inv}"
     assert k.journal(inv) == f"rt:{{p7}}:journal:{inv}"
