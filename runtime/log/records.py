@@ -243,6 +243,8 @@ class RestartAsNew(msgspec.Struct, frozen=True, tag="restart", array_like=True):
     journal: list[bytes] = []
     """Entries of the old journal the new one starts with (``?from=N``): commands with
     their completions, replayed by the first attempt instead of run again."""
+    deployment: str | None = None
+    """The deployment the kept entries must replay on (its pin), if any."""
 
 
 class Resume(msgspec.Struct, frozen=True, tag="resume", array_like=True):
@@ -250,6 +252,9 @@ class Resume(msgspec.Struct, frozen=True, tag="resume", array_like=True):
     journal."""
 
     invocation_id: str
+    deployment: str | None = None
+    """Run it on this deployment from now on (replaces its pin; only when it is pinned
+    and paused or suspended, else the resume happens on its pin)."""
 
 
 class TimerFired(msgspec.Struct, frozen=True, tag="timer", array_like=True):

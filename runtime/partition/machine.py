@@ -212,6 +212,7 @@ class PartitionMachine(BatchCommitTransitions):
             parent_id=rec.parent_id,
             dlq=rec.dlq,
             restarted_from=restart.restarted_from if restart is not None else None,
+            deployment=restart.deployment if restart is not None else None,
         )
         self.active[inv_id] = st
         b.tally.invoked.append(rec.target)

@@ -9,9 +9,11 @@ completion that arrives is journaled without waking it. It keeps its key's lock,
 as in Restate, so later calls of an exclusive object key wait behind it.
 
 Resuming (``PATCH /invocations/{id}/resume``) starts a new attempt at once, which
-replays the journal. A paused invocation's retry count starts again from zero, so
-its retry policy applies afresh; a suspended one is re-driven (it suspends again
-if what it waits for has not come); a backing-off one retries now.
+replays the journal, optionally on another deployment than the one it is pinned to
+(a paused or suspended, pinned invocation only). A paused invocation's retry count
+starts again from zero, so its retry policy applies afresh; a suspended one is
+re-driven (it suspends again if what it waits for has not come); a backing-off one
+retries now.
 
 Both are records on the invocation's partition, so the status is decided in the
 log: a paused invocation stays paused across crashes and take-overs (the new owner
@@ -57,6 +59,12 @@ def apply_resume(machine: InvocationLifecycle, rec: records.Resume, b: Batch) ->
         return
     if st.status is Status.PAUSED:
         st.retry_count = 0  # the retry policy starts over
+    if (
+        rec.deployment is not None
+        and st.deployment is not None
+        and st.status in (Status.PAUSED, Status.SUSPENDED)
+    ):
+        st.deployment = rec.deployment  # the operator moves it (e.g. onto a fixed version)
     st.move(Status.INVOKED, machine._now)
     st.retry_at_ms = None
     st.awaiting = []

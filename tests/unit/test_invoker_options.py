@@ -132,4 +132,4 @@ def test_declared_options_resolve_as_the_sdk_options_did(always_replay: bool) ->
         assert invoker.timeouts("Opt", "inherits") == Timeouts(3.0, 4.0)
         assert invoker.timeouts("Opt", "replays").always_replay
         assert abort_limit_s(invoker.timeouts("Opt", "aborts_sooner")) == 4.5
-        assert invoker.registry.retry_policy("Opt", "replays").max_attempts is None
+        assert invoker.registry.retry_policy("Opt", "replays").max_attempts == 70  # the default

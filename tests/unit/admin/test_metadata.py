@@ -100,5 +100,5 @@ def test_a_handlers_own_options_win_over_its_services() -> None:
     assert meta.retry_policy.initial_interval == "500ms"  # the runtime default under it
     plain = handler_metadata(other, service=svc)
     assert (plain.journal_retention, plain.inactivity_timeout) == ("1h", "10s")
-    assert plain.retry_policy is not None and plain.retry_policy.max_attempts is None
+    assert plain.retry_policy is not None and plain.retry_policy.max_attempts == 70
     assert handler_metadata(h).retry_policy is None  # without its service: not resolved
