@@ -40,14 +40,6 @@ invocations_app = typer.Typer(
 )
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Invocation id (inv_...).")]
-QueryArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="ID|TARGET",
-        help="Invocation id (inv_...), or a target: every in-flight invocation of "
-        "Service, Service/handler, Object/key or Object/key/handler.",
-    ),
-]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
 BatchQueryArg = Annotated[
     str | None,
