@@ -145,7 +145,7 @@ def test_an_operator_pauses_a_suspended_invocation_and_resumes_it(
     resp = patch(node, inv, "pause")
     assert resp.status_code == 202, resp.text
     assert describe(node, inv)["status"] == "paused"
-    time.sleep(2.5)  # the sleep's timer fires meanwhile: journaled, but nothing runs
+    time.sleep(3.5)  # the sleep's timer fires meanwhile: journaled, but nothing runs
     d = describe(node, inv)
     assert d["status"] == "paused" and did(r, prefix, tag) == ["before"]
     assert patch(node, inv, "resume").status_code == 200
@@ -178,7 +178,7 @@ def test_a_paused_invocation_stays_paused_across_kill_9_and_resumes_once(
     assert patch(node, inv, "pause").status_code == 202
     node.kill9()
     node.start()
-    time.sleep(2.5)  # past the sleep: a restarted owner must not run it
+    time.sleep(3.5)  # past the sleep: a restarted owner must not run it
     d = describe(node, inv)
     assert d["status"] == "paused" and did(r, prefix, tag) == ["before"]
     assert patch(node, inv, "resume").status_code == 200
@@ -255,7 +255,7 @@ def test_cli_batch_with_dry_run_and_yes(node: RtNode, r: redis.Redis, prefix: st
         assert wait_status(node, inv, "completed")["completion_result"] == "success"
 
     # Batch pause, then batch kill, of running invocations.
-    naps = [send(node, "Sleeper/nap", uuid.uuid4().hex[:8]) for _ in range(2)]
+    naps = [send(node, "Sleeper/doze", uuid.uuid4().hex[:8]) for _ in range(2)]
     for inv in naps:
         wait_for(
             lambda inv=inv: (d := status_of(node, inv)) and d["status"] in ("running", "suspended")

@@ -53,10 +53,18 @@ sleeper = restate.Service("Sleeper")
 
 @sleeper.handler()
 async def nap(ctx: Context, tag: str) -> str:
-    """A step, a durable sleep of 1.5 s, then a final step."""
+    """A step, a durable sleep of 3 s, then a final step."""
     await ctx.run_typed("before", _did, restate.RunOptions(), tag, "before")
-    await ctx.sleep(timedelta(milliseconds=1500))
+    await ctx.sleep(timedelta(seconds=3))
     await ctx.run_typed("after", _did, restate.RunOptions(), tag, "after")
+    return f"rested {tag}"
+
+
+@sleeper.handler()
+async def doze(ctx: Context, tag: str) -> str:
+    """A step, then a durable sleep of an hour (the test ends it)."""
+    await ctx.run_typed("before", _did, restate.RunOptions(), tag, "before")
+    await ctx.sleep(timedelta(hours=1))
     return f"rested {tag}"
 
 
