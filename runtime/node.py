@@ -180,6 +180,7 @@ class Node:
         s = self.settings
         from runtime.admin.cron import LogCronBackend, cron_router
         from runtime.admin.deployments import deployments_router
+        from runtime.admin.invocation_control import LogControlBackend, control_router
         from runtime.admin.invocations import invocations_router
         from runtime.admin.subscriptions import subscriptions_router
 
@@ -190,6 +191,9 @@ class Node:
             ingress_url=f"{s.http_scheme}://{s.ingress_host}:{s.ingress_port}",
             routers=[
                 invocations_router(self.invocations_admin()),
+                control_router(
+                    LogControlBackend(self.producer, self.redis, self.settings, self.registry)
+                ),
                 subscriptions_router(self.subscriptions),
                 cron_router(self.registry, cron),
                 deployments_router(self.deployments),

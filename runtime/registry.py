@@ -101,15 +101,20 @@ class RetryOptions:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """A resolved retry policy of failed invocation attempts (exponential backoff)."""
+    """A resolved retry policy of failed invocation attempts (exponential backoff).
 
-    initial_interval_s: float = 0.1
+    The defaults are Restate 1.6's ``default-retry-policy``: 500 ms, doubling up to
+    1 minute, 70 attempts, then pause (about an hour of retries before an operator
+    has to look at it; ``docs/operations.md``).
+    """
+
+    initial_interval_s: float = 0.5
     """Delay before the first retry."""
     exponentiation_factor: float = 2.0
     """Growth of the delay from one retry to the next."""
-    max_interval_s: float = 10.0
+    max_interval_s: float = 60.0
     """Upper bound of a delay."""
-    max_attempts: int | None = None
+    max_attempts: int | None = 70
     """Attempts in all, the first included; None: retry forever."""
     on_max_attempts: OnMaxAttempts = OnMaxAttempts.PAUSE
     """What happens once ``max_attempts`` attempts failed."""
@@ -119,7 +124,7 @@ class RetryPolicy:
 
         Example:
             >>> RetryPolicy().delay_s(3)
-            0.4
+            2.0
         """
         grown = self.initial_interval_s * self.exponentiation_factor ** max(failed_attempts - 1, 0)
         return float(min(grown, self.max_interval_s))

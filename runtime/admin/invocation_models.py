@@ -44,6 +44,17 @@ class InvocationDescription(BaseModel):
     pinned_deployment_id: str | None = None
     """The deployment every attempt runs on, once its first attempt journaled something
     (Restate's ``pinned_deployment_id``); None for in-process services."""
+    last_failure_stacktrace: str | None = None
+    """The stack trace of the last failed attempt, when its handler raised (rt)."""
+    last_failure_related_command_index: int | None = None
+    """The command the last failure relates to, when known (Restate's column)."""
+    last_failure_related_command_name: str | None = None
+    """That command's name, when it has one (Restate's column)."""
+    last_failure_journal_size: int | None = None
+    """Entries the journal had when the last attempt failed: the failure happened after
+    them, at the entry with this index (rt)."""
+    restarted_from: str | None = None
+    """The completed invocation this one restarts (``restart-as-new``), if any."""
 
 
 class InvocationList(BaseModel):

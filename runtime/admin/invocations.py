@@ -174,12 +174,16 @@ def _iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+_NO_DETAIL = records.FailureDetail()
+
+
 def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescription:
     """The admin view of a stored status."""
     t = st.target
     target = t.text
     outcome = st.outcome if st.status is Status.COMPLETED else None
     failure = outcome.failure if outcome is not None else None
+    detail = (st.last_failure is not None and st.last_failure_detail) or _NO_DETAIL
     return InvocationDescription(
         id=st.invocation_id,
         target=target,
@@ -207,6 +211,11 @@ def describe_status(st: InvocationStatus, journal_size: int) -> InvocationDescri
         completion_failure_code=failure.code if failure is not None else None,
         completion_kind=completion_kind(outcome),
         pinned_deployment_id=st.deployment,
+        last_failure_stacktrace=detail.stacktrace,
+        last_failure_related_command_index=detail.command_index,
+        last_failure_related_command_name=detail.command_name,
+        last_failure_journal_size=detail.journal_len,
+        restarted_from=st.restarted_from,
     )
 
 

@@ -304,6 +304,71 @@ class AdminClient:
         response = self._request("PATCH", f"/invocations/{_segment(invocation_id)}/{action}")
         return response.status_code
 
+    def pause_invocation(self, invocation_id: str) -> int:
+        """``PATCH /invocations/{id}/pause``.
+
+        Args:
+            invocation_id: The ``inv_...`` id.
+
+        Returns:
+            The HTTP status (202 pausing, 200 already paused).
+
+        Raises:
+            AdminClientError: If the call fails (404 unknown, 409 not running).
+        """
+        return self._request("PATCH", f"/invocations/{_segment(invocation_id)}/pause").status_code
+
+    def resume_invocation(self, invocation_id: str, deployment: str | None = None) -> int:
+        """``PATCH /invocations/{id}/resume[?deployment=...]``.
+
+        Args:
+            invocation_id: The ``inv_...`` id.
+            deployment: ``keep``, ``latest`` or a deployment id to run on from now on.
+
+        Returns:
+            The HTTP status (200).
+
+        Raises:
+            AdminClientError: If the call fails (404 unknown, 409 completed or the
+                deployment cannot change, 425 not started yet, 400 bad deployment).
+        """
+        query = f"?{urlencode({'deployment': deployment})}" if deployment else ""
+        path = f"/invocations/{_segment(invocation_id)}/resume{query}"
+        return self._request("PATCH", path).status_code
+
+    def restart_invocation(
+        self, invocation_id: str, from_index: int | None = None, deployment: str | None = None
+    ) -> str:
+        """``PATCH /invocations/{id}/restart-as-new[?from=N&deployment=...]``.
+
+        Args:
+            invocation_id: The ``inv_...`` id of a completed invocation.
+            from_index: Keep the journal up to this entry (with the completions of its
+                commands); None: only the input.
+            deployment: With ``from_index``: ``keep``, ``latest`` or a deployment id.
+
+        Returns:
+            The new invocation's id.
+
+        Raises:
+            AdminClientError: If the call fails (404 unknown, 409 still running, 410
+                journal gone, 422 a workflow, 425 not started, 400 bad ``from``).
+        """
+        params = {"from": from_index, "deployment": deployment}
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        path = f"/invocations/{_segment(invocation_id)}/restart-as-new" + (
+            f"?{query}" if query else ""
+        )
+        response = self._request("PATCH", path)
+        try:
+            new_id = response.json()["new_invocation_id"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise AdminClientError(
+                f"unexpected answer from the rt admin API at {self.base_url}{path}",
+                kind=ErrorKind.FAILED,
+            ) from e
+        return str(new_id)
+
     def create_subscription(
         self, source: str, sink: str, options: Mapping[str, str]
     ) -> dict[str, Any]:

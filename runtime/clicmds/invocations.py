@@ -36,19 +36,41 @@ from runtime.clicmds._common import (
 )
 
 invocations_app = typer.Typer(
-    help="List, describe, cancel, kill and purge invocations.", no_args_is_help=True
+    help="List, describe, cancel, kill, purge, pause, resume and restart invocations.",
+    no_args_is_help=True,
 )
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Invocation id (inv_...).")]
-QueryArg = Annotated[
-    str,
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
+BatchQueryArg = Annotated[
+    str | None,
     typer.Argument(
-        metavar="ID|TARGET",
+        metavar="[ID|TARGET]",
         help="Invocation id (inv_...), or a target: every in-flight invocation of "
-        "Service, Service/handler, Object/key or Object/key/handler.",
+        "Service, Service/handler, Object/key or Object/key/handler. Leave out to act on "
+        "what the filters match.",
     ),
 ]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
+ServiceOpt = Annotated[
+    str | None, typer.Option("--service", help="Batch: invocations of this service.")
+]
+HandlerOpt = Annotated[
+    str | None, typer.Option("--handler", help="Batch: invocations of this handler.")
+]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", help="Batch: invocations of this object/workflow key.")
+]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="Batch: invocations in this status (running, suspended, backing-off, paused, "
+        "pending, scheduled; completed for purge).",
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Batch: show what would be acted on, change nothing.")
+]
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -100,8 +122,28 @@ def description_table(d: InvocationDescription) -> Table:
     table.add_row("Attempts:", f"{d.attempt} ({d.retry_count} failed)")
     if d.last_failure is not None:
         table.add_row("Last failure:", Text(f"[{d.last_failure_error_code}] {d.last_failure}"))
+        where = _failure_place(d)
+        if where:
+            table.add_row("Failed at:", Text(where))
+        if d.last_failure_stacktrace:
+            table.add_row("Stack trace:", Text(d.last_failure_stacktrace.rstrip(), style="dim"))
+    if d.restarted_from is not None:
+        table.add_row("Restarted from:", Text(d.restarted_from))
     table.add_row("Journal size:", str(d.journal_size))
     return table
+
+
+def _failure_place(d: InvocationDescription) -> str:
+    """Where the last failed attempt stopped: its related command and journal position."""
+    parts = []
+    if d.last_failure_related_command_index is not None:
+        name = d.last_failure_related_command_name
+        parts.append(
+            f"command {d.last_failure_related_command_index}" + (f" ({name})" if name else "")
+        )
+    if d.last_failure_journal_size is not None:
+        parts.append(f"journal entry {d.last_failure_journal_size}")
+    return ", ".join(parts)
 
 
 def _describe(admin: AdminClient, invocation_id: str) -> InvocationDescription:
@@ -466,26 +508,63 @@ def invocations_get(
 
 @invocations_app.command("cancel")
 def invocations_cancel(
-    invocation_id: QueryArg,
+    invocation_id: BatchQueryArg = None,
     kill: Annotated[bool, typer.Option("--kill", help="Kill instead of cancelling.")] = False,
+    service: ServiceOpt = None,
+    handler: HandlerOpt = None,
+    key: KeyOpt = None,
+    status: StatusOpt = None,
+    dry_run: DryRunOpt = False,
     yes: YesOpt = False,
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """Cancel: the handler gets TerminalError 409 at its next await and may compensate."""
-    _terminate(admin_url, invocation_id, "kill" if kill else "cancel", yes)
+    from runtime.clicmds.invocation_control import batch_filters, dispatch
+
+    action = "kill" if kill else "cancel"
+    filters = batch_filters(service, handler, key, status)
+    dispatch(admin_url, action, invocation_id, filters, dry_run=dry_run, yes=yes)
 
 
 @invocations_app.command("kill")
 def invocations_kill(
-    invocation_id: QueryArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+    invocation_id: BatchQueryArg = None,
+    service: ServiceOpt = None,
+    handler: HandlerOpt = None,
+    key: KeyOpt = None,
+    status: StatusOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """Kill: end at once with 409 killed, no compensation; its callees are killed too."""
-    _terminate(admin_url, invocation_id, "kill", yes)
+    from runtime.clicmds.invocation_control import batch_filters, dispatch
+
+    filters = batch_filters(service, handler, key, status)
+    dispatch(admin_url, "kill", invocation_id, filters, dry_run=dry_run, yes=yes)
 
 
 @invocations_app.command("purge")
 def invocations_purge(
-    invocation_id: IdArg, yes: YesOpt = False, admin_url: AdminUrl = DEFAULT_ADMIN_URL
+    invocation_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[ID]",
+            help="Invocation id (inv_...). Leave out to purge the completed invocations "
+            "the filters match.",
+        ),
+    ] = None,
+    service: ServiceOpt = None,
+    handler: HandlerOpt = None,
+    key: KeyOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
 ) -> None:
     """Purge a completed invocation: its status, result, journal and idempotency entry."""
-    _terminate(admin_url, invocation_id, "purge", yes)
+    from runtime.clicmds.invocation_control import batch_filters, dispatch
+
+    if invocation_id is not None and not invocation_id.startswith("inv_"):
+        fail(f"purge takes an invocation id (inv_...), not a target: {invocation_id!r}")
+    filters = batch_filters(service, handler, key, None)
+    dispatch(admin_url, "purge", invocation_id, filters, dry_run=dry_run, yes=yes)

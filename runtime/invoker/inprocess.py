@@ -183,7 +183,12 @@ class _Runner:
             if isinstance(status, Failed):
                 if pending is not None:
                     await pending
-                self._append_failure(status.code, status.message, status.retry_after)
+                self._append_failure(
+                    status.code,
+                    status.message,
+                    status.retry_after,
+                    records.failure_detail(status.stacktrace, status.command_index),
+                )
                 return
             assert isinstance(status, Blocked)
             if not status.resumable:
@@ -335,8 +340,14 @@ class _Runner:
             records.AttemptFailed(self.inv_id, self.host.epoch, self.attempt, 500, message, None)
         )
 
-    def _append_failure(self, code: int, message: str, retry_after: timedelta | None) -> None:
-        f = failure_of(self.invoker.registry, self.spec, code, message, retry_after)
+    def _append_failure(
+        self,
+        code: int,
+        message: str,
+        retry_after: timedelta | None,
+        detail: records.FailureDetail | None = None,
+    ) -> None:
+        f = failure_of(self.invoker.registry, self.spec, code, message, retry_after, detail)
         log.warning(
             "invocation %s attempt %d failed (%d): %s%s",
             self.inv_id,
@@ -349,7 +360,14 @@ class _Runner:
         )
         self._append(
             records.AttemptFailed(
-                self.inv_id, self.host.epoch, self.attempt, code, message, f.retry_at_ms, f.pause
+                self.inv_id,
+                self.host.epoch,
+                self.attempt,
+                code,
+                message,
+                f.retry_at_ms,
+                f.pause,
+                f.detail,
             )
         )
 
@@ -370,7 +388,12 @@ def descriptor_of(spec: Attempt, state: dict[str, bytes] | None) -> InvocationDe
 
 
 def failure_of(
-    registry: Registry, spec: Attempt, code: int, message: str, retry_after: timedelta | None
+    registry: Registry,
+    spec: Attempt,
+    code: int,
+    message: str,
+    retry_after: timedelta | None,
+    detail: records.FailureDetail | None = None,
 ) -> records.BatchFailure:
     """How a failed attempt is recorded: when it is retried per the handler's retry policy,
     or (exhausted) whether the invocation pauses or is killed with the failure."""
@@ -380,12 +403,12 @@ def failure_of(
     exhausted = policy.max_attempts is not None and failed_attempts >= policy.max_attempts
     if exhausted:
         return records.BatchFailure(
-            code, message, None, policy.on_max_attempts is OnMaxAttempts.PAUSE
+            code, message, None, policy.on_max_attempts is OnMaxAttempts.PAUSE, detail
         )
     delay = (
         retry_after.total_seconds() if retry_after is not None else policy.delay_s(failed_attempts)
     )
-    return records.BatchFailure(code, message, int((time.time() + delay) * 1000))
+    return records.BatchFailure(code, message, int((time.time() + delay) * 1000), False, detail)
 
 
 TopicCheck = Callable[[str], str | None]
@@ -508,7 +531,12 @@ class InProcessInvoker:
         status = progress.status
         if isinstance(status, Failed):
             failure = failure_of(
-                self.registry, attempt, status.code, status.message, status.retry_after
+                self.registry,
+                attempt,
+                status.code,
+                status.message,
+                status.retry_after,
+                records.failure_detail(status.stacktrace, status.command_index),
             )
             return InlineEnd(entries, None, failure)
         state = driver.state

@@ -219,24 +219,39 @@ class _Runner:
         self.host.append(records.Suspend(self.inv_id, self.host.epoch, self.number, awaiting))
 
     def _failed(self, f: AttemptFailed) -> None:
+        detail = records.failure_detail(f.stacktrace, f.command_index, f.command_name)
         if f.behavior is ErrorBehavior.FAIL:
             self.host.append(
                 records.AttemptFailed(
-                    self.inv_id, self.host.epoch, self.number, f.code, f.message, None
-                )
+                    self.inv_id,
+                    self.host.epoch,
+                    self.number,
+                    f.code,
+                    f.message,
+                    None,
+                    detail=detail,
+                )  # fmt: skip
             )
             return
-        self._fail(f.code, f.message, f.retry_after, pause=f.behavior is ErrorBehavior.PAUSE)
+        self._fail(
+            f.code, f.message, f.retry_after, pause=f.behavior is ErrorBehavior.PAUSE,
+            detail=detail,
+        )  # fmt: skip
 
     def _fail(
-        self, code: int, message: str, retry_after: timedelta | None = None, pause: bool = False
+        self,
+        code: int,
+        message: str,
+        retry_after: timedelta | None = None,
+        pause: bool = False,
+        detail: records.FailureDetail | None = None,
     ) -> None:
         rec = failure_record(
-            self.invoker.registry, self.spec, self.host.epoch, code, message, retry_after
+            self.invoker.registry, self.spec, self.host.epoch, code, message, retry_after, detail
         )
         if pause and rec.retry_at_ms is not None:
             rec = records.AttemptFailed(
-                rec.invocation_id, rec.epoch, rec.attempt, code, message, None, True
+                rec.invocation_id, rec.epoch, rec.attempt, code, message, None, True, detail
             )
         self.host.append(rec)
 

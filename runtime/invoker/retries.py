@@ -26,6 +26,7 @@ def failure_record(
     code: int,
     message: str,
     retry_after: timedelta | None,
+    detail: records.FailureDetail | None = None,
 ) -> records.AttemptFailed:
     """The ``AttemptFailed`` to append for ``attempt`` (and a log line saying what happens).
 
@@ -36,6 +37,7 @@ def failure_record(
         code: The failure's code.
         message: What went wrong.
         retry_after: A delay that overrides the policy's backoff once.
+        detail: Stack trace and related command, when known.
     """
     target = attempt.target
     policy = registry.retry_policy(target.service, target.handler)
@@ -61,5 +63,5 @@ def failure_record(
         "" if retry_at is None else f"; retrying in {(retry_at / 1000 - time.time()):.2f}s",
     )
     return records.AttemptFailed(
-        attempt.invocation_id, epoch, attempt.number, code, message, retry_at, pause
+        attempt.invocation_id, epoch, attempt.number, code, message, retry_at, pause, detail
     )

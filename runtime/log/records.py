@@ -171,6 +171,38 @@ class Suspend(msgspec.Struct, frozen=True, tag="suspend", array_like=True):
     awaiting: list[int]
 
 
+class FailureDetail(msgspec.Struct, frozen=True, array_like=True):
+    """Where and how an attempt failed, beyond its code and message."""
+
+    stacktrace: str | None = None
+    """The handler's traceback (cut to ``STACKTRACE_MAX_CHARS``)."""
+    command_index: int | None = None
+    """The command the failure relates to (the one running, or the mismatching one)."""
+    command_name: str | None = None
+    """That command's name, when it has one."""
+    journal_len: int | None = None
+    """Entries the journal had when the attempt failed (the related entry's position when
+    the failure is at the end of the journal)."""
+
+
+STACKTRACE_MAX_CHARS = 8_000
+"""A failure's stack trace is cut (its end kept) to this many characters on the log."""
+
+
+def failure_detail(
+    stacktrace: str | None,
+    command_index: int | None,
+    command_name: str | None = None,
+    journal_len: int | None = None,
+) -> FailureDetail | None:
+    """A :class:`FailureDetail`, or None when nothing is known; a long trace keeps its end."""
+    if not stacktrace and command_index is None and journal_len is None:
+        return None
+    if stacktrace and len(stacktrace) > STACKTRACE_MAX_CHARS:
+        stacktrace = "...\n" + stacktrace[-STACKTRACE_MAX_CHARS:]
+    return FailureDetail(stacktrace or None, command_index, command_name, journal_len)
+
+
 class AttemptFailed(msgspec.Struct, frozen=True, tag="failed", array_like=True):
     invocation_id: str
     epoch: int
@@ -180,6 +212,8 @@ class AttemptFailed(msgspec.Struct, frozen=True, tag="failed", array_like=True):
     retry_at_ms: int | None = None
     """None: retries exhausted — kill with the failure, or pause (``pause``)."""
     pause: bool = False
+    detail: FailureDetail | None = None
+    """Where and how the attempt failed, when the invoker knows (shown by the admin API)."""
 
 
 class Cancel(msgspec.Struct, frozen=True, tag="cancel", array_like=True):
@@ -192,6 +226,36 @@ class Kill(msgspec.Struct, frozen=True, tag="kill", array_like=True):
 
 class Purge(msgspec.Struct, frozen=True, tag="purge", array_like=True):
     invocation_id: str
+
+
+class Pause(msgspec.Struct, frozen=True, tag="pause", array_like=True):
+    """Admin: stop running the invocation until it is resumed (its attempt is aborted)."""
+
+    invocation_id: str
+
+
+class RestartAsNew(msgspec.Struct, frozen=True, tag="restart", array_like=True):
+    """Admin: start ``invoke`` as a new invocation restarting the completed
+    ``restarted_from`` (``PATCH /invocations/{id}/restart-as-new``), applied as that
+    Invoke with ``journal`` after its input."""
+
+    invoke: Invoke
+    restarted_from: str
+    journal: list[bytes] = []
+    """Entries of the old journal the new one starts with (``?from=N``): commands with
+    their completions, replayed by the first attempt instead of run again."""
+    deployment: str | None = None
+    """The deployment the kept entries must replay on (its pin), if any."""
+
+
+class Resume(msgspec.Struct, frozen=True, tag="resume", array_like=True):
+    """Admin: run a paused (or suspended, or backing-off) invocation again now, from its
+    journal."""
+
+    invocation_id: str
+    deployment: str | None = None
+    """Run it on this deployment from now on (replaces its pin; only when it is pinned
+    and paused or suspended, else the resume happens on its pin)."""
 
 
 class TimerFired(msgspec.Struct, frozen=True, tag="timer", array_like=True):
@@ -314,6 +378,8 @@ class BatchFailure(msgspec.Struct, frozen=True, array_like=True):
     retry_at_ms: int | None = None
     """None: retries exhausted — kill with the failure, or pause (``pause``)."""
     pause: bool = False
+    detail: FailureDetail | None = None
+    """As :attr:`AttemptFailed.detail`."""
 
 
 class BatchItem(msgspec.Struct, frozen=True, array_like=True):
@@ -366,6 +432,9 @@ Record = (
     | SubscriptionBatch
     | BatchCommit
     | PinDeployment
+    | Pause
+    | Resume
+    | RestartAsNew
 )
 
 _encoder = msgspec.msgpack.Encoder()

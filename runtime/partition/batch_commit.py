@@ -65,6 +65,7 @@ class BatchCommitTransitions(JournalTransitions):
                         failure.message,
                         failure.retry_at_ms,
                         failure.pause,
+                        failure.detail,
                     ),
                     b,
                 )

@@ -45,7 +45,9 @@ from runtime.partition.lifecycle import (
     InvocationLifecycle,
     TimerIndex,
 )
+from runtime.partition.pausing import apply_pause, apply_resume
 from runtime.partition.pinning import apply_pin
+from runtime.partition.restarts import seed_journal
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.partition.timer import Timer, TimerKind
@@ -171,6 +173,12 @@ class PartitionMachine(BatchCommitTransitions):
                 self._on_egress_done(rec, b)
             case records.BatchCommit():
                 self._on_batch_commit(rec, b)
+            case records.Pause():
+                apply_pause(self, rec, b)
+            case records.Resume():
+                apply_resume(self, rec, b)
+            case records.RestartAsNew():
+                self._on_invoke(rec.invoke, b, rec)
 
     # ------------------------------------------------------------------ transitions
 
@@ -182,7 +190,9 @@ class PartitionMachine(BatchCommitTransitions):
         if rec.epoch == self.epoch:
             b.effects.append(BecomeLeader())
 
-    def _on_invoke(self, rec: records.Invoke, b: Batch) -> None:
+    def _on_invoke(
+        self, rec: records.Invoke, b: Batch, restart: records.RestartAsNew | None = None
+    ) -> None:
         inv_id = rec.invocation_id
         existing = self.active.get(inv_id) or self._completed.get(inv_id)
         if existing is not None:
@@ -204,15 +214,21 @@ class PartitionMachine(BatchCommitTransitions):
             execute_at_ms=rec.execute_at_ms,
             parent_id=rec.parent_id,
             dlq=rec.dlq,
+            restarted_from=restart.restarted_from if restart is not None else None,
+            deployment=restart.deployment if restart is not None else None,
         )
         self.active[inv_id] = st
         b.tally.invoked.append(rec.target)
         b.ops.append(HSet(self.keys.active, inv_id, b"1"))
         input_blob = J.input_entry(rec.headers, rec.input)
-        self.first_journal[inv_id] = input_blob
-        b.ops.append(RPush(self.keys.journal(inv_id), [input_blob]))
+        kept = restart.journal if restart is not None else []
+        b.ops.append(RPush(self.keys.journal(inv_id), [input_blob, *kept]))
         st.journal_len = 1
         st.commands = 1
+        if kept:  # restarted from a journal prefix: its first attempt replays it
+            seed_journal(st, kept)
+        else:
+            self.first_journal[inv_id] = input_blob
         if rec.send and rec.ingress_sink is not None:
             b.effects.append(Respond(rec.ingress_sink, inv_id, status=ResponseStatus.ACCEPTED))
         if rec.execute_at_ms is not None and rec.execute_at_ms > now:
@@ -291,6 +307,8 @@ class PartitionMachine(BatchCommitTransitions):
             return
         self._drop_speculations_after(st.invocation_id, b)
         st.last_failure = records.Failure(rec.code, rec.message)
+        detail = rec.detail or records.FailureDetail()
+        st.last_failure_detail = msgspec.structs.replace(detail, journal_len=st.journal_len)
         st.retry_count += 1
         b.tally.attempts_failed.append(st.target)
         if rec.retry_at_ms is None and rec.pause:

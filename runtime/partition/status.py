@@ -15,6 +15,7 @@ import msgspec
 from runtime.log.records import (
     CallerSink,
     Failure,
+    FailureDetail,
     IngressSink,
     InvocationSource,
     Target,
@@ -28,7 +29,7 @@ class Status(StrEnum):
     INVOKED = "invoked"  # an attempt is (or is about to be) running
     SUSPENDED = "suspended"  # no attempt running; waiting for a completion
     BACKING_OFF = "backing-off"  # failed attempt, next one at retry_at_ms
-    PAUSED = "paused"  # retries exhausted with on_max_attempts="pause"
+    PAUSED = "paused"  # paused by an operator, or retries exhausted (on_max_attempts="pause")
     COMPLETED = "completed"
 
 
@@ -38,8 +39,8 @@ _LEGAL: dict[Status, frozenset[Status]] = {
     Status.INVOKED: frozenset(
         {Status.INVOKED, Status.SUSPENDED, Status.BACKING_OFF, Status.PAUSED, Status.COMPLETED}
     ),
-    Status.SUSPENDED: frozenset({Status.INVOKED, Status.COMPLETED}),
-    Status.BACKING_OFF: frozenset({Status.INVOKED, Status.COMPLETED}),
+    Status.SUSPENDED: frozenset({Status.INVOKED, Status.PAUSED, Status.COMPLETED}),
+    Status.BACKING_OFF: frozenset({Status.INVOKED, Status.PAUSED, Status.COMPLETED}),
     Status.PAUSED: frozenset({Status.INVOKED, Status.COMPLETED}),
     Status.COMPLETED: frozenset(),
 }
@@ -97,6 +98,10 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     deployment: str | None = None
     """The deployment the invocation is pinned to (``records.PinDeployment``); None until
     an attempt journals something. Every later attempt runs there."""
+    last_failure_detail: FailureDetail | None = None
+    """Stack trace and related command of ``last_failure``, with the journal's length then."""
+    restarted_from: str | None = None
+    """The completed invocation this one was restarted from (restart as new)."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

@@ -210,7 +210,9 @@ def test_services_subscriptions_and_cron_pages(
     handlers = page.get_by_role("table", name="Handlers of Cart")
     expect(handlers).to_contain_text("Add an item to the cart.")
     expect(handlers).to_contain_text("Shared")
-    expect(handlers).to_contain_text("at most 10s; forever")  # the resolved retry policy
+    expect(handlers).to_contain_text(
+        "at most 1m; 70 attempts, then pause"
+    )  # the resolved retry policy
     shoot(page, "service")
 
     topic = f"{ui_prefix}.orders"

@@ -64,16 +64,16 @@ def _invoker(**settings: object) -> InProcessInvoker:
     return InProcessInvoker(SERVICES, registry_from_sdk(SERVICES), Settings(**settings))  # type: ignore[arg-type]
 
 
-def test_the_defaults_are_the_ones_rt_always_had() -> None:
+def test_the_defaults_are_restate_1_6s() -> None:
     invoker = _invoker()
     policy = invoker.registry.retry_policy("Bare", "plain")
-    assert policy.initial_interval_s == 0.1
+    assert policy.initial_interval_s == 0.5
     assert policy.exponentiation_factor == 2.0
-    assert policy.max_interval_s == 10.0
-    assert policy.max_attempts is None  # retry forever
+    assert policy.max_interval_s == 60.0
+    assert policy.max_attempts == 70  # then pause
     assert policy.on_max_attempts is OnMaxAttempts.PAUSE
     assert [policy.delay_s(n) for n in range(1, 10)] == [
-        0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0
+        0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0
     ]  # fmt: skip
     timeouts = invoker.timeouts("Bare", "plain")
     assert timeouts == Timeouts(inactivity_s=10.0, abort_s=None)  # the grace period: 10 s
@@ -94,13 +94,13 @@ def _before(h: HandlerDefinition, always_replay_setting: bool) -> tuple[object, 
     limit = None if eff.abort_timeout is None else grace + eff.abort_timeout.total_seconds()
     p = eff.invocation_retry_policy
     policy = (
-        (0.1, 2.0, 10.0, None, "pause")
+        (0.5, 2.0, 60.0, 70, "pause")
         if p is None
         else (
-            p.initial_interval.total_seconds() if p.initial_interval else 0.1,
+            p.initial_interval.total_seconds() if p.initial_interval else 0.5,
             p.exponentiation_factor or 2.0,
-            p.max_interval.total_seconds() if p.max_interval else 10.0,
-            p.max_attempts,
+            p.max_interval.total_seconds() if p.max_interval else 60.0,
+            p.max_attempts if p.max_attempts is not None else 70,
             p.on_max_attempts or "pause",
         )
     )
@@ -132,4 +132,4 @@ def test_declared_options_resolve_as_the_sdk_options_did(always_replay: bool) ->
         assert invoker.timeouts("Opt", "inherits") == Timeouts(3.0, 4.0)
         assert invoker.timeouts("Opt", "replays").always_replay
         assert abort_limit_s(invoker.timeouts("Opt", "aborts_sooner")) == 4.5
-        assert invoker.registry.retry_policy("Opt", "replays").max_attempts is None
+        assert invoker.registry.retry_policy("Opt", "replays").max_attempts == 70  # the default

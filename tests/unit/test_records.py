@@ -43,6 +43,18 @@ def test_invoke_encoding_is_pinned() -> None:
         records.Cancel("inv_x"),
         records.Kill("inv_x"),
         records.Purge("inv_x"),
+        records.Pause("inv_x"),
+        records.Resume("inv_x"),
+        records.Resume("inv_x", "dp_x"),
+        records.AttemptFailed(
+            "inv_x", 1, 2, 500, "boom", None, True, records.FailureDetail("tb", 3, "charge", 4)
+        ),
+        records.RestartAsNew(
+            records.Invoke("inv_y", records.Target("S", "h"), b"in", fresh_id=True),
+            "inv_x",
+            [b"a", b"b"],
+            "dp_x",
+        ),
         records.TimerFired(2, b"t"),
         records.Attach("inv_x", records.IngressSink("i", "r")),
         records.SetObjectState("Counter", "k", {"count": b"1"}),
@@ -83,6 +95,33 @@ def test_pin_deployment_encoding_is_pinned() -> None:
     assert raw == ["pin", "inv_x", 3, 1, "dp_x", [b"a"], 1]
 
 
+def test_control_record_encodings_are_pinned() -> None:
+    def raw(rec: records.Record) -> object:
+        return msgspec.msgpack.decode(records.encode(rec))
+
+    assert raw(records.Pause("inv_x")) == ["pause", "inv_x"]
+    assert raw(records.Resume("inv_x", "dp_x")) == ["resume", "inv_x", "dp_x"]
+    restart = records.RestartAsNew(
+        records.Invoke("inv_y", records.Target("S", "h"), b"in"), "inv_x", [b"a"], None
+    )
+    encoded = raw(restart)
+    assert isinstance(encoded, list) and encoded[0] == "restart"
+    assert encoded[1][:4] == ["invoke", "inv_y", ["S", "h", None, "service"], b"in"]
+    assert encoded[2:] == ["inv_x", [b"a"], None]
+    failed = records.AttemptFailed(
+        "inv_x", 1, 2, 500, "boom", None, True, records.FailureDetail("tb", 3, "c", 4)
+    )
+    assert raw(failed) == ["failed", "inv_x", 1, 2, 500, "boom", None, True, ["tb", 3, "c", 4]]
+
+
+def test_a_long_stack_trace_keeps_its_end() -> None:
+    trace = "x" * 10 + "y" * records.STACKTRACE_MAX_CHARS
+    d = records.failure_detail(trace, None)
+    assert d is not None and d.stacktrace == "...\n" + "y" * records.STACKTRACE_MAX_CHARS
+    assert records.failure_detail(None, None) is None
+    assert records.failure_detail("", 2) == records.FailureDetail(None, 2)
+
+
 def test_garbage_is_a_decode_error() -> None:
     with pytest.raises(msgspec.DecodeError):
         records.decode(b"\x00garbage")
@@ -102,6 +141,12 @@ def test_status_round_trips() -> None:
 def test_illegal_transitions_are_refused() -> None:
     st = _status()
     st.move(Status.INVOKED, 2)
+    st.move(Status.SUSPENDED, 3)
+    st.move(Status.PAUSED, 3)  # an operator pauses a suspended invocation
+    st.move(Status.INVOKED, 3)  # and resumes it
+    st.move(Status.BACKING_OFF, 3)
+    st.move(Status.PAUSED, 3)
+    st.move(Status.INVOKED, 3)
     st.move(Status.SUSPENDED, 3)
     st.move(Status.INVOKED, 4)
     st.move(Status.COMPLETED, 5)

@@ -191,7 +191,7 @@ def test_retry_policy_is_taken_whole_then_defaults_fill_in() -> None:
         initial_interval_s=0.25, max_attempts=4, on_max_attempts=OnMaxAttempts.KILL
     )
     assert r.retry_policy("Signup", "run") == RetryPolicy()
-    assert RetryPolicy().delay_s(1) == 0.1 and RetryPolicy().delay_s(20) == 10.0
+    assert RetryPolicy().delay_s(1) == 0.5 and RetryPolicy().delay_s(20) == 60.0
     zeros = RetryOptions(initial_interval_ms=0, max_interval_ms=0, exponentiation_factor=0)
     assert RetryPolicy().overlaid(zeros) == RetryPolicy()  # zero reads as "not set"
 
@@ -345,10 +345,10 @@ def test_resolved_options_match_the_sdk_definitions(h: Any) -> None:
     expected = RetryPolicy()
     if p is not None:
         expected = RetryPolicy(
-            initial_interval_s=p.initial_interval.total_seconds() if p.initial_interval else 0.1,
+            initial_interval_s=p.initial_interval.total_seconds() if p.initial_interval else 0.5,
             exponentiation_factor=p.exponentiation_factor or 2.0,
-            max_interval_s=p.max_interval.total_seconds() if p.max_interval else 10.0,
-            max_attempts=p.max_attempts,
+            max_interval_s=p.max_interval.total_seconds() if p.max_interval else 60.0,
+            max_attempts=p.max_attempts if p.max_attempts is not None else 70,
             on_max_attempts=OnMaxAttempts(p.on_max_attempts or "pause"),
         )
     assert info.retry_policy(h.name) == expected

@@ -47,10 +47,10 @@ async def test_health_and_version(client: httpx.AsyncClient) -> None:
 
 
 DEFAULT_RETRY_POLICY = {
-    "initial_interval": "100ms",
+    "initial_interval": "500ms",
     "exponentiation_factor": 2.0,
-    "max_interval": "10s",
-    "max_attempts": None,
+    "max_interval": "1m",
+    "max_attempts": 70,
     "on_max_attempts": "pause",
 }
 RESOLVED_COUNTER_OPTIONS = {

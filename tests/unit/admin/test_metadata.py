@@ -97,8 +97,8 @@ def test_a_handlers_own_options_win_over_its_services() -> None:
     assert meta.enable_lazy_state is True
     assert meta.retry_policy is not None
     assert (meta.retry_policy.max_attempts, meta.retry_policy.on_max_attempts) == (3, "kill")
-    assert meta.retry_policy.initial_interval == "100ms"  # the runtime default under it
+    assert meta.retry_policy.initial_interval == "500ms"  # the runtime default under it
     plain = handler_metadata(other, service=svc)
     assert (plain.journal_retention, plain.inactivity_timeout) == ("1h", "10s")
-    assert plain.retry_policy is not None and plain.retry_policy.max_attempts is None
+    assert plain.retry_policy is not None and plain.retry_policy.max_attempts == 70
     assert handler_metadata(h).retry_policy is None  # without its service: not resolved

@@ -182,7 +182,7 @@ def _field(cls: type, name: str, tp: Any, obj: Any, sym: Symbols) -> Any:
     if (
         cls in (records.AppendJournal, records.BatchItem, records.PinDeployment)
         and name == "entries"
-    ):
+    ) or (cls is records.RestartAsNew and name == "journal"):
         return [sj.encode_entry(entry(e, sym)) for e in obj]
     if cls is records.TimerFired and name == "timer_id":
         return timer_encoder.encode(build(Timer, obj, sym))
