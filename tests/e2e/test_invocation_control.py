@@ -160,6 +160,7 @@ def test_pause_and_resume_errors_change_nothing(node: RtNode) -> None:
         assert patch(node, "not-an-id", action).status_code == 400
     tag = uuid.uuid4().hex[:8]
     inv = send(node, "Sleeper/nap", tag)
+    wait_for(lambda: status_of(node, inv) is not None, desc="the send to be applied")
     resp = patch(node, inv, "restart-as-new")
     assert resp.status_code == 409, resp.text  # still running
     resp = patch(node, inv, "resume", deployment="dp_nope")
