@@ -40,7 +40,9 @@ from sdk._journal import (
     GetStateKeysCommand,
     RunCommand,
     SendCommand,
+    SendSignalCommand,
     SetStateCommand,
+    SignalCommand,
     SleepCommand,
     StateKeys,
     Value,
@@ -480,6 +482,49 @@ class _BaseContext(Context):
                 raise TerminalError(str(e), status_code=400) from None
             return
         _check_id(_ids.parse_awakeable_id, name)
+
+    # -- named signals ----------------------------------------------------------
+
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        self._check_signals_served()
+        index, _, _ = self._driver.issue_command(SignalCommand(name=name))
+        return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
+
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - never mutated
+    ) -> None:
+        _check_id(_ids.parse_invocation_id, invocation_id)
+        data = serde.serialize(value)
+        self._driver.issue_command(
+            SendSignalCommand(invocation_id=invocation_id, name=name, result=Value(data))
+        )
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        _check_id(_ids.parse_invocation_id, invocation_id)
+        failure = Failure(failure_code, failure_message)
+        self._driver.issue_command(
+            SendSignalCommand(invocation_id=invocation_id, name=name, result=failure)
+        )
+
+    def _check_signals_served(self) -> None:
+        if self._driver.remote_id is not None:
+            # An endpoint served by ``sdk.app`` cannot wait for one on the wire yet.
+            raise TerminalError(
+                "ctx.signal is not supported by rt's SDK served as an endpoint (sdk.app); "
+                "run the service in process",
+                status_code=501,
+            )
 
     def cancel_invocation(self, invocation_id: str) -> None:
         cancel(self._driver, invocation_id)

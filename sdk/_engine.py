@@ -70,6 +70,10 @@ from sdk.serde import Serde
 FIRST_SIGNAL = 17
 """Signal indices 1-16 are the protocol's; remote awakeables are 17, 18, ..."""
 
+SIGNAL_WAKE = -2
+"""In :attr:`Blocked.awaiting`: the handler waits for a named signal (``ctx.signal``), so
+any named signal that arrives must resume it. NEVER CHANGE (stored in suspensions)."""
+
 # How many event-loop turns without SDK activity count as "settled" when some
 # task is neither parked on the SDK nor done (raw asyncio concurrency in handlers).
 _SETTLE_ROUNDS = 8
@@ -123,7 +127,9 @@ class Blocked:
 
     Attributes:
         awaiting: Command indexes whose completion lets the handler go on (any
-            of them; the cancellation signal always does too).
+            of them; the cancellation signal always does too), plus
+            :data:`SIGNAL_WAKE` when one of them is a ``ctx.signal``: a named signal
+            completes it without a completion of its index.
         needs_ack: The new entries include ``ctx.run`` results: make them
             durable, then call ``advance(durable=True)``; the handler does not
             see them before.
@@ -751,6 +757,8 @@ class InvocationDriver:
             awaiting = frozenset(
                 i for w in self._parked for i in w.indexes if i not in self._machine.visible
             )
+            if not awaiting.isdisjoint(self._machine.signal_commands):
+                awaiting |= {SIGNAL_WAKE}
             if self.always_replay:
                 await self._teardown()
                 return Blocked(awaiting, needs_ack, resumable=False)

@@ -15,11 +15,16 @@ handler only once the cursor has passed it, and the cursor only moves
 
 Live execution and replay follow the same rule, so combinators see the same
 "which completed first" answer both times.
+
+Named signals: the k-th :class:`~sdk._journal.SignalCommand` of a name is completed
+by the k-th :class:`~sdk._journal.NamedSignal` of that name in the journal, before or
+after the command. The completion is visible once the cursor has passed both.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -31,7 +36,9 @@ from sdk._journal import (
     Completion,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     Result,
+    SignalCommand,
 )
 
 NON_DETERMINISM_CODE = 570
@@ -106,6 +113,14 @@ class JournalMachine:
         self._command_at: dict[int, int] = {}
         self.visible: dict[int, Visible] = {}
         self.completed_anywhere: set[int] = set()
+        self.signal_commands: set[int] = set()
+        """Indexes of the ``SignalCommand`` commands issued or journaled."""
+        self._signal_waiters: dict[str, deque[int]] = {}
+        """Per name, ``SignalCommand`` indexes no signal has completed yet."""
+        self._early_signals: dict[str, deque[int]] = {}
+        """Per name, journal positions of ``NamedSignal`` entries no command took yet."""
+        self._signal_of: dict[int, int] = {}
+        """Journal position of a ``NamedSignal`` -> the command index it completes."""
         for pos, entry in enumerate(self.journal):
             self._index_entry(pos, entry)
         if self.command_positions and not isinstance(self.journal[0], InputCommand):
@@ -121,9 +136,39 @@ class JournalMachine:
             self.completed_anywhere.add(entry.command_index)
         elif isinstance(entry, CancelSignal):
             pass
+        elif isinstance(entry, NamedSignal):
+            self._signal_arrived(pos, entry.name)
         else:
-            self._command_at[pos] = len(self.command_positions)
+            index = len(self.command_positions)
+            self._command_at[pos] = index
             self.command_positions.append(pos)
+            if isinstance(entry, SignalCommand):
+                self._signal_awaited(index, entry.name)
+
+    def _signal_arrived(self, pos: int, name: str) -> None:
+        """A ``NamedSignal`` at ``pos``: it completes the oldest waiting command, or waits."""
+        waiters = self._signal_waiters.get(name)
+        if waiters:
+            index = waiters.popleft()
+            self._signal_of[pos] = index
+            self.completed_anywhere.add(index)
+        else:
+            self._early_signals.setdefault(name, deque()).append(pos)
+
+    def _signal_awaited(self, index: int, name: str) -> None:
+        """``SignalCommand`` ``index``: it takes the oldest signal no command took, or waits."""
+        self.signal_commands.add(index)
+        early = self._early_signals.get(name)
+        if not early:
+            self._signal_waiters.setdefault(name, deque()).append(index)
+            return
+        pos = early.popleft()
+        self._signal_of[pos] = index
+        self.completed_anywhere.add(index)
+        if pos < self.cursor:  # already passed: visible from the signal's position
+            signal = self.journal[pos]
+            assert isinstance(signal, NamedSignal)
+            self.visible[index] = Visible(pos, signal.result)
 
     @property
     def replaying(self) -> bool:
@@ -191,6 +236,8 @@ class JournalMachine:
         if cursor == pos:
             self.cursor = pos + 1
         self.next_command = index + 1
+        if isinstance(cmd, SignalCommand):
+            self._signal_awaited(index, cmd.name)
         return index, cmd, False
 
     def _reveal_until(self, pos: int) -> None:
@@ -205,15 +252,21 @@ class JournalMachine:
                 self.visible[entry.command_index] = Visible(pos, entry.result)
         elif isinstance(entry, CancelSignal):
             self.cancel_pending = True
+        elif isinstance(entry, NamedSignal):
+            index = self._signal_of.get(pos)
+            if index is not None and index not in self.visible:
+                self.visible[index] = Visible(pos, entry.result)
 
     # -- notifications -----------------------------------------------------
 
-    def append_notification(self, entry: Completion | CancelSignal) -> int:
+    def append_notification(self, entry: Completion | CancelSignal | NamedSignal) -> int:
         """Append a notification (from the runtime, or SDK-produced state reads)."""
         pos = len(self.journal)
         self.journal.append(entry)
         if isinstance(entry, Completion):  # what _index_entry does for a notification
             self.completed_anywhere.add(entry.command_index)
+        elif isinstance(entry, NamedSignal):
+            self._signal_arrived(pos, entry.name)
         return pos
 
     def append_run_result(self, entry: Completion) -> int:

@@ -20,6 +20,7 @@ import msgspec
 
 from sdk import _ids
 from sdk._journal import (
+    NOTIFICATION_TYPES,
     CallCommand,
     CancelSignal,
     Command,
@@ -29,6 +30,7 @@ from sdk._journal import (
     GetStateKeysCommand,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     Notification,
     Result,
     RunCommand,
@@ -159,7 +161,7 @@ class EndpointSession:
 
     def _append(self, *entries: JournalEntry) -> None:
         for entry in entries:
-            if not isinstance(entry, Completion | CancelSignal):
+            if not isinstance(entry, NOTIFICATION_TYPES):
                 self._positions.append(len(self.journal))
             self.journal.append(entry)
 
@@ -251,7 +253,7 @@ class EndpointSession:
         while i < len(entries):
             entry = entries[i]
             i += 1
-            if isinstance(entry, CancelSignal):
+            if isinstance(entry, CancelSignal | NamedSignal):
                 continue
             if isinstance(entry, Completion):
                 out.append(self._proposal(entry))

@@ -152,4 +152,38 @@ async def publish(ctx: Context, n: int) -> int:
     return total
 
 
-APP = restate.app([payments, inventory, steps, orders, counter, signup, publisher])
+# --- golden: named signals ---------------------------------------------------------
+
+approvals = restate.Service("Approvals")
+
+
+@approvals.handler()
+async def both(ctx: Context) -> str:
+    """Two signals of one name: each ``ctx.signal`` takes the next one."""
+    first = await ctx.signal("go", type_hint=str)
+    second = await ctx.signal("go", type_hint=str)
+    return first + second
+
+
+@approvals.handler()
+async def deadline(ctx: Context) -> str:
+    """``select`` between a signal and a timer: the journal decides who won."""
+    go = ctx.signal("go", type_hint=str)
+    timeout = ctx.sleep(timedelta(seconds=5), name="timeout")
+    match await restate.select(go=go, timeout=timeout):
+        case ["go", text]:
+            return str(text)
+        case ["timeout", _]:
+            return "timed out"
+    raise AssertionError("unreachable")
+
+
+@approvals.handler()
+async def notify(ctx: Context, target: str) -> str:
+    """Resolves then rejects signal ``go`` of ``target``."""
+    ctx.resolve_signal(target, "go", "yes")
+    ctx.reject_signal(target, "go", "no", 403)
+    return "sent"
+
+
+APP = restate.app([payments, inventory, steps, orders, counter, signup, publisher, approvals])
