@@ -361,7 +361,7 @@ class CancelSignal(msgspec.Struct, frozen=True, tag=True):
     """The built-in cancellation signal: the handler sees ``TerminalError("cancelled", 409)``."""
 
 
-class NamedSignal(msgspec.Struct, frozen=True, tag=True):
+class NamedSignal(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     """Named signal ``name`` arrived for this invocation (``ctx.resolve_signal`` /
     ``reject_signal`` of some handler), journaled when it arrived.
 
@@ -372,6 +372,9 @@ class NamedSignal(msgspec.Struct, frozen=True, tag=True):
 
     name: str
     result: Value | Void | Failure
+    id: str = ""
+    """Unique per signal sent (runtime-assigned): a second delivery of the same signal to a
+    live attempt (it also read it from the journal) is ignored."""
 
 
 Notification: TypeAlias = Completion | CancelSignal | NamedSignal

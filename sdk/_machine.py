@@ -121,6 +121,8 @@ class JournalMachine:
         """Per name, journal positions of ``NamedSignal`` entries no command took yet."""
         self._signal_of: dict[int, int] = {}
         """Journal position of a ``NamedSignal`` -> the command index it completes."""
+        self._signal_ids: set[str] = set()
+        """Ids of the ``NamedSignal`` entries in the journal (a repeated one is ignored)."""
         for pos, entry in enumerate(self.journal):
             self._index_entry(pos, entry)
         if self.command_positions and not isinstance(self.journal[0], InputCommand):
@@ -137,6 +139,7 @@ class JournalMachine:
         elif isinstance(entry, CancelSignal):
             pass
         elif isinstance(entry, NamedSignal):
+            self._signal_ids.add(entry.id)
             self._signal_arrived(pos, entry.name)
         else:
             index = len(self.command_positions)
@@ -260,7 +263,15 @@ class JournalMachine:
     # -- notifications -----------------------------------------------------
 
     def append_notification(self, entry: Completion | CancelSignal | NamedSignal) -> int:
-        """Append a notification (from the runtime, or SDK-produced state reads)."""
+        """Append a notification (from the runtime, or SDK-produced state reads).
+
+        A named signal whose id is in the journal already is not appended (a live attempt
+        can be told about a signal its journal, read at start, holds): returns -1.
+        """
+        if isinstance(entry, NamedSignal) and entry.id:
+            if entry.id in self._signal_ids:
+                return -1
+            self._signal_ids.add(entry.id)
         pos = len(self.journal)
         self.journal.append(entry)
         if isinstance(entry, Completion):  # what _index_entry does for a notification

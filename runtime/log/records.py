@@ -171,6 +171,9 @@ class Signal(msgspec.Struct, frozen=True, tag="signal", array_like=True):
     name: str
     value: bytes | None = None
     failure: Failure | None = None
+    id: str = ""
+    """Deterministic (the sender's invocation id and command index): an outbox that sends
+    it again after a take-over does not deliver it twice."""
 
 
 class Suspend(msgspec.Struct, frozen=True, tag="suspend", array_like=True):

@@ -54,7 +54,9 @@ def notification_entry(index: int, value: bytes | None, failure: RecordFailure |
     return sj.encode_entry(sj.Completion(index, result))
 
 
-def signal_entry(name: str, value: bytes | None, failure: RecordFailure | None) -> bytes:
+def signal_entry(
+    name: str, value: bytes | None, failure: RecordFailure | None, signal_id: str = ""
+) -> bytes:
     """The journal blob of a named signal that arrived for the invocation."""
     result: sj.Value | sj.Void | sj.Failure
     if failure is not None:
@@ -63,7 +65,7 @@ def signal_entry(name: str, value: bytes | None, failure: RecordFailure | None) 
         result = sj.Value(value)
     else:
         result = sj.Void()
-    return sj.encode_entry(sj.NamedSignal(name, result))
+    return sj.encode_entry(sj.NamedSignal(name, result, signal_id))
 
 
 def _split(result: sj.ValueOrFailure) -> tuple[bytes | None, RecordFailure | None]:

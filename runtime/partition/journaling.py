@@ -118,7 +118,7 @@ class JournalTransitions(InvocationLifecycle):
             case J.SendSignal(target_id=tid, name=name, value=v, failure=f) if (
                 J.valid_invocation_id(tid)
             ):
-                signal = records.Signal(tid, name, v, f)
+                signal = records.Signal(tid, name, v, f, id=f"{st.invocation_id}/{index}")
                 part = partition_of_invocation(tid, self.partitions)
                 self._outbox(part, tid.encode(), signal, b)
             case J.CancelInvocation(target_id=tid) if J.valid_invocation_id(tid):

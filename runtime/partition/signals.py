@@ -36,7 +36,11 @@ class SignalTransitions(InvocationLifecycle):
                 self.partition, rec.name, inv_id,
             )  # fmt: skip
             return
-        blob = J.signal_entry(rec.name, rec.value, rec.failure)
+        if rec.id:
+            if rec.id in st.signal_ids:
+                return  # sent again (an outbox re-send after a take-over)
+            st.signal_ids.append(rec.id)
+        blob = J.signal_entry(rec.name, rec.value, rec.failure, rec.id)
         b.ops.append(RPush(self.keys.journal(inv_id), [blob]))
         self.unseen.journaled(inv_id, st.journal_len, blob)
         st.journal_len += 1

@@ -122,6 +122,7 @@ class JournalTranslator:
         self._result_ids: dict[int, int] = {}
         """command index -> completion id of its result."""
         self._completed: set[int] = set()
+        self._signal_ids: set[str] = set()
         self._next_id = 1
 
     # ------------------------------------------------------------------
@@ -176,6 +177,9 @@ class JournalTranslator:
             msg = pb.NotificationMessage(signal_id=BUILTIN_SIGNAL_CANCEL, void=pb.Void())
             return encode_message(msg, kind=MessageType.SIGNAL_NOTIFICATION)
         if isinstance(entry, NamedSignal):
+            if entry.id and entry.id in self._signal_ids:
+                return None  # delivered already (in the journal the attempt started with)
+            self._signal_ids.add(entry.id)
             msg = pb.NotificationMessage(signal_name=entry.name)
             _set_result(msg, entry.result)
             return encode_message(msg, kind=MessageType.SIGNAL_NOTIFICATION)
