@@ -39,7 +39,7 @@ from sdk._journal import (
     Value,
     Void,
 )
-from sdk._protocol.errors import ProtocolViolationError, UnsupportedFeatureError
+from sdk._protocol.errors import ProtocolViolationError
 from sdk._protocol.framing import Frame, FrameDecoder, encode_message
 from sdk._protocol.generated import service_protocol_pb2 as pb
 from sdk._protocol.messages import BUILTIN_SIGNAL_CANCEL, FIRST_USER_SIGNAL, MessageType
@@ -179,7 +179,6 @@ class EndpointSession:
         Raises:
             ProtocolViolationError: a message the runtime does not send mid-attempt, or
                 a completion of nothing.
-            UnsupportedFeatureError: a named signal.
         """
         notifications: list[Notification] = []
         acked = False
@@ -214,9 +213,11 @@ class EndpointSession:
             # An awakeable of this invocation (ADR 0021 §2): negative, never a command.
             return Completion(-msg.signal_id, _result(msg))
         if which == "signal_name":
-            raise UnsupportedFeatureError(
-                f"named signal {msg.signal_name!r}: rt's SDK does not serve named signals yet"
-            )
+            # Kept in the driver's journal; no ctx.signal waits for it here (ADR 0025).
+            result = _result(msg)
+            if isinstance(result, StateKeys):
+                raise ProtocolViolationError("a named signal carrying state keys")
+            return NamedSignal(msg.signal_name, result)
         if which != "completion_id":
             raise ProtocolViolationError("a notification without completion id or signal")
         index, is_invocation_id = self._translator.slot(msg.completion_id)

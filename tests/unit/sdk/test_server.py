@@ -232,8 +232,11 @@ async def test_a_diverging_replay_is_a_570() -> None:
     assert error.related_command_index == 1
 
 
-async def test_a_named_signal_is_refused_as_unsupported() -> None:
-    original = FrameDecoder().feed(_request([InputCommand(body=b"10")]))
+async def test_a_named_signal_in_the_journal_is_kept_and_changes_nothing() -> None:
+    """No ctx.signal of rt's SDK waits for it behind the protocol (ADR 0025), but a signal
+    sent to the invocation is no error: the handler runs as without it."""
+    plain = _request([InputCommand(body=b"10")])
+    original = FrameDecoder().feed(plain)
     start = original[0].decode()
     assert isinstance(start, pb.StartMessage)
     start.known_entries += 1
@@ -243,9 +246,10 @@ async def test_a_named_signal_is_refused_as_unsupported() -> None:
         + b"".join(f.encode() for f in original[1:])
         + encode_message(signal, kind=MessageType.SIGNAL_NOTIFICATION)
     )
-    _, frames = await _invoke("/invoke/Sleeper/nap", rebuilt)
-    assert _types(frames) == [MessageType.ERROR]
-    assert frames[0][1].code == 573  # type: ignore[attr-defined]
+    _, with_signal = await _invoke("/invoke/Sleeper/nap", rebuilt)
+    _, without = await _invoke("/invoke/Sleeper/nap", plain)
+    assert _types(with_signal) == _types(without)
+    assert MessageType.ERROR not in _types(with_signal)
 
 
 async def test_emit_behind_the_protocol_is_a_send_to_rt_kafka() -> None:
