@@ -555,6 +555,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]:
         index, _, replayed = self._driver.issue_command(GetStateCommand(key=name))
         state = self._driver.state
@@ -563,7 +564,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
             self._driver.append_sdk_completion(index, Value(data) if data is not None else Void())
         return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
 
-    def state_keys(self) -> RestateDurableFuture[list[str]]:
+    def state_keys(self, entry_name: str | None = None) -> RestateDurableFuture[list[str]]:
         index, _, replayed = self._driver.issue_command(GetStateKeysCommand())
         state = self._driver.state
         if not replayed and state is not None:
@@ -579,18 +580,19 @@ class _ExclusiveObjectContext(_SharedObjectContext, ObjectContext):
         name: str,
         value: T,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
+        entry_name: str | None = None,
     ) -> None:
         data = serde.serialize(value)
         self._driver.issue_command(SetStateCommand(key=name, value=data))
         if self._driver.state is not None:
             self._driver.state[name] = data
 
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, entry_name: str | None = None) -> None:
         self._driver.issue_command(ClearStateCommand(key=name))
         if self._driver.state is not None:
             self._driver.state.pop(name, None)
 
-    def clear_all(self) -> None:
+    def clear_all(self, entry_name: str | None = None) -> None:
         self._driver.issue_command(ClearAllStateCommand())
         self._driver.state = {}
 

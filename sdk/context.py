@@ -194,9 +194,13 @@ class DurablePromise(Generic[T], abc.ABC):
         serde: Serializer of the value.
     """
 
-    def __init__(self, name: str, serde: Serde[T] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+    ) -> None:
         self.name = name
-        self.serde: Serde[T] = serde if serde is not None else DefaultSerde()
+        self.serde: Serde[T] = serde
 
     @abc.abstractmethod
     def resolve(self, value: T) -> Awaitable[None]:
@@ -564,11 +568,15 @@ class ObjectSharedContext(Context):
         """The object key."""
 
     @overload
-    def get(self, name: str) -> RestateDurableFuture[Any]: ...
+    def get(self, name: str, *, entry_name: str | None = None) -> RestateDurableFuture[Any]: ...
 
     @overload
     def get(
-        self, name: str, serde: Serde[T] = ..., type_hint: type[T] | None = None
+        self,
+        name: str,
+        serde: Serde[T] = ...,
+        type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]: ...
 
     @abc.abstractmethod
@@ -577,12 +585,17 @@ class ObjectSharedContext(Context):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]:
-        """Read state ``name`` (None when absent)."""
+        """Read state ``name`` (None when absent).
+
+        ``entry_name`` (restate-sdk's name of the journal entry) is accepted and not
+        journaled: rt names only ``ctx.run`` and sleep entries.
+        """
 
     @abc.abstractmethod
-    def state_keys(self) -> RestateDurableFuture[list[str]]:
-        """The state keys of this object."""
+    def state_keys(self, entry_name: str | None = None) -> RestateDurableFuture[list[str]]:
+        """The state keys of this object (``entry_name``: as for :meth:`get`)."""
 
 
 class ObjectContext(ObjectSharedContext):
@@ -594,16 +607,17 @@ class ObjectContext(ObjectSharedContext):
         name: str,
         value: T,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+        entry_name: str | None = None,
     ) -> None:
-        """Write state ``name``."""
+        """Write state ``name`` (``entry_name``: accepted, not journaled, as for ``get``)."""
 
     @abc.abstractmethod
-    def clear(self, name: str) -> None:
-        """Delete state ``name``."""
+    def clear(self, name: str, entry_name: str | None = None) -> None:
+        """Delete state ``name`` (``entry_name``: as for ``set``)."""
 
     @abc.abstractmethod
-    def clear_all(self) -> None:
-        """Delete all state of this object."""
+    def clear_all(self, entry_name: str | None = None) -> None:
+        """Delete all state of this object (``entry_name``: as for ``set``)."""
 
 
 class WorkflowSharedContext(ObjectSharedContext):

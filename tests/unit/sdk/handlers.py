@@ -152,6 +152,21 @@ async def publish(ctx: Context, n: int) -> int:
     return total
 
 
+# --- restate-sdk's entry names on state calls (accepted, not journaled) ---------------
+
+named = restate.VirtualObject("Named")
+
+
+@named.handler()
+async def rename(ctx: ObjectContext, value: str) -> list[str]:
+    old = await ctx.get("a", type_hint=str, entry_name="read a")
+    ctx.set("b", old or value, entry_name="write b")
+    ctx.clear("a", entry_name="drop a")
+    keys = await ctx.state_keys(entry_name="list")
+    ctx.clear_all(entry_name="wipe")
+    return keys
+
+
 # --- golden: named signals ---------------------------------------------------------
 
 approvals = restate.Service("Approvals")
@@ -186,4 +201,6 @@ async def notify(ctx: Context, target: str) -> str:
     return "sent"
 
 
-APP = restate.app([payments, inventory, steps, orders, counter, signup, publisher, approvals])
+APP = restate.app(
+    [payments, inventory, steps, orders, counter, signup, publisher, approvals, named]
+)

@@ -41,6 +41,7 @@ SDK = [
     "wait_completed",
     "select",
     "getLogger",
+    "SdkInternalBaseException",
     "is_internal_exception",
 ]
 
@@ -74,6 +75,7 @@ SERDE = [
 EXCEPTIONS = [
     "RetryableError",
     "SdkInternalBaseException",
+    "SdkInternalException",
     "SuspendedException",
     "TerminalError",
     "is_internal_exception",

@@ -1,5 +1,6 @@
 """Named signals in the driver, live: delivered while the handler waits, kept when early,
-and a second delivery of the same signal (same id) ignored."""
+and a second delivery of the same signal (same id) ignored; and restate-sdk's ``entry_name``
+on state calls, closed by the surface check (``docs/compatibility.md``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sdk.engine import (
     Value,
 )
 from tests.unit.sdk import handlers as h
-from tests.unit.sdk.fake_runtime import INVOCATION_ID
+from tests.unit.sdk.fake_runtime import INVOCATION_ID, FakeRuntime
 
 
 def _driver(journal: list[object] | None = None) -> InvocationDriver:
@@ -52,3 +53,11 @@ async def test_a_signal_delivered_again_is_ignored() -> None:
     assert sum(isinstance(e, NamedSignal) for e in driver.journal) == 1
     progress = await driver.advance([NamedSignal("go", Value(b'"b"'), "s/2")])
     assert isinstance(progress.status, Done) and progress.status.value == b'"ab"'
+
+
+async def test_entry_names_on_state_calls_are_accepted_and_not_journaled() -> None:
+    """restate-sdk's ``entry_name`` on get/set/clear/clear_all/state_keys (surface check)."""
+    rt = FakeRuntime(h.APP.handler("Named", "rename"), input=b'"x"', key="k", state={"a": b'"y"'})
+    status = await rt.run()
+    assert isinstance(status, Done) and status.value == b'["b"]'
+    assert all("entry" not in repr(e) for e in rt.journal)
