@@ -491,8 +491,11 @@ class _BaseContext(Context):
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T]:
-        self._check_signals_served()
-        index, _, _ = self._driver.issue_command(SignalCommand(name=name))
+        if self._driver.remote_id is not None:
+            # Behind the protocol a wait for a signal is no command (ADR 0025).
+            index = self._driver.await_named_signal(name)
+        else:
+            index, _, _ = self._driver.issue_command(SignalCommand(name=name))
         return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
 
     def resolve_signal(
@@ -516,15 +519,6 @@ class _BaseContext(Context):
         self._driver.issue_command(
             SendSignalCommand(invocation_id=invocation_id, name=name, result=failure)
         )
-
-    def _check_signals_served(self) -> None:
-        if self._driver.remote_id is not None:
-            # An endpoint served by ``sdk.app`` cannot wait for one on the wire yet.
-            raise TerminalError(
-                "ctx.signal is not supported by rt's SDK served as an endpoint (sdk.app); "
-                "run the service in process",
-                status_code=501,
-            )
 
     def cancel_invocation(self, invocation_id: str) -> None:
         cancel(self._driver, invocation_id)

@@ -148,6 +148,11 @@ class JournalMachine:
             if isinstance(entry, SignalCommand):
                 self._signal_awaited(index, entry.name)
 
+    def await_signal(self, index: int, name: str) -> None:
+        """A wait for named signal ``name`` without a journal command (a remote attempt's
+        ``ctx.signal``), as pseudo index ``index``: paired like a ``SignalCommand``."""
+        self._signal_awaited(index, name)
+
     def _signal_arrived(self, pos: int, name: str) -> None:
         """A ``NamedSignal`` at ``pos``: it completes the oldest waiting command, or waits."""
         waiters = self._signal_waiters.get(name)

@@ -13,12 +13,13 @@ runtime agree on every completion id. HTTP is ``sdk._server``'s; see
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from sdk import _ids
+from sdk._engine import SIGNAL_WAKE
 from sdk._journal import (
     NOTIFICATION_TYPES,
     CallCommand,
@@ -295,13 +296,20 @@ class EndpointSession:
         self._proposed.add(index)
         return encode_message(msg, requested_ack=self.version >= 7)
 
-    def suspension(self, awaiting: Iterable[int]) -> bytes:
+    def suspension(self, awaiting: Iterable[int], named: Mapping[int, str] | None = None) -> bytes:
         """The ``SuspensionMessage``: the handler waits for any of ``awaiting`` (command
-        indices; negative ones are awakeable signals), an unacknowledged run result, or
-        the cancellation signal."""
+        indices; negative ones are awakeable signals, or the named signals ``named`` maps
+        them to), an unacknowledged run result, or the cancellation signal."""
         completions: set[int] = set()
         signals = {BUILTIN_SIGNAL_CANCEL}  # cancellation always wakes it, as in other SDKs
+        names: set[str] = set()
+        named = named or {}
         for index in {*awaiting, *self._proposed}:
+            if index == SIGNAL_WAKE:
+                continue
+            if index in named:
+                names.add(named[index])
+                continue
             if index < 0:
                 signals.add(-index)
                 continue
@@ -309,13 +317,16 @@ class EndpointSession:
             if result_id is not None:
                 completions.add(result_id)
         msg = pb.SuspensionMessage(
-            waiting_completions=sorted(completions), waiting_signals=sorted(signals)
+            waiting_completions=sorted(completions),
+            waiting_signals=sorted(signals),
+            waiting_named_signals=sorted(names),
         )
         if self.version >= 7:
             msg.awaiting_on.CopyFrom(
                 pb.Future(
                     waiting_completions=sorted(completions),
                     waiting_signals=sorted(signals),
+                    waiting_named_signals=sorted(names),
                     combinator_type=pb.FIRST_COMPLETED,
                 )
             )
