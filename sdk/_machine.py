@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 from sdk._journal import (
@@ -91,6 +92,27 @@ class Visible(NamedTuple):
     result: Result
 
 
+class _Signals:
+    """The named-signal pairing of one journal (made on first use: most handlers use none)."""
+
+    __slots__ = ("commands", "waiters", "early", "signal_of", "ids")
+
+    def __init__(self) -> None:
+        self.commands: set[int] = set()
+        """Indexes of the ``SignalCommand`` commands (and remote pseudo indexes) waiting."""
+        self.waiters: dict[str, deque[int]] = {}
+        """Per name, ``SignalCommand`` indexes no signal has completed yet."""
+        self.early: dict[str, deque[int]] = {}
+        """Per name, journal positions of ``NamedSignal`` entries no command took yet."""
+        self.signal_of: dict[int, int] = {}
+        """Journal position of a ``NamedSignal`` -> the command index it completes."""
+        self.ids: set[str] = set()
+        """Ids of the ``NamedSignal`` entries in the journal (a repeated one is ignored)."""
+
+
+_NO_SIGNAL_COMMANDS: frozenset[int] = frozenset()
+
+
 class JournalMachine:
     """Journal, cursor and command matching for one invocation attempt.
 
@@ -106,6 +128,17 @@ class JournalMachine:
     next_command = 0
     cancel_pending = False
     barrier: int | None = None
+    _signals: _Signals | None = None
+
+    @property
+    def signal_commands(self) -> AbstractSet[int]:
+        """Indexes of the ``SignalCommand`` commands issued or journaled."""
+        return self._signals.commands if self._signals is not None else _NO_SIGNAL_COMMANDS
+
+    def _pairing(self) -> _Signals:
+        if self._signals is None:
+            self._signals = _Signals()
+        return self._signals
 
     def __init__(self, journal: Sequence[JournalEntry]) -> None:
         self.journal: list[JournalEntry] = list(journal)
@@ -113,16 +146,6 @@ class JournalMachine:
         self._command_at: dict[int, int] = {}
         self.visible: dict[int, Visible] = {}
         self.completed_anywhere: set[int] = set()
-        self.signal_commands: set[int] = set()
-        """Indexes of the ``SignalCommand`` commands issued or journaled."""
-        self._signal_waiters: dict[str, deque[int]] = {}
-        """Per name, ``SignalCommand`` indexes no signal has completed yet."""
-        self._early_signals: dict[str, deque[int]] = {}
-        """Per name, journal positions of ``NamedSignal`` entries no command took yet."""
-        self._signal_of: dict[int, int] = {}
-        """Journal position of a ``NamedSignal`` -> the command index it completes."""
-        self._signal_ids: set[str] = set()
-        """Ids of the ``NamedSignal`` entries in the journal (a repeated one is ignored)."""
         for pos, entry in enumerate(self.journal):
             self._index_entry(pos, entry)
         if self.command_positions and not isinstance(self.journal[0], InputCommand):
@@ -139,7 +162,7 @@ class JournalMachine:
         elif isinstance(entry, CancelSignal):
             pass
         elif isinstance(entry, NamedSignal):
-            self._signal_ids.add(entry.id)
+            self._pairing().ids.add(entry.id)
             self._signal_arrived(pos, entry.name)
         else:
             index = len(self.command_positions)
@@ -155,23 +178,25 @@ class JournalMachine:
 
     def _signal_arrived(self, pos: int, name: str) -> None:
         """A ``NamedSignal`` at ``pos``: it completes the oldest waiting command, or waits."""
-        waiters = self._signal_waiters.get(name)
+        signals = self._pairing()
+        waiters = signals.waiters.get(name)
         if waiters:
             index = waiters.popleft()
-            self._signal_of[pos] = index
+            signals.signal_of[pos] = index
             self.completed_anywhere.add(index)
         else:
-            self._early_signals.setdefault(name, deque()).append(pos)
+            signals.early.setdefault(name, deque()).append(pos)
 
     def _signal_awaited(self, index: int, name: str) -> None:
         """``SignalCommand`` ``index``: it takes the oldest signal no command took, or waits."""
-        self.signal_commands.add(index)
-        early = self._early_signals.get(name)
+        signals = self._pairing()
+        signals.commands.add(index)
+        early = signals.early.get(name)
         if not early:
-            self._signal_waiters.setdefault(name, deque()).append(index)
+            signals.waiters.setdefault(name, deque()).append(index)
             return
         pos = early.popleft()
-        self._signal_of[pos] = index
+        signals.signal_of[pos] = index
         self.completed_anywhere.add(index)
         if pos < self.cursor:  # already passed: visible from the signal's position
             signal = self.journal[pos]
@@ -261,7 +286,7 @@ class JournalMachine:
         elif isinstance(entry, CancelSignal):
             self.cancel_pending = True
         elif isinstance(entry, NamedSignal):
-            index = self._signal_of.get(pos)
+            index = self._pairing().signal_of.get(pos)
             if index is not None and index not in self.visible:
                 self.visible[index] = Visible(pos, entry.result)
 
@@ -274,9 +299,10 @@ class JournalMachine:
         can be told about a signal its journal, read at start, holds): returns -1.
         """
         if isinstance(entry, NamedSignal) and entry.id:
-            if entry.id in self._signal_ids:
+            ids = self._pairing().ids
+            if entry.id in ids:
                 return -1
-            self._signal_ids.add(entry.id)
+            ids.add(entry.id)
         pos = len(self.journal)
         self.journal.append(entry)
         if isinstance(entry, Completion):  # what _index_entry does for a notification
