@@ -492,7 +492,7 @@ class _BaseContext(Context):
         type_hint: type[T] | None = None,
     ) -> RestateDurableFuture[T]:
         if self._driver.remote_id is not None:
-            # Behind the protocol a wait for a signal is no command (ADR 0026).
+            # Behind the protocol a wait for a signal is no command (ADR 0027).
             index = self._driver.await_named_signal(name)
         else:
             index, _, _ = self._driver.issue_command(SignalCommand(name=name))

@@ -148,7 +148,7 @@ def journal_view(blobs: list[bytes]) -> list[JournalEntryView]:
     """Command index -> position in ``out`` of completable commands not completed yet."""
     signal_waits: dict[str, deque[int]] = {}
     early_signals: dict[str, int] = {}
-    """Named signals pair by rank with the ``SignalCommand`` of their name (ADR 0026)."""
+    """Named signals pair by rank with the ``SignalCommand`` of their name (ADR 0027)."""
     for i, blob in enumerate(blobs):
         try:
             entry = sj.decode_entry(blob)

@@ -214,7 +214,7 @@ class EndpointSession:
             # An awakeable of this invocation (ADR 0021 §2): negative, never a command.
             return Completion(-msg.signal_id, _result(msg))
         if which == "signal_name":
-            # Kept in the driver's journal; no ctx.signal waits for it here (ADR 0026).
+            # Kept in the driver's journal; no ctx.signal waits for it here (ADR 0027).
             result = _result(msg)
             if isinstance(result, StateKeys):
                 raise ProtocolViolationError("a named signal carrying state keys")

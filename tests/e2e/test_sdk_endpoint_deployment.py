@@ -67,7 +67,7 @@ def test_rt_runs_its_own_sdk_registered_by_url(
     assert refused.json()["message"] == "not a teapot"
     assert call("/Local/ping").json() == "pong"  # the in-process app still serves
 
-    # Named signals between two handlers of the endpoint (ADR 0026): the waiter issues no
+    # Named signals between two handlers of the endpoint (ADR 0027): the waiter issues no
     # command, suspends naming the signal, and takes both signals in order.
     sent = call("/Awaiter/signalled/send")
     assert sent.status_code == 202, sent.text

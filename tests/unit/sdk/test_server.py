@@ -234,7 +234,7 @@ async def test_a_diverging_replay_is_a_570() -> None:
 
 
 async def test_a_named_signal_in_the_journal_is_kept_and_changes_nothing() -> None:
-    """No ctx.signal of rt's SDK waits for it behind the protocol (ADR 0026), but a signal
+    """No ctx.signal of rt's SDK waits for it behind the protocol (ADR 0027), but a signal
     sent to the invocation is no error: the handler runs as without it."""
     plain = _request([InputCommand(body=b"10")])
     original = FrameDecoder().feed(plain)
@@ -255,7 +255,7 @@ async def test_a_named_signal_in_the_journal_is_kept_and_changes_nothing() -> No
 
 async def test_named_signals_behind_the_protocol() -> None:
     """ctx.signal issues no command: it suspends naming the signal, takes the journaled
-    signals in order (ADR 0026); resolve_signal sends a SendSignal by name."""
+    signals in order (ADR 0027); resolve_signal sends a SendSignal by name."""
     _, frames = await _invoke("/invoke/Awaiter/signalled", _request([InputCommand()]))
     assert _types(frames) == [MessageType.SUSPENSION]
     suspension = frames[0][1]
