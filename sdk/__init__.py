@@ -31,7 +31,7 @@ from sdk.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
-from sdk.exceptions import TerminalError, is_internal_exception
+from sdk.exceptions import SdkInternalBaseException, TerminalError, is_internal_exception
 
 __all__ = [
     "Service",
@@ -56,5 +56,6 @@ __all__ = [
     "wait_completed",
     "select",
     "getLogger",
+    "SdkInternalBaseException",
     "is_internal_exception",
 ]

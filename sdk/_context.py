@@ -40,7 +40,9 @@ from sdk._journal import (
     GetStateKeysCommand,
     RunCommand,
     SendCommand,
+    SendSignalCommand,
     SetStateCommand,
+    SignalCommand,
     SleepCommand,
     StateKeys,
     Value,
@@ -481,6 +483,43 @@ class _BaseContext(Context):
             return
         _check_id(_ids.parse_awakeable_id, name)
 
+    # -- named signals ----------------------------------------------------------
+
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        if self._driver.remote_id is not None:
+            # Behind the protocol a wait for a signal is no command (ADR 0027).
+            index = self._driver.await_named_signal(name)
+        else:
+            index, _, _ = self._driver.issue_command(SignalCommand(name=name))
+        return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
+
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - never mutated
+    ) -> None:
+        _check_id(_ids.parse_invocation_id, invocation_id)
+        data = serde.serialize(value)
+        self._driver.issue_command(
+            SendSignalCommand(invocation_id=invocation_id, name=name, result=Value(data))
+        )
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        _check_id(_ids.parse_invocation_id, invocation_id)
+        failure = Failure(failure_code, failure_message)
+        self._driver.issue_command(
+            SendSignalCommand(invocation_id=invocation_id, name=name, result=failure)
+        )
+
     def cancel_invocation(self, invocation_id: str) -> None:
         cancel(self._driver, invocation_id)
 
@@ -510,6 +549,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]:
         index, _, replayed = self._driver.issue_command(GetStateCommand(key=name))
         state = self._driver.state
@@ -518,7 +558,7 @@ class _SharedObjectContext(_BaseContext, ObjectSharedContext):
             self._driver.append_sdk_completion(index, Value(data) if data is not None else Void())
         return DurableFuture(self._driver, index, decode_with(_typed(serde, type_hint)))
 
-    def state_keys(self) -> RestateDurableFuture[list[str]]:
+    def state_keys(self, entry_name: str | None = None) -> RestateDurableFuture[list[str]]:
         index, _, replayed = self._driver.issue_command(GetStateKeysCommand())
         state = self._driver.state
         if not replayed and state is not None:
@@ -534,18 +574,19 @@ class _ExclusiveObjectContext(_SharedObjectContext, ObjectContext):
         name: str,
         value: T,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - never mutated
+        entry_name: str | None = None,
     ) -> None:
         data = serde.serialize(value)
         self._driver.issue_command(SetStateCommand(key=name, value=data))
         if self._driver.state is not None:
             self._driver.state[name] = data
 
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, entry_name: str | None = None) -> None:
         self._driver.issue_command(ClearStateCommand(key=name))
         if self._driver.state is not None:
             self._driver.state.pop(name, None)
 
-    def clear_all(self) -> None:
+    def clear_all(self, entry_name: str | None = None) -> None:
         self._driver.issue_command(ClearAllStateCommand())
         self._driver.state = {}
 

@@ -70,6 +70,15 @@ from sdk.serde import Serde
 FIRST_SIGNAL = 17
 """Signal indices 1-16 are the protocol's; remote awakeables are 17, 18, ..."""
 
+REMOTE_SIGNAL_BASE = -1_000_000
+"""Remote attempts: ``ctx.signal`` issues no command (the protocol has none); its k-th call
+waits as the pseudo index ``REMOTE_SIGNAL_BASE - k`` (deterministic: the same order on
+replay), completed by the k-th named signal of its name."""
+
+SIGNAL_WAKE = -2
+"""In :attr:`Blocked.awaiting`: the handler waits for a named signal (``ctx.signal``), so
+any named signal that arrives must resume it. NEVER CHANGE (stored in suspensions)."""
+
 # How many event-loop turns without SDK activity count as "settled" when some
 # task is neither parked on the SDK nor done (raw asyncio concurrency in handlers).
 _SETTLE_ROUNDS = 8
@@ -123,7 +132,9 @@ class Blocked:
 
     Attributes:
         awaiting: Command indexes whose completion lets the handler go on (any
-            of them; the cancellation signal always does too).
+            of them; the cancellation signal always does too), plus
+            :data:`SIGNAL_WAKE` when one of them is a ``ctx.signal``: a named signal
+            completes it without a completion of its index.
         needs_ack: The new entries include ``ctx.run`` results: make them
             durable, then call ``advance(durable=True)``; the handler does not
             see them before.
@@ -436,6 +447,8 @@ class InvocationDriver:
     """The invocation's Input command, once issued (replayed or new)."""
     _signals = 0
     """Awakeables created as signals so far in this execution (remote attempts)."""
+    _named_waits: dict[int, str] | None = None
+    """Remote attempts: the pseudo index of each ``ctx.signal`` -> its name."""
 
     # -- public, for the runtime --------------------------------------------
 
@@ -751,6 +764,8 @@ class InvocationDriver:
             awaiting = frozenset(
                 i for w in self._parked for i in w.indexes if i not in self._machine.visible
             )
+            if not awaiting.isdisjoint(self._machine.signal_commands):
+                awaiting |= {SIGNAL_WAKE}
             if self.always_replay:
                 await self._teardown()
                 return Blocked(awaiting, needs_ack, resumable=False)
@@ -830,12 +845,7 @@ class InvocationDriver:
     def _stuck_in_replay(self) -> Failed:
         expected = self._machine.next_journaled_command()
         awaited = sorted({i for w in self._parked for i in w.indexes})
-        described = ", ".join(
-            f"{self._machine.command(i).describe()} (command {i})"
-            if i >= 0
-            else f"an awakeable (signal {-i})"
-            for i in awaited
-        )
+        described = ", ".join(self._describe_awaited(i) for i in awaited)
         return Failed(
             NON_DETERMINISM_CODE,
             f"Non-deterministic journal at command {self._machine.next_command}: expected "
@@ -843,6 +853,14 @@ class InvocationDriver:
             f"{described}, which the journal does not complete before that command",
             command_index=self._machine.next_command,
         )
+
+    def _describe_awaited(self, index: int) -> str:
+        if index >= 0:
+            return f"{self._machine.command(index).describe()} (command {index})"
+        name = self.named_signal_waits.get(index)
+        if name is not None:
+            return f"named signal {name!r}"
+        return f"an awakeable (signal {-index})"
 
     def _flush_run_results(self) -> bool:
         for completion in self._pending_results:
@@ -1073,6 +1091,27 @@ class InvocationDriver:
             self._touch()
         self._signals += 1
         return FIRST_SIGNAL + self._signals - 1
+
+    def await_named_signal(self, name: str) -> int:
+        """A remote attempt's ``ctx.signal(name)``: the pseudo index to await (no command).
+
+        Raises:
+            SuspendedException: The attempt is over.
+        """
+        self.check_usable()
+        if self._inline is None:
+            self._touch()
+        if self._named_waits is None:
+            self._named_waits = {}
+        index = REMOTE_SIGNAL_BASE - len(self._named_waits) - 1
+        self._named_waits[index] = name
+        self._machine.await_signal(index, name)
+        return index
+
+    @property
+    def named_signal_waits(self) -> Mapping[int, str]:
+        """Remote attempts: the name of the signal each pseudo index waits for."""
+        return self._named_waits or {}
 
     def register_call(self, index: int, invocation_id: str) -> None:
         """Remember a request-response call, for implicit cancellation."""

@@ -213,6 +213,25 @@ class CancelInvocationCommand(_Command, frozen=True, tag=True, kw_only=True, omi
     invocation_id: str
 
 
+class SignalCommand(_Command, frozen=True, tag=True, kw_only=True, omit_defaults=True):
+    """Wait for the next named signal ``name`` of this invocation (``ctx.signal``).
+
+    Never completed by a :class:`Completion`: the k-th ``Signal`` command of a name is
+    completed by the k-th :class:`NamedSignal` of that name in the journal, wherever
+    it is (a signal that arrives before its waiter waits in the journal).
+    """
+
+    name: str
+
+
+class SendSignalCommand(_Command, frozen=True, tag=True, kw_only=True, omit_defaults=True):
+    """Resolve or reject named signal ``name`` of invocation ``invocation_id``; never completed."""
+
+    invocation_id: str
+    name: str
+    result: ValueOrFailure
+
+
 class EmitCommand(_Command, frozen=True, tag=True, kw_only=True, omit_defaults=True):
     """Egress (rt extension): write one record to Kafka topic ``topic``; never completed.
 
@@ -247,6 +266,8 @@ Command: TypeAlias = (
     | GetInvocationOutputCommand
     | CancelInvocationCommand
     | EmitCommand
+    | SignalCommand
+    | SendSignalCommand
 )
 
 COMMAND_TYPES: tuple[type[_Command], ...] = (
@@ -270,6 +291,8 @@ COMMAND_TYPES: tuple[type[_Command], ...] = (
     GetInvocationOutputCommand,
     CancelInvocationCommand,
     EmitCommand,
+    SignalCommand,
+    SendSignalCommand,
 )
 
 _ID_FIELDS: dict[type[_Command], tuple[str, ...]] = {
@@ -293,6 +316,8 @@ _ID_FIELDS: dict[type[_Command], tuple[str, ...]] = {
     GetInvocationOutputCommand: ("invocation_id",),
     CancelInvocationCommand: ("invocation_id",),
     EmitCommand: ("topic",),
+    SignalCommand: ("name",),
+    SendSignalCommand: ("invocation_id", "name"),
 }
 _OMIT_IF_NONE = frozenset({"key", "name"})
 
@@ -310,6 +335,7 @@ COMPLETABLE: frozenset[type[_Command]] = frozenset(
         CompletePromiseCommand,
         AttachInvocationCommand,
         GetInvocationOutputCommand,
+        SignalCommand,
     }
 )
 
@@ -335,11 +361,27 @@ class CancelSignal(msgspec.Struct, frozen=True, tag=True):
     """The built-in cancellation signal: the handler sees ``TerminalError("cancelled", 409)``."""
 
 
-Notification: TypeAlias = Completion | CancelSignal
+class NamedSignal(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
+    """Named signal ``name`` arrived for this invocation (``ctx.resolve_signal`` /
+    ``reject_signal`` of some handler), journaled when it arrived.
+
+    It completes the :class:`SignalCommand` of the same name whose rank among those
+    commands equals this signal's rank among the signals of that name (first with
+    first, ...), so a signal that arrives before the handler waits for it is kept.
+    """
+
+    name: str
+    result: Value | Void | Failure
+    id: str = ""
+    """Unique per signal sent (runtime-assigned): a second delivery of the same signal to a
+    live attempt (it also read it from the journal) is ignored."""
+
+
+Notification: TypeAlias = Completion | CancelSignal | NamedSignal
 JournalEntry: TypeAlias = Command | Notification
 
 
-NOTIFICATION_TYPES = (Completion, CancelSignal)
+NOTIFICATION_TYPES = (Completion, CancelSignal, NamedSignal)
 """For ``isinstance`` on hot paths (a ``A | B`` union is built anew on every evaluation)."""
 
 

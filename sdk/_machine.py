@@ -15,12 +15,18 @@ handler only once the cursor has passed it, and the cursor only moves
 
 Live execution and replay follow the same rule, so combinators see the same
 "which completed first" answer both times.
+
+Named signals: the k-th :class:`~sdk._journal.SignalCommand` of a name is completed
+by the k-th :class:`~sdk._journal.NamedSignal` of that name in the journal, before or
+after the command. The completion is visible once the cursor has passed both.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 from sdk._journal import (
@@ -31,7 +37,9 @@ from sdk._journal import (
     Completion,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     Result,
+    SignalCommand,
 )
 
 NON_DETERMINISM_CODE = 570
@@ -84,6 +92,27 @@ class Visible(NamedTuple):
     result: Result
 
 
+class _Signals:
+    """The named-signal pairing of one journal (made on first use: most handlers use none)."""
+
+    __slots__ = ("commands", "waiters", "early", "signal_of", "ids")
+
+    def __init__(self) -> None:
+        self.commands: set[int] = set()
+        """Indexes of the ``SignalCommand`` commands (and remote pseudo indexes) waiting."""
+        self.waiters: dict[str, deque[int]] = {}
+        """Per name, ``SignalCommand`` indexes no signal has completed yet."""
+        self.early: dict[str, deque[int]] = {}
+        """Per name, journal positions of ``NamedSignal`` entries no command took yet."""
+        self.signal_of: dict[int, int] = {}
+        """Journal position of a ``NamedSignal`` -> the command index it completes."""
+        self.ids: set[str] = set()
+        """Ids of the ``NamedSignal`` entries in the journal (a repeated one is ignored)."""
+
+
+_NO_SIGNAL_COMMANDS: frozenset[int] = frozenset()
+
+
 class JournalMachine:
     """Journal, cursor and command matching for one invocation attempt.
 
@@ -99,6 +128,17 @@ class JournalMachine:
     next_command = 0
     cancel_pending = False
     barrier: int | None = None
+    _signals: _Signals | None = None
+
+    @property
+    def signal_commands(self) -> AbstractSet[int]:
+        """Indexes of the ``SignalCommand`` commands issued or journaled."""
+        return self._signals.commands if self._signals is not None else _NO_SIGNAL_COMMANDS
+
+    def _pairing(self) -> _Signals:
+        if self._signals is None:
+            self._signals = _Signals()
+        return self._signals
 
     def __init__(self, journal: Sequence[JournalEntry]) -> None:
         self.journal: list[JournalEntry] = list(journal)
@@ -121,9 +161,47 @@ class JournalMachine:
             self.completed_anywhere.add(entry.command_index)
         elif isinstance(entry, CancelSignal):
             pass
+        elif isinstance(entry, NamedSignal):
+            self._pairing().ids.add(entry.id)
+            self._signal_arrived(pos, entry.name)
         else:
-            self._command_at[pos] = len(self.command_positions)
+            index = len(self.command_positions)
+            self._command_at[pos] = index
             self.command_positions.append(pos)
+            if isinstance(entry, SignalCommand):
+                self._signal_awaited(index, entry.name)
+
+    def await_signal(self, index: int, name: str) -> None:
+        """A wait for named signal ``name`` without a journal command (a remote attempt's
+        ``ctx.signal``), as pseudo index ``index``: paired like a ``SignalCommand``."""
+        self._signal_awaited(index, name)
+
+    def _signal_arrived(self, pos: int, name: str) -> None:
+        """A ``NamedSignal`` at ``pos``: it completes the oldest waiting command, or waits."""
+        signals = self._pairing()
+        waiters = signals.waiters.get(name)
+        if waiters:
+            index = waiters.popleft()
+            signals.signal_of[pos] = index
+            self.completed_anywhere.add(index)
+        else:
+            signals.early.setdefault(name, deque()).append(pos)
+
+    def _signal_awaited(self, index: int, name: str) -> None:
+        """``SignalCommand`` ``index``: it takes the oldest signal no command took, or waits."""
+        signals = self._pairing()
+        signals.commands.add(index)
+        early = signals.early.get(name)
+        if not early:
+            signals.waiters.setdefault(name, deque()).append(index)
+            return
+        pos = early.popleft()
+        signals.signal_of[pos] = index
+        self.completed_anywhere.add(index)
+        if pos < self.cursor:  # already passed: visible from the signal's position
+            signal = self.journal[pos]
+            assert isinstance(signal, NamedSignal)
+            self.visible[index] = Visible(pos, signal.result)
 
     @property
     def replaying(self) -> bool:
@@ -191,6 +269,8 @@ class JournalMachine:
         if cursor == pos:
             self.cursor = pos + 1
         self.next_command = index + 1
+        if isinstance(cmd, SignalCommand):
+            self._signal_awaited(index, cmd.name)
         return index, cmd, False
 
     def _reveal_until(self, pos: int) -> None:
@@ -205,15 +285,30 @@ class JournalMachine:
                 self.visible[entry.command_index] = Visible(pos, entry.result)
         elif isinstance(entry, CancelSignal):
             self.cancel_pending = True
+        elif isinstance(entry, NamedSignal):
+            index = self._pairing().signal_of.get(pos)
+            if index is not None and index not in self.visible:
+                self.visible[index] = Visible(pos, entry.result)
 
     # -- notifications -----------------------------------------------------
 
-    def append_notification(self, entry: Completion | CancelSignal) -> int:
-        """Append a notification (from the runtime, or SDK-produced state reads)."""
+    def append_notification(self, entry: Completion | CancelSignal | NamedSignal) -> int:
+        """Append a notification (from the runtime, or SDK-produced state reads).
+
+        A named signal whose id is in the journal already is not appended (a live attempt
+        can be told about a signal its journal, read at start, holds): returns -1.
+        """
+        if isinstance(entry, NamedSignal) and entry.id:
+            ids = self._pairing().ids
+            if entry.id in ids:
+                return -1
+            ids.add(entry.id)
         pos = len(self.journal)
         self.journal.append(entry)
         if isinstance(entry, Completion):  # what _index_entry does for a notification
             self.completed_anywhere.add(entry.command_index)
+        elif isinstance(entry, NamedSignal):
+            self._signal_arrived(pos, entry.name)
         return pos
 
     def append_run_result(self, entry: Completion) -> int:

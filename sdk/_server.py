@@ -208,7 +208,9 @@ async def _run(
         assert isinstance(status, Blocked)
         await stream.write(answer)
         if request_response:
-            await stream.write(session.suspension(status.awaiting), last=True)
+            await stream.write(
+                session.suspension(status.awaiting, driver.named_signal_waits), last=True
+            )
             return
         try:
             received = await _next_received(session, stream, pending)
@@ -221,7 +223,9 @@ async def _run(
         pending = []
         if received is None:
             if not stream.disconnected:
-                await stream.write(session.suspension(status.awaiting), last=True)
+                await stream.write(
+                    session.suspension(status.awaiting, driver.named_signal_waits), last=True
+                )
             return
         progress = await driver.advance(received.notifications, durable=received.durable)
 

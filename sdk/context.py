@@ -194,9 +194,13 @@ class DurablePromise(Generic[T], abc.ABC):
         serde: Serializer of the value.
     """
 
-    def __init__(self, name: str, serde: Serde[T] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+    ) -> None:
         self.name = name
-        self.serde: Serde[T] = serde if serde is not None else DefaultSerde()
+        self.serde: Serde[T] = serde
 
     @abc.abstractmethod
     def resolve(self, value: T) -> Awaitable[None]:
@@ -471,6 +475,69 @@ class Context(abc.ABC):
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
         """Reject the awakeable with id ``name``: its waiter gets a ``TerminalError``."""
 
+    @overload
+    def signal(self, name: str) -> RestateDurableFuture[Any]: ...
+
+    @overload
+    def signal(
+        self, name: str, serde: Serde[T] = ..., type_hint: type[T] | None = None
+    ) -> RestateDurableFuture[T]: ...
+
+    @abc.abstractmethod
+    def signal(
+        self,
+        name: str,
+        serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+        type_hint: type[T] | None = None,
+    ) -> RestateDurableFuture[T]:
+        """Wait for the next named signal ``name`` sent to this invocation.
+
+        Another handler sends it with ``ctx.resolve_signal(invocation_id, name, value)``
+        or ``ctx.reject_signal(...)``. A signal that arrives before this call is kept
+        until it is asked for; each call takes the next signal of that name, in the
+        order they arrived. The future works with every combinator.
+
+        Args:
+            name: The signal's name.
+            serde: Deserializes the value.
+            type_hint: The value's type, for the default serde.
+
+        Returns:
+            A durable future of the value; awaiting it raises ``TerminalError`` when
+            the signal was rejected.
+
+        Example:
+            >>> approved = await ctx.signal("approved", type_hint=bool)  # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
+    def resolve_signal(
+        self,
+        invocation_id: str,
+        name: str,
+        value: I,
+        serde: Serde[I] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+    ) -> None:
+        """Send named signal ``name`` with ``value`` to invocation ``invocation_id``.
+
+        Fire and forget, journaled: sent once the entry is durable. A signal for an
+        invocation that has completed, or that rt does not know, is dropped.
+
+        Raises:
+            TerminalError: ``invocation_id`` is not an invocation id (400).
+        """
+
+    @abc.abstractmethod
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        """Send named signal ``name`` to ``invocation_id`` as a failure: its waiter gets
+        ``TerminalError(failure_message, failure_code)``.
+
+        Raises:
+            TerminalError: ``invocation_id`` is not an invocation id (400).
+        """
+
     @abc.abstractmethod
     def cancel_invocation(self, invocation_id: str) -> None:
         """Ask the runtime to cancel another invocation (fire and forget)."""
@@ -501,11 +568,15 @@ class ObjectSharedContext(Context):
         """The object key."""
 
     @overload
-    def get(self, name: str) -> RestateDurableFuture[Any]: ...
+    def get(self, name: str, *, entry_name: str | None = None) -> RestateDurableFuture[Any]: ...
 
     @overload
     def get(
-        self, name: str, serde: Serde[T] = ..., type_hint: type[T] | None = None
+        self,
+        name: str,
+        serde: Serde[T] = ...,
+        type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]: ...
 
     @abc.abstractmethod
@@ -514,12 +585,17 @@ class ObjectSharedContext(Context):
         name: str,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
         type_hint: type[T] | None = None,
+        entry_name: str | None = None,
     ) -> RestateDurableFuture[T | None]:
-        """Read state ``name`` (None when absent)."""
+        """Read state ``name`` (None when absent).
+
+        ``entry_name`` (restate-sdk's name of the journal entry) is accepted and not
+        journaled: rt names only ``ctx.run`` and sleep entries.
+        """
 
     @abc.abstractmethod
-    def state_keys(self) -> RestateDurableFuture[list[str]]:
-        """The state keys of this object."""
+    def state_keys(self, entry_name: str | None = None) -> RestateDurableFuture[list[str]]:
+        """The state keys of this object (``entry_name``: as for :meth:`get`)."""
 
 
 class ObjectContext(ObjectSharedContext):
@@ -531,16 +607,17 @@ class ObjectContext(ObjectSharedContext):
         name: str,
         value: T,
         serde: Serde[T] = DefaultSerde(),  # noqa: B008 - immutable, mirrors restate-sdk
+        entry_name: str | None = None,
     ) -> None:
-        """Write state ``name``."""
+        """Write state ``name`` (``entry_name``: accepted, not journaled, as for ``get``)."""
 
     @abc.abstractmethod
-    def clear(self, name: str) -> None:
-        """Delete state ``name``."""
+    def clear(self, name: str, entry_name: str | None = None) -> None:
+        """Delete state ``name`` (``entry_name``: as for ``set``)."""
 
     @abc.abstractmethod
-    def clear_all(self) -> None:
-        """Delete all state of this object."""
+    def clear_all(self, entry_name: str | None = None) -> None:
+        """Delete all state of this object (``entry_name``: as for ``set``)."""
 
 
 class WorkflowSharedContext(ObjectSharedContext):

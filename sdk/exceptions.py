@@ -18,6 +18,7 @@ from datetime import timedelta
 __all__ = [
     "RetryableError",
     "SdkInternalBaseException",
+    "SdkInternalException",
     "SuspendedException",
     "TerminalError",
     "is_internal_exception",
@@ -84,7 +85,11 @@ class SdkInternalBaseException(BaseException):  # noqa: N818 - name mirrors rest
         self.short_message = message
 
 
-class SuspendedException(SdkInternalBaseException):
+class SdkInternalException(SdkInternalBaseException):
+    """An internal control-flow exception of the SDK (restate-sdk's name). Never catch it."""
+
+
+class SuspendedException(SdkInternalException):
     """Raised into a handler whose attempt is being suspended or torn down."""
 
     def __init__(self) -> None:

@@ -9,6 +9,7 @@ preview of the payload. Payloads stay bytes in the journal; nothing here parses 
 from __future__ import annotations
 
 import json
+from collections import deque
 from datetime import UTC, datetime
 
 from runtime.admin.invocation_models import JournalEntryView
@@ -23,6 +24,9 @@ _NAMED = (
     sj.GetPromiseCommand,
     sj.PeekPromiseCommand,
     sj.CompletePromiseCommand,
+    sj.SignalCommand,
+    sj.SendSignalCommand,
+    sj.NamedSignal,
 )
 _KEYED = (sj.GetStateCommand, sj.SetStateCommand, sj.ClearStateCommand)
 _OTHER_INVOCATION = (
@@ -31,6 +35,7 @@ _OTHER_INVOCATION = (
     sj.AttachInvocationCommand,
     sj.GetInvocationOutputCommand,
     sj.CancelInvocationCommand,
+    sj.SendSignalCommand,
 )
 
 
@@ -73,6 +78,8 @@ _WITH_RESULT = (
     sj.OutputCommand,
     sj.CompletePromiseCommand,
     sj.CompleteAwakeableCommand,
+    sj.SendSignalCommand,
+    sj.NamedSignal,
 )
 
 _RESULT_NAMES: dict[type, str] = {
@@ -139,6 +146,9 @@ def journal_view(blobs: list[bytes]) -> list[JournalEntryView]:
     commands = 0
     waiting: dict[int, int] = {}
     """Command index -> position in ``out`` of completable commands not completed yet."""
+    signal_waits: dict[str, deque[int]] = {}
+    early_signals: dict[str, int] = {}
+    """Named signals pair by rank with the ``SignalCommand`` of their name (ADR 0027)."""
     for i, blob in enumerate(blobs):
         try:
             entry = sj.decode_entry(blob)
@@ -147,13 +157,25 @@ def journal_view(blobs: list[bytes]) -> list[JournalEntryView]:
             continue
         if sj.is_command(entry):
             kind = type(entry).__name__.removesuffix("Command")
-            if type(entry) in sj.COMPLETABLE:
+            if isinstance(entry, sj.SignalCommand) and early_signals.get(entry.name):
+                early_signals[entry.name] -= 1
+            elif isinstance(entry, sj.SignalCommand):
+                signal_waits.setdefault(entry.name, deque()).append(commands)
+                waiting[commands] = len(out)
+            elif type(entry) in sj.COMPLETABLE:
                 waiting[commands] = len(out)
             out.append(_view(i, f"Command: {kind}", commands, entry))
             commands += 1
         elif isinstance(entry, sj.Completion):
             waiting.pop(entry.command_index, None)
             out.append(_view(i, "Notification: Completion", entry.command_index, entry))
+        elif isinstance(entry, sj.NamedSignal):
+            queue = signal_waits.get(entry.name)
+            if queue:
+                waiting.pop(queue.popleft(), None)
+            else:
+                early_signals[entry.name] = early_signals.get(entry.name, 0) + 1
+            out.append(_view(i, "Notification: Signal", None, entry))
         else:
             out.append(_view(i, "Notification: Cancel", None, None))
     for position in waiting.values():

@@ -203,19 +203,20 @@ class _Runner:
         )
 
     def _suspend(self, s: Suspended) -> None:
-        if not s.awaiting and not s.ready:
-            # Awakeables of protocol v5+ SDKs are signals, which rt's journal cannot hold
-            # yet (ADR 0018 §5): resuming at once would loop, so the attempt fails.
+        if not s.awaiting and not s.ready and not s.named_signals:
+            # Awakeables of protocol v5+ SDKs are signals by index, which rt's journal
+            # cannot hold yet (ADR 0018 §5): resuming at once would loop, so it fails.
             self._fail(
                 UNSUPPORTED,
-                f"the endpoint suspended awaiting signals {sorted(s.signals)} or "
-                f"named signals {sorted(s.named_signals)}: awakeables and signals of remote "
-                "SDKs are not supported by rt yet",
+                f"the endpoint suspended awaiting signals {sorted(s.signals)}: awakeables "
+                "of remote SDKs are not supported by rt yet",
             )
             return
         # ``ready`` (an invocation id it needs now) suspends awaiting nothing: the
-        # partition resumes it at once.
+        # partition resumes it at once. A named signal resumes it (``SIGNAL_WAKE``).
         awaiting = [] if s.ready else sorted(s.awaiting)
+        if s.named_signals and not s.ready:
+            awaiting.insert(0, sj.SIGNAL_WAKE)
         self.host.append(records.Suspend(self.inv_id, self.host.epoch, self.number, awaiting))
 
     def _failed(self, f: AttemptFailed) -> None:

@@ -162,6 +162,20 @@ class Complete(msgspec.Struct, frozen=True, tag="complete", array_like=True):
     ``index`` is an awakeable command, so a forged id cannot complete a call or a sleep."""
 
 
+class Signal(msgspec.Struct, frozen=True, tag="signal", array_like=True):
+    """Named signal ``name`` for invocation ``invocation_id`` (``ctx.resolve_signal`` /
+    ``reject_signal``): journaled as a notification of the invocation if it is not
+    completed (``docs/signals.md``); dropped otherwise."""
+
+    invocation_id: str
+    name: str
+    value: bytes | None = None
+    failure: Failure | None = None
+    id: str = ""
+    """Deterministic (the sender's invocation id and command index): an outbox that sends
+    it again after a take-over does not deliver it twice."""
+
+
 class Suspend(msgspec.Struct, frozen=True, tag="suspend", array_like=True):
     """The attempt was evicted while waiting for completions of ``awaiting`` commands."""
 
@@ -435,6 +449,7 @@ Record = (
     | Pause
     | Resume
     | RestartAsNew
+    | Signal
 )
 
 _encoder = msgspec.msgpack.Encoder()

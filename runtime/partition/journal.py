@@ -18,6 +18,10 @@ from sdk.ids import parse_awakeable_id, parse_invocation_id
 CANCEL_INDEX = -1
 """Pseudo command index of the built-in cancel signal."""
 
+SIGNAL_WAKE = sj.SIGNAL_WAKE
+"""Pseudo index in a suspension's ``awaiting``: any named signal resumes the invocation.
+In an invocation's ``completed``: a named signal was journaled since its last suspension."""
+
 decode = sj.decode_entry
 is_command = sj.is_command
 Completion = sj.Completion
@@ -48,6 +52,20 @@ def notification_entry(index: int, value: bytes | None, failure: RecordFailure |
     else:
         result = sj.Void()
     return sj.encode_entry(sj.Completion(index, result))
+
+
+def signal_entry(
+    name: str, value: bytes | None, failure: RecordFailure | None, signal_id: str = ""
+) -> bytes:
+    """The journal blob of a named signal that arrived for the invocation."""
+    result: sj.Value | sj.Void | sj.Failure
+    if failure is not None:
+        result = sj.Failure(failure.code, failure.message, dict(failure.metadata))
+    elif value is not None:
+        result = sj.Value(value)
+    else:
+        result = sj.Void()
+    return sj.encode_entry(sj.NamedSignal(name, result, signal_id))
 
 
 def _split(result: sj.ValueOrFailure) -> tuple[bytes | None, RecordFailure | None]:
@@ -99,6 +117,14 @@ class Sleep:
 class CompleteAwakeable:
     target_id: str
     target_index: int
+    value: bytes | None
+    failure: RecordFailure | None
+
+
+@dataclass(frozen=True)
+class SendSignal:
+    target_id: str
+    name: str
     value: bytes | None
     failure: RecordFailure | None
 
@@ -169,6 +195,7 @@ Effect = (
     | CallOrSend
     | Sleep
     | CompleteAwakeable
+    | SendSignal
     | CancelInvocation
     | GetPromise
     | PeekPromise
@@ -217,6 +244,9 @@ def effect_of(entry: sj.JournalEntry) -> Effect:
             return CompleteAwakeable(inv_id, index, value, failure)
         case sj.CancelInvocationCommand(invocation_id=tid):
             return CancelInvocation(tid)
+        case sj.SendSignalCommand(invocation_id=tid, name=n, result=r):
+            value, failure = _split(r)
+            return SendSignal(tid, n, value, failure)
         case sj.GetPromiseCommand(name=n):
             return GetPromise(n)
         case sj.PeekPromiseCommand(name=n):

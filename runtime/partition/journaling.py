@@ -115,6 +115,12 @@ class JournalTransitions(InvocationLifecycle):
             case J.CompleteAwakeable(target_id=tid, target_index=tix, value=v, failure=f):
                 rec = records.Complete(tid, tix, value=v, failure=f, awakeable=True)
                 self._outbox(partition_of_invocation(tid, self.partitions), tid.encode(), rec, b)
+            case J.SendSignal(target_id=tid, name=name, value=v, failure=f) if (
+                J.valid_invocation_id(tid)
+            ):
+                signal = records.Signal(tid, name, v, f, id=f"{st.invocation_id}/{index}")
+                part = partition_of_invocation(tid, self.partitions)
+                self._outbox(part, tid.encode(), signal, b)
             case J.CancelInvocation(target_id=tid) if J.valid_invocation_id(tid):
                 part = partition_of_invocation(tid, self.partitions)
                 self._outbox(part, tid.encode(), records.Cancel(tid), b)

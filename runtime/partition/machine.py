@@ -48,6 +48,7 @@ from runtime.partition.lifecycle import (
 from runtime.partition.pausing import apply_pause, apply_resume
 from runtime.partition.pinning import apply_pin
 from runtime.partition.restarts import seed_journal
+from runtime.partition.signals import SignalTransitions, take_signal_mark
 from runtime.partition.speculation import SET_STATE_HANDLER
 from runtime.partition.status import InvocationStatus, Outcome, Status
 from runtime.partition.timer import Timer, TimerKind
@@ -68,7 +69,7 @@ __all__ = [
 log = logging.getLogger("rt.processor")
 
 
-class PartitionMachine(BatchCommitTransitions):
+class PartitionMachine(BatchCommitTransitions, SignalTransitions):
     """The state machine of one partition, over its in-memory view.
 
     Built in layers: ``lifecycle.InvocationLifecycle`` (the view; starting,
@@ -179,6 +180,8 @@ class PartitionMachine(BatchCommitTransitions):
                 apply_resume(self, rec, b)
             case records.RestartAsNew():
                 self._on_invoke(rec.invoke, b, rec)
+            case records.Signal():
+                self._on_signal(rec, b)
 
     # ------------------------------------------------------------------ transitions
 
@@ -293,7 +296,8 @@ class PartitionMachine(BatchCommitTransitions):
         st = self.active.get(rec.invocation_id)
         if st is None or st.attempt != rec.attempt or st.status is not Status.INVOKED:
             return
-        if any(i in st.completed for i in rec.awaiting) or not rec.awaiting:
+        signalled = take_signal_mark(st) and J.SIGNAL_WAKE in rec.awaiting
+        if signalled or any(i in st.completed for i in rec.awaiting) or not rec.awaiting:
             # Completed while the attempt was deciding to suspend: resume at once.
             self._restart(st, b)
             return

@@ -102,6 +102,8 @@ class InvocationStatus(msgspec.Struct, array_like=True):
     """Stack trace and related command of ``last_failure``, with the journal's length then."""
     restarted_from: str | None = None
     """The completed invocation this one was restarted from (restart as new)."""
+    signal_ids: list[str] = []
+    """Ids of the named signals journaled (``records.Signal.id``): a re-sent one is dropped."""
 
     def move(self, to: Status, now_ms: int) -> None:
         if to not in _LEGAL[self.status]:

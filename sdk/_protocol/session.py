@@ -13,13 +13,15 @@ runtime agree on every completion id. HTTP is ``sdk._server``'s; see
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from sdk import _ids
+from sdk._engine import SIGNAL_WAKE
 from sdk._journal import (
+    NOTIFICATION_TYPES,
     CallCommand,
     CancelSignal,
     Command,
@@ -29,6 +31,7 @@ from sdk._journal import (
     GetStateKeysCommand,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     Notification,
     Result,
     RunCommand,
@@ -37,7 +40,7 @@ from sdk._journal import (
     Value,
     Void,
 )
-from sdk._protocol.errors import ProtocolViolationError, UnsupportedFeatureError
+from sdk._protocol.errors import ProtocolViolationError
 from sdk._protocol.framing import Frame, FrameDecoder, encode_message
 from sdk._protocol.generated import service_protocol_pb2 as pb
 from sdk._protocol.messages import BUILTIN_SIGNAL_CANCEL, FIRST_USER_SIGNAL, MessageType
@@ -159,7 +162,7 @@ class EndpointSession:
 
     def _append(self, *entries: JournalEntry) -> None:
         for entry in entries:
-            if not isinstance(entry, Completion | CancelSignal):
+            if not isinstance(entry, NOTIFICATION_TYPES):
                 self._positions.append(len(self.journal))
             self.journal.append(entry)
 
@@ -177,7 +180,6 @@ class EndpointSession:
         Raises:
             ProtocolViolationError: a message the runtime does not send mid-attempt, or
                 a completion of nothing.
-            UnsupportedFeatureError: a named signal.
         """
         notifications: list[Notification] = []
         acked = False
@@ -212,9 +214,11 @@ class EndpointSession:
             # An awakeable of this invocation (ADR 0021 §2): negative, never a command.
             return Completion(-msg.signal_id, _result(msg))
         if which == "signal_name":
-            raise UnsupportedFeatureError(
-                f"named signal {msg.signal_name!r}: rt's SDK does not serve named signals yet"
-            )
+            # Kept in the driver's journal; no ctx.signal waits for it here (ADR 0027).
+            result = _result(msg)
+            if isinstance(result, StateKeys):
+                raise ProtocolViolationError("a named signal carrying state keys")
+            return NamedSignal(msg.signal_name, result)
         if which != "completion_id":
             raise ProtocolViolationError("a notification without completion id or signal")
         index, is_invocation_id = self._translator.slot(msg.completion_id)
@@ -251,7 +255,7 @@ class EndpointSession:
         while i < len(entries):
             entry = entries[i]
             i += 1
-            if isinstance(entry, CancelSignal):
+            if isinstance(entry, CancelSignal | NamedSignal):
                 continue
             if isinstance(entry, Completion):
                 out.append(self._proposal(entry))
@@ -292,13 +296,20 @@ class EndpointSession:
         self._proposed.add(index)
         return encode_message(msg, requested_ack=self.version >= 7)
 
-    def suspension(self, awaiting: Iterable[int]) -> bytes:
+    def suspension(self, awaiting: Iterable[int], named: Mapping[int, str] | None = None) -> bytes:
         """The ``SuspensionMessage``: the handler waits for any of ``awaiting`` (command
-        indices; negative ones are awakeable signals), an unacknowledged run result, or
-        the cancellation signal."""
+        indices; negative ones are awakeable signals, or the named signals ``named`` maps
+        them to), an unacknowledged run result, or the cancellation signal."""
         completions: set[int] = set()
         signals = {BUILTIN_SIGNAL_CANCEL}  # cancellation always wakes it, as in other SDKs
+        names: set[str] = set()
+        named = named or {}
         for index in {*awaiting, *self._proposed}:
+            if index == SIGNAL_WAKE:
+                continue
+            if index in named:
+                names.add(named[index])
+                continue
             if index < 0:
                 signals.add(-index)
                 continue
@@ -306,13 +317,16 @@ class EndpointSession:
             if result_id is not None:
                 completions.add(result_id)
         msg = pb.SuspensionMessage(
-            waiting_completions=sorted(completions), waiting_signals=sorted(signals)
+            waiting_completions=sorted(completions),
+            waiting_signals=sorted(signals),
+            waiting_named_signals=sorted(names),
         )
         if self.version >= 7:
             msg.awaiting_on.CopyFrom(
                 pb.Future(
                     waiting_completions=sorted(completions),
                     waiting_signals=sorted(signals),
+                    waiting_named_signals=sorted(names),
                     combinator_type=pb.FIRST_COMPLETED,
                 )
             )

@@ -47,12 +47,15 @@ from sdk._journal import (
     GetStateKeysCommand,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     OutputCommand,
     PeekPromiseCommand,
     Result,
     RunCommand,
     SendCommand,
+    SendSignalCommand,
     SetStateCommand,
+    SignalCommand,
     SleepCommand,
     StateKeys,
     Value,
@@ -100,6 +103,7 @@ _NEVER_COMPLETED = (
     ClearAllStateCommand,
     CompleteAwakeableCommand,
     CancelInvocationCommand,
+    SendSignalCommand,
 )
 
 
@@ -118,6 +122,7 @@ class JournalTranslator:
         self._result_ids: dict[int, int] = {}
         """command index -> completion id of its result."""
         self._completed: set[int] = set()
+        self._signal_ids: set[str] = set()
         self._next_id = 1
 
     # ------------------------------------------------------------------
@@ -138,7 +143,7 @@ class JournalTranslator:
         i = 0
         while i < len(journal):
             entry = journal[i]
-            if isinstance(entry, Signal | Completion | CancelSignal):
+            if isinstance(entry, Signal | Completion | CancelSignal | NamedSignal):
                 frame = self.notification(entry)
                 if frame is not None:
                     frames.append(frame)
@@ -161,7 +166,7 @@ class JournalTranslator:
             i += 1
         return frames
 
-    def notification(self, entry: Completion | CancelSignal | Signal) -> bytes | None:
+    def notification(self, entry: Completion | CancelSignal | NamedSignal | Signal) -> bytes | None:
         """The frame delivering one notification; None for a duplicate completion.
 
         Raises:
@@ -170,6 +175,13 @@ class JournalTranslator:
         """
         if isinstance(entry, CancelSignal):
             msg = pb.NotificationMessage(signal_id=BUILTIN_SIGNAL_CANCEL, void=pb.Void())
+            return encode_message(msg, kind=MessageType.SIGNAL_NOTIFICATION)
+        if isinstance(entry, NamedSignal):
+            if entry.id and entry.id in self._signal_ids:
+                return None  # delivered already (in the journal the attempt started with)
+            self._signal_ids.add(entry.id)
+            msg = pb.NotificationMessage(signal_name=entry.name)
+            _set_result(msg, entry.result)
             return encode_message(msg, kind=MessageType.SIGNAL_NOTIFICATION)
         if isinstance(entry, Signal):
             msg = pb.NotificationMessage()
@@ -388,8 +400,9 @@ def attempt_failed(frame: Frame) -> AttemptFailed:
 # ---------------------------------------------------------------------------
 # Single messages.
 
-_UNREPLAYABLE = (AwakeableCommand, EmitCommand)
-"""rt commands with no protocol counterpart: in-process awakeables and Kafka egress."""
+_UNREPLAYABLE = (AwakeableCommand, EmitCommand, SignalCommand)
+"""rt commands with no protocol counterpart: in-process awakeables, Kafka egress and the
+in-process wait for a named signal (remote SDKs wait for the notification itself)."""
 
 
 def _to_protocol(command: Command, ids: tuple[int, ...]) -> Message:
@@ -466,6 +479,10 @@ def _to_protocol(command: Command, ids: tuple[int, ...]) -> Message:
             return pb.SendSignalCommandMessage(
                 target_invocation_id=target, idx=BUILTIN_SIGNAL_CANCEL, void=pb.Void()
             )
+        case SendSignalCommand(invocation_id=target, name=name, result=result):
+            signal = pb.SendSignalCommandMessage(target_invocation_id=target, name=name)
+            _set_value_or_failure(signal.value, signal.failure, result)
+            return signal
     raise ValueError(f"{command.describe()} has no service-protocol counterpart")
 
 
@@ -530,9 +547,16 @@ def _to_rt(
         case pb.SendSignalCommandMessage():
             if msg.WhichOneof("signal_id") == "idx" and msg.idx == BUILTIN_SIGNAL_CANCEL:
                 return CancelInvocationCommand(invocation_id=msg.target_invocation_id), (), None
+            if msg.WhichOneof("signal_id") == "name":
+                signal = SendSignalCommand(
+                    invocation_id=msg.target_invocation_id,
+                    name=msg.name,
+                    result=_signal_result(msg),
+                )
+                return signal, (), None
             raise UnsupportedFeatureError(
-                "the endpoint sends a signal other than cancellation (ctx.resolve_signal or "
-                "similar); rt's journal has no SendSignal command yet"
+                "the endpoint completes an awakeable of another invocation by signal index "
+                "(a SendSignal with idx); rt's journal cannot record that yet"
             )
         case pb.CompleteAwakeableCommandMessage():
             result = _value_or_failure(msg, "value", "failure")
@@ -642,6 +666,16 @@ def _value_or_failure(
     if which == failure_field:
         return _failure(getattr(msg, failure_field))
     raise ProtocolViolationError(f"{type(msg).__name__} carries no result")
+
+
+def _signal_result(msg: pb.SendSignalCommandMessage) -> ValueOrFailure:
+    """A named signal's result; ``void`` is an empty value (rt journals a value or a failure)."""
+    which = msg.WhichOneof("result")
+    if which == "failure":
+        return _failure(msg.failure)
+    if which == "value":
+        return Value(msg.value.content)
+    return Value(b"")
 
 
 def _set_value_or_failure(value: pb.Value, failure: pb.Failure, result: ValueOrFailure) -> None:

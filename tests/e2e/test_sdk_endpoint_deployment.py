@@ -3,7 +3,8 @@
 A real ``rt dev`` node (real Kafka and Redis) registers ``tests.unit.sdk.served:app``
 served by a real hypercorn (h2c, bidirectional) and a real uvicorn (HTTP/1.1,
 request/response) through ``POST /deployments``, then runs its handlers through the
-ingress: state across invocations, ctx.run, a durable sleep, a terminal error's code.
+ingress: state across invocations, ctx.run, a durable sleep, a terminal error's code,
+named signals.
 """
 
 from __future__ import annotations
@@ -65,3 +66,13 @@ def test_rt_runs_its_own_sdk_registered_by_url(
     assert refused.status_code == 418
     assert refused.json()["message"] == "not a teapot"
     assert call("/Local/ping").json() == "pong"  # the in-process app still serves
+
+    # Named signals between two handlers of the endpoint (ADR 0027): the waiter issues no
+    # command, suspends naming the signal, and takes both signals in order.
+    sent = call("/Awaiter/signalled/send")
+    assert sent.status_code == 202, sent.text
+    waiter = sent.json()["invocationId"]
+    assert call("/Awaiter/send_signal", f'"{waiter}"').status_code == 200
+    assert call("/Awaiter/send_signal", f'"{waiter}"').status_code == 200
+    r = httpx.get(f"{node.url}/restate/invocation/{waiter}/attach", timeout=60)
+    assert (r.status_code, r.json()) == (200, "yes+yes")

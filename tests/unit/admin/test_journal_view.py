@@ -63,3 +63,23 @@ def test_payload_previews_are_cut_and_binary_is_not_shown() -> None:
     assert "value" not in views[1] and views[1]["value_size"] == 2
     assert (views[3]["result"], views[3]["value"]) == ("state_keys", '["a", "b"]')
     assert views[2]["pending"] is False  # completed by entry 3
+
+
+def test_named_signals_pair_with_their_waits_by_rank() -> None:
+    """A signal completes the oldest open ctx.signal of its name; an early one the next."""
+    views = _views(
+        sj.InputCommand(),
+        sj.NamedSignal("go", sj.Value(b'"early"'), "s/1"),
+        sj.SignalCommand(name="go"),
+        sj.SignalCommand(name="go"),
+        sj.SignalCommand(name="stop"),
+        sj.NamedSignal("go", sj.Failure(403, "no"), "s/2"),
+        sj.SendSignalCommand(invocation_id=CALLEE, name="go", result=sj.Value(b"1")),
+    )
+    assert views[1]["entry_type"] == "Notification: Signal" and views[1]["name"] == "go"
+    assert views[1]["value"] == '"early"'
+    assert [v["pending"] for v in views[2:5]] == [False, False, True]
+    assert views[5]["failure_code"] == 403
+    send = views[6]
+    assert send["entry_type"] == "Command: SendSignal" and send["invocation_id"] == CALLEE
+    assert send["name"] == "go" and send["value"] == "1"

@@ -31,9 +31,11 @@ from sdk.engine import (
     GetStateCommand,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     OutputCommand,
     RunCommand,
     SendCommand,
+    SendSignalCommand,
     SleepCommand,
     StateKeys,
     Value,
@@ -354,8 +356,8 @@ def test_journals_no_endpoint_can_have_made_are_refused(
     ("message", "error"),
     [
         (
-            pb.SendSignalCommandMessage(target_invocation_id="inv_x", name="go", void=pb.Void()),
-            "no SendSignal command",
+            pb.SendSignalCommandMessage(target_invocation_id="inv_x", idx=17, void=pb.Void()),
+            "by signal index",
         ),
         (
             pb.CallCommandMessage(
@@ -502,3 +504,46 @@ def test_output_terminal_failure_keeps_metadata() -> None:
     (entry,), _ = translator.command(frame(out))
 
     assert entry == OutputCommand(result=Failure(422, "bad", {"k": "v"}))
+
+
+def test_named_signals_both_ways() -> None:
+    """resolve_signal / reject_signal of a remote SDK become rt's SendSignal commands (and
+    replay as the same messages); a journaled named signal reaches the endpoint as its
+    signal notification, live and on replay."""
+    translator = JournalTranslator(callee)
+    translator.replay([INPUT])
+    sent = [
+        pb.SendSignalCommandMessage(
+            target_invocation_id="inv_x", name="go", value=pb.Value(content=b'"yes"')
+        ),
+        pb.SendSignalCommandMessage(
+            target_invocation_id="inv_x", name="go", failure=pb.Failure(code=403, message="no")
+        ),
+        pb.SendSignalCommandMessage(target_invocation_id="inv_x", name="go", void=pb.Void()),
+    ]
+    journal = sdk_sends(translator, sent)
+    assert journal == [
+        SendSignalCommand(invocation_id="inv_x", name="go", result=Value(b'"yes"')),
+        SendSignalCommand(invocation_id="inv_x", name="go", result=Failure(403, "no")),
+        SendSignalCommand(invocation_id="inv_x", name="go", result=Value(b"")),
+    ]
+    replayed = frames(JournalTranslator(callee).replay([INPUT, *journal]))[1:]
+    assert [f.decode() for f in replayed[:2]] == sent[:2]
+
+    signal = NamedSignal("go", Value(b'"yes"'))
+    (live,) = frames([translator.notification(signal) or b""])
+    assert live.type is MessageType.SIGNAL_NOTIFICATION
+    assert live.decode() == pb.NotificationMessage(
+        signal_name="go", value=pb.Value(content=b'"yes"')
+    )
+    (_, again) = frames(JournalTranslator(callee).replay([INPUT, signal]))
+    assert again.decode() == live.decode()
+
+
+def test_a_suspension_on_named_signals_is_reported() -> None:
+    translator = JournalTranslator(callee)
+    translator.replay([INPUT])
+    suspended = translator.suspension(
+        frame(pb.SuspensionMessage(waiting_signals=[1], waiting_named_signals=["go"]))
+    )
+    assert suspended.named_signals == frozenset({"go"}) and not suspended.awaiting

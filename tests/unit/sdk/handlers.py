@@ -152,4 +152,55 @@ async def publish(ctx: Context, n: int) -> int:
     return total
 
 
-APP = restate.app([payments, inventory, steps, orders, counter, signup, publisher])
+# --- restate-sdk's entry names on state calls (accepted, not journaled) ---------------
+
+named = restate.VirtualObject("Named")
+
+
+@named.handler()
+async def rename(ctx: ObjectContext, value: str) -> list[str]:
+    old = await ctx.get("a", type_hint=str, entry_name="read a")
+    ctx.set("b", old or value, entry_name="write b")
+    ctx.clear("a", entry_name="drop a")
+    keys = await ctx.state_keys(entry_name="list")
+    ctx.clear_all(entry_name="wipe")
+    return keys
+
+
+# --- golden: named signals ---------------------------------------------------------
+
+approvals = restate.Service("Approvals")
+
+
+@approvals.handler()
+async def both(ctx: Context) -> str:
+    """Two signals of one name: each ``ctx.signal`` takes the next one."""
+    first = await ctx.signal("go", type_hint=str)
+    second = await ctx.signal("go", type_hint=str)
+    return first + second
+
+
+@approvals.handler()
+async def deadline(ctx: Context) -> str:
+    """``select`` between a signal and a timer: the journal decides who won."""
+    go = ctx.signal("go", type_hint=str)
+    timeout = ctx.sleep(timedelta(seconds=5), name="timeout")
+    match await restate.select(go=go, timeout=timeout):
+        case ["go", text]:
+            return str(text)
+        case ["timeout", _]:
+            return "timed out"
+    raise AssertionError("unreachable")
+
+
+@approvals.handler()
+async def notify(ctx: Context, target: str) -> str:
+    """Resolves then rejects signal ``go`` of ``target``."""
+    ctx.resolve_signal(target, "go", "yes")
+    ctx.reject_signal(target, "go", "no", 403)
+    return "sent"
+
+
+APP = restate.app(
+    [payments, inventory, steps, orders, counter, signup, publisher, approvals, named]
+)

@@ -21,7 +21,9 @@ from sdk.engine import (
     Failure,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     RunCommand,
+    SignalCommand,
     SleepCommand,
     Value,
     Void,
@@ -248,6 +250,99 @@ async def main() -> None:
             "but handler issued Emit(topic='orders.placed')",
         },
         input="4",
+    )
+
+    await _signal_goldens()
+
+
+async def _signal_goldens() -> None:
+    yes, no = json_value('"a"'), json_value('"b"')
+    _golden(
+        "signal_early_kept",
+        "Both signals arrived before the handler asked: they wait in the journal, and "
+        "the first ctx.signal takes the first, the second the second.",
+        "Approvals/both",
+        [InputCommand(), NamedSignal("go", yes), NamedSignal("go", no)],
+        {"status": "Done", "output": '"ab"', "new_entries": ["Signal", "Signal", "Output"]},
+    )
+    _golden(
+        "signal_waits",
+        "One signal arrived after the first ctx.signal: the second waits, and the "
+        "suspension says a named signal resumes it (-2).",
+        "Approvals/both",
+        [InputCommand(), SignalCommand(name="go"), NamedSignal("go", yes)],
+        {"status": "Blocked", "awaiting": [-2, 2], "needs_ack": False, "new_entries": ["Signal"]},
+    )
+    _golden(
+        "signal_rejected",
+        "A rejected signal surfaces as the TerminalError of its ctx.signal.",
+        "Approvals/both",
+        [InputCommand(), SignalCommand(name="go"), NamedSignal("go", Failure(403, "no"))],
+        {"status": "Done", "failure": {"code": 403, "message": "no"}, "new_entries": ["Output"]},
+    )
+    race: list[JournalEntry] = [
+        InputCommand(),
+        SignalCommand(name="go"),
+        SleepCommand(wake_up_time_ms=1_005_000, name="timeout"),
+    ]
+    _golden(
+        "signal_select_signal_first",
+        "select(signal, timeout): the signal is first in the journal, so it wins on replay.",
+        "Approvals/deadline",
+        [*race, NamedSignal("go", yes), Completion(2, Void())],
+        {"status": "Done", "output": '"a"', "new_entries": ["Output"]},
+    )
+    _golden(
+        "signal_select_timeout_first",
+        "The same notifications in the other order: the timer wins.",
+        "Approvals/deadline",
+        [*race, Completion(2, Void()), NamedSignal("go", yes)],
+        {"status": "Done", "output": '"timed out"', "new_entries": ["Output"]},
+    )
+    _golden(
+        "signal_select_early",
+        "The signal arrived before the handler asked for it: it is visible at once and "
+        "wins over a timer that fired later.",
+        "Approvals/deadline",
+        [InputCommand(), NamedSignal("go", yes)],
+        {"status": "Done", "output": '"a"', "new_entries": ["Signal", "Sleep", "Output"]},
+    )
+    _golden(
+        "signal_nondeterminism",
+        "An older handler version waited for signal 'stop' at command 1: replay fails with 570.",
+        "Approvals/both",
+        [InputCommand(), SignalCommand(name="stop")],
+        {
+            "status": "Failed",
+            "code": 570,
+            "message": "Non-deterministic journal at command 1: expected Signal(name='stop') "
+            "but handler issued Signal(name='go')",
+        },
+    )
+    target = _ids.child_invocation_id(INVOCATION_ID, 1, "Approvals", None)
+    _golden(
+        "signal_send",
+        "resolve_signal / reject_signal journal SendSignal commands and never wait.",
+        "Approvals/notify",
+        [InputCommand(body=f'"{target}"'.encode())],
+        {
+            "status": "Done",
+            "output": '"sent"',
+            "new_entries": ["SendSignal", "SendSignal", "Output"],
+        },
+        input=f'"{target}"',
+    )
+    _golden(
+        "signal_send_bad_id",
+        "A malformed target invocation id fails the sender at once with 400; nothing is sent.",
+        "Approvals/notify",
+        [InputCommand(body=b'"inv_1"')],
+        {
+            "status": "Done",
+            "failure": {"code": 400, "message": "bad invocation id 'inv_1'"},
+            "new_entries": ["Output"],
+        },
+        input='"inv_1"',
     )
 
 

@@ -107,6 +107,19 @@ async def resolve(ctx: Context, name: str) -> None:
     ctx.resolve_awakeable(name, "yes")
 
 
+@awaiter.handler()
+async def signalled(ctx: Context) -> str:
+    """Two named signals; no journal command waits for them behind the protocol."""
+    first = await ctx.signal("go", type_hint=str)
+    second = await ctx.signal("go", type_hint=str)
+    return f"{first}+{second}"
+
+
+@awaiter.handler()
+async def send_signal(ctx: Context, target: str) -> None:
+    ctx.resolve_signal(target, "go", "yes")
+
+
 totals = restate.VirtualObject("Totals")
 minutes = Windows(size=timedelta(minutes=1))
 

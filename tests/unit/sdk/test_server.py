@@ -26,6 +26,7 @@ from sdk.engine import (
     GetStateCommand,
     InputCommand,
     JournalEntry,
+    NamedSignal,
     RunCommand,
     SetStateCommand,
     SleepCommand,
@@ -232,8 +233,11 @@ async def test_a_diverging_replay_is_a_570() -> None:
     assert error.related_command_index == 1
 
 
-async def test_a_named_signal_is_refused_as_unsupported() -> None:
-    original = FrameDecoder().feed(_request([InputCommand(body=b"10")]))
+async def test_a_named_signal_in_the_journal_is_kept_and_changes_nothing() -> None:
+    """No ctx.signal of rt's SDK waits for it behind the protocol (ADR 0027), but a signal
+    sent to the invocation is no error: the handler runs as without it."""
+    plain = _request([InputCommand(body=b"10")])
+    original = FrameDecoder().feed(plain)
     start = original[0].decode()
     assert isinstance(start, pb.StartMessage)
     start.known_entries += 1
@@ -243,9 +247,43 @@ async def test_a_named_signal_is_refused_as_unsupported() -> None:
         + b"".join(f.encode() for f in original[1:])
         + encode_message(signal, kind=MessageType.SIGNAL_NOTIFICATION)
     )
-    _, frames = await _invoke("/invoke/Sleeper/nap", rebuilt)
-    assert _types(frames) == [MessageType.ERROR]
-    assert frames[0][1].code == 573  # type: ignore[attr-defined]
+    _, with_signal = await _invoke("/invoke/Sleeper/nap", rebuilt)
+    _, without = await _invoke("/invoke/Sleeper/nap", plain)
+    assert _types(with_signal) == _types(without)
+    assert MessageType.ERROR not in _types(with_signal)
+
+
+async def test_named_signals_behind_the_protocol() -> None:
+    """ctx.signal issues no command: it suspends naming the signal, takes the journaled
+    signals in order (ADR 0027); resolve_signal sends a SendSignal by name."""
+    _, frames = await _invoke("/invoke/Awaiter/signalled", _request([InputCommand()]))
+    assert _types(frames) == [MessageType.SUSPENSION]
+    suspension = frames[0][1]
+    assert isinstance(suspension, pb.SuspensionMessage)
+    assert list(suspension.waiting_named_signals) == ["go"]
+    assert list(suspension.awaiting_on.waiting_named_signals) == ["go"]
+    assert list(suspension.waiting_signals) == [1]
+
+    one = NamedSignal("go", Value(b'"a"'))
+    _, frames = await _invoke("/invoke/Awaiter/signalled", _request([InputCommand(), one]))
+    assert _types(frames) == [MessageType.SUSPENSION]
+
+    two = NamedSignal("go", Value(b'"b"'))
+    _, frames = await _invoke("/invoke/Awaiter/signalled", _request([InputCommand(), one, two]))
+    assert _types(frames) == [MessageType.OUTPUT_COMMAND, MessageType.END]
+    assert frames[0][1] == pb.OutputCommandMessage(value=pb.Value(content=b'"a+b"'))
+
+    target = child_invocation_id(INVOCATION, 1, "Awaiter", None)
+    body = _request([InputCommand(body=f'"{target}"'.encode())])
+    _, frames = await _invoke("/invoke/Awaiter/send_signal", body)
+    assert _types(frames) == [
+        MessageType.SEND_SIGNAL_COMMAND,
+        MessageType.OUTPUT_COMMAND,
+        MessageType.END,
+    ]
+    assert frames[0][1] == pb.SendSignalCommandMessage(
+        target_invocation_id=target, name="go", value=pb.Value(content=b'"yes"')
+    )
 
 
 async def test_emit_behind_the_protocol_is_a_send_to_rt_kafka() -> None:
