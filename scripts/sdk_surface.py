@@ -274,6 +274,24 @@ def compare(theirs: Surface, ours: Surface) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
+def to_json(value: typing.Any, depth: int = 0) -> str:
+    """JSON with one key per line and each list on one line (a parameter per line)."""
+    if isinstance(value, dict) and value:
+        pad = " " * (depth + 1)
+        items = [f"{pad}{json.dumps(k)}: {to_json(v, depth + 1)}" for k, v in sorted(value.items())]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(value, list) and any(isinstance(v, list | dict) for v in value):
+        pad = " " * (depth + 1)
+        return (
+            "[\n"
+            + ",\n".join(pad + to_json(v, depth + 1) for v in value)
+            + "\n"
+            + " " * depth
+            + "]"
+        )
+    return json.dumps(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -285,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--package", default="sdk")
     args = parser.parse_args(argv)
     if args.command == "dump":
-        json.dump(surface(args.package, args.distribution), sys.stdout, indent=1, sort_keys=True)
-        sys.stdout.write("\n")
+        sys.stdout.write(to_json(surface(args.package, args.distribution)) + "\n")
         return 0
     with open(args.snapshot, encoding="utf-8") as f:
         theirs = json.load(f)
