@@ -1,0 +1,228 @@
+"""Schemathesis fuzzes every operation of the admin API and the ingress of a real node.
+
+For each operation, bounded examples of valid input (positive) and of input that
+breaks the schema (negative) are sent; every answer must come within
+``REQUEST_TIMEOUT_S`` (no hang), must not be a 5xx (bad input is the caller's
+fault: a clear 4xx) and must be JSON in the error shape of the API where it is an
+error. The node is a throw-away one for this module, so destructive operations
+(deleting deployments, killing and purging invocations) are fuzzed too.
+
+Where the schemas come from:
+
+- admin: its own OpenAPI document, ``GET /openapi``;
+- ingress: the per-service documents the admin API serves
+  (``GET /services/{name}/openapi``, as Restate's does), one per service of
+  ``apps/fuzz_app.py``, plus ``RESTATE_PATHS`` below for the ``/restate/...``
+  paths (awakeables, attach/output, lookup, health), which Restate publishes in
+  no OpenAPI document either.
+
+Two request fields are pinned rather than generated: the endpoint URI of
+``POST``/``PATCH /deployments`` (registering runs discovery against it, and a
+test may only send traffic to this machine) is a closed loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    status_code_conformance,
+)
+
+from tests.conftest import Infra
+from tests.e2e.conftest import APPS, RtNode
+
+REQUEST_TIMEOUT_S = 15.0
+"""A request not answered by then is a hang. Admin kill and purge wait up to 10 s
+(``SETTLE_TIMEOUT_S``) for the log to apply them, so this must be longer."""
+
+MAX_EXAMPLES = int(os.environ.get("RT_FUZZ_EXAMPLES", "12"))
+"""Examples per operation and generation mode (raise it for a longer local run)."""
+
+CLOSED_LOOPBACK_URI = "http://127.0.0.1:9/"
+"""Where fuzzed deployment registrations point: discovery fails at once (port 9 is
+closed here), and no request leaves the machine."""
+
+FUZZ_SERVICES = ("Echo", "Tally", "Signup")
+
+_ID = {"type": "string"}
+RESTATE_PATHS: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "rt ingress: /restate paths", "version": "1"},
+    "paths": {
+        "/restate/health": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/restate/awakeables/{id}/resolve": {
+            "post": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+                "requestBody": {"content": {"application/json": {"schema": {}}}},
+                "responses": {"202": {"description": "resolved"}},
+            }
+        },
+        "/restate/awakeables/{id}/reject": {
+            "post": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+                "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                "responses": {"202": {"description": "rejected"}},
+            }
+        },
+        **{
+            f"/restate/invocation/{{id}}/{mode}": {
+                "get": {
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": _ID}],
+                    "responses": {"200": {"description": "the output"}},
+                }
+            }
+            for mode in ("attach", "output")
+        },
+        **{
+            f"/restate/workflow/{{name}}/{{key}}/{mode}": {
+                "get": {
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": _ID},
+                        {"name": "key", "in": "path", "required": True, "schema": _ID},
+                    ],
+                    "responses": {"200": {"description": "the output"}},
+                }
+            }
+            for mode in ("attach", "output")
+        },
+        **{
+            f"/restate/{mode}": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {"200": {"description": "the output or the id"}},
+                }
+            }
+            for mode in ("attach", "output", "lookup")
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def fuzz_node(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtNode]:
+    """A node of its own for this module: the fuzzer deletes, kills and purges on it."""
+    prefix = f"tfuzz{os.urandom(4).hex()}"
+    node = RtNode(infra, prefix, APPS / "fuzz_app.py", tmp_path_factory.mktemp("fuzz"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def _pin_deployment_uri(case: schemathesis.Case) -> schemathesis.Case:
+    if case.path.startswith("/deployments") and isinstance(case.body, dict) and "uri" in case.body:
+        case.body["uri"] = CLOSED_LOOPBACK_URI
+    return case
+
+
+def _error_shape(required: tuple[str, ...]) -> Callable[..., bool | None]:
+    def check(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+        if response.status_code < 400 or case.method == "HEAD":
+            return None
+        body = response.json()
+        assert isinstance(body, dict), f"error body is not a JSON object: {response.text[:200]}"
+        missing = [k for k in required if k not in body]
+        assert not missing, f"error body lacks {missing}: {response.text[:200]}"
+        assert isinstance(body["message"], str) and body["message"], "empty error message"
+        return None
+
+    return check
+
+
+def _modes(operation: schemathesis.APIOperation) -> list[GenerationMode]:
+    """Negative cases only where a request can break the schema: path parameters are
+    plain strings here, so that takes a body, a query or a header parameter."""
+    if len(operation.body) or len(operation.query) or len(operation.headers):
+        return [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    return [GenerationMode.POSITIVE]
+
+
+def _fuzz(
+    schema: schemathesis.BaseSchema, base_url: str, checks: list[Callable[..., bool | None]]
+) -> list[str]:
+    """Run every operation of ``schema``; return one line per failing operation and mode."""
+    failures: list[str] = []
+    session = requests.Session()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert operations, "the schema has no operations"
+    for operation in operations:
+        for mode in _modes(operation):
+            strategy = operation.as_strategy(generation_mode=mode).map(_pin_deployment_uri)
+
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=strategy)
+            def run(case: schemathesis.Case) -> None:
+                try:
+                    response = case.call(
+                        base_url=base_url, session=session, timeout=REQUEST_TIMEOUT_S
+                    )
+                except requests.Timeout as e:
+                    raise AssertionError(
+                        f"no answer within {REQUEST_TIMEOUT_S} s: {case.as_curl_command()}"
+                    ) from e
+                case.validate_response(response, checks=checks)
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing in the request can break its schema
+                continue
+            # One operation's failure must not hide the others' (schemathesis raises a
+            # FailureGroup, a BaseExceptionGroup, when a check fails).
+            except (Exception, BaseExceptionGroup) as e:
+                detail = "".join(traceback.format_exception(e))[-3000:]
+                failures.append(f"{operation.label} [{mode.value}]: {e}\n{detail}")
+    return failures
+
+
+def _check_no_failures(failures: list[str]) -> None:
+    assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)
+
+
+def test_admin_api_fuzz(fuzz_node: RtNode) -> None:
+    schema = schemathesis.openapi.from_url(f"{fuzz_node.admin_url}/openapi")
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        _error_shape(("message",)),
+    ]
+    _check_no_failures(_fuzz(schema, fuzz_node.admin_url, checks))
+    assert httpx.get(f"{fuzz_node.admin_url}/health", timeout=5).status_code == 200
+
+
+def test_ingress_fuzz(fuzz_node: RtNode) -> None:
+    failures: list[str] = []
+    checks = [not_a_server_error, _error_shape(("code", "message"))]
+    for name in FUZZ_SERVICES:
+        doc = httpx.get(f"{fuzz_node.admin_url}/services/{name}/openapi", timeout=10).json()
+        schema = schemathesis.openapi.from_dict(doc)
+        failures += _fuzz(schema, fuzz_node.url, checks)
+    failures += _fuzz(schemathesis.openapi.from_dict(RESTATE_PATHS), fuzz_node.url, checks)
+    _check_no_failures(failures)
+    # The node still serves well-formed requests after all that.
+    r = httpx.post(f"{fuzz_node.url}/Echo/number", json=7, timeout=10)
+    assert r.status_code == 200 and r.json() == 7
