@@ -320,7 +320,7 @@ def create_admin_app(
         doc = service_openapi(service, revision=service.revision, ingress_url=ingress_url)
         return JSONResponse(doc)
 
-    @app.post("/services/{name}/state", status_code=202)
+    @app.post("/services/{name}/state", status_code=202, response_class=Response)
     async def modify_service_state(name: str, body: ModifyServiceStateRequest) -> Response:
         """Replace a virtual object's or workflow's whole state (queued behind its handlers)."""
         service = keyed_service(name)

@@ -247,7 +247,7 @@ def deployments_router(backend: DeploymentsBackend) -> APIRouter:
             raise AdminApiError(e.status, e.message) from None
         return deployment_response(d)
 
-    @router.delete("/deployments/{deployment_id}", status_code=202)
+    @router.delete("/deployments/{deployment_id}", status_code=202, response_class=Response)
     async def delete_deployment(deployment_id: str, force: bool = False) -> Response:
         """Remove a deployment (refused while invocations are pinned to it, unless force)."""
         try:

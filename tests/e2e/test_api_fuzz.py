@@ -16,9 +16,11 @@ Where the schemas come from:
   paths (awakeables, attach/output, lookup, health), which Restate publishes in
   no OpenAPI document either.
 
-Two request fields are pinned rather than generated: the endpoint URI of
-``POST``/``PATCH /deployments`` (registering runs discovery against it, and a
-test may only send traffic to this machine) is a closed loopback port.
+Generated strings are never valid invocation ids, so some cases get the id of a real
+invocation instead (``known_ids``): completed, scheduled, or well-formed but unknown.
+The endpoint URI of ``POST``/``PATCH /deployments`` is pinned to a closed loopback
+port: registering runs discovery against it, and a test sends traffic only to this
+machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -41,6 +44,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from sdk.ids import workflow_invocation_id
 from tests.conftest import Infra
 from tests.e2e.conftest import APPS, RtNode
 
@@ -50,6 +54,11 @@ REQUEST_TIMEOUT_S = 15.0
 
 MAX_EXAMPLES = int(os.environ.get("RT_FUZZ_EXAMPLES", "8"))
 """Examples per operation and generation mode (raise it for a longer local run)."""
+
+pytestmark = pytest.mark.timeout(600)
+"""About a minute and a half each on an idle 2-core host; much longer under load. Every
+request is bounded by ``REQUEST_TIMEOUT_S``, so the suite's 120 s would only cut a
+slow run short and hide which operation was next."""
 
 SEED = os.environ.get("RT_FUZZ_SEED")
 """Unset: the same examples every run (derandomized). Set: other examples, reproducibly."""
@@ -129,6 +138,51 @@ def fuzz_node(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         node.stop()
 
 
+@pytest.fixture(scope="module")
+def known_ids(fuzz_node: RtNode) -> dict[str, list[str]]:
+    """Ids of real invocations, so some fuzzed requests reach past the id check: completed
+    ones (``done``: attach and output answer at once) and, for the admin API only, one
+    scheduled an hour ahead (``scheduled``: killed, cancelled and purged by the fuzzer),
+    plus a well-formed id of an invocation that never existed (``unknown``)."""
+    base = fuzz_node.url
+    done = []
+    r = httpx.post(f"{base}/Echo/text", json="x", headers={"idempotency-key": "fuzz"}, timeout=30)
+    assert r.status_code == 200, r.text
+    done.append(r.headers["x-restate-id"])
+    r = httpx.post(f"{base}/Signup/fuzz@example.com/run", json="fuzz@example.com", timeout=30)
+    assert r.status_code == 200, r.text
+    done.append(r.headers["x-restate-id"])
+    r = httpx.post(
+        f"{base}/Tally/fuzz/add/send?delay=1h",
+        json=1,
+        headers={"idempotency-key": "later"},
+        timeout=30,
+    )
+    assert r.status_code == 202, r.text
+    return {
+        "done": done,
+        "scheduled": [r.json()["invocationId"]],
+        "unknown": [workflow_invocation_id("Signup", "never-started")],
+    }
+
+
+def _with_ids(
+    strategy: st.SearchStrategy[schemathesis.Case], ids: list[str]
+) -> st.SearchStrategy[schemathesis.Case]:
+    """Put one of ``ids`` (or leave the generated one) in an invocation id path parameter."""
+
+    def put(pair: tuple[schemathesis.Case, str | None]) -> schemathesis.Case:
+        case, chosen = pair
+        params = case.path_parameters or {}
+        if chosen is not None and "invocation" in case.path:
+            for name in ("invocation_id", "id"):
+                if name in params:
+                    params[name] = chosen
+        return case
+
+    return st.tuples(strategy, st.none() | st.sampled_from(ids)).map(put)
+
+
 def _pin_deployment_uri(case: schemathesis.Case) -> schemathesis.Case:
     if case.path.startswith("/deployments") and isinstance(case.body, dict) and "uri" in case.body:
         case.body["uri"] = CLOSED_LOOPBACK_URI
@@ -158,7 +212,10 @@ def _modes(operation: schemathesis.APIOperation) -> list[GenerationMode]:
 
 
 def _fuzz(
-    schema: schemathesis.BaseSchema, base_url: str, checks: list[Callable[..., bool | None]]
+    schema: schemathesis.BaseSchema,
+    base_url: str,
+    checks: list[Callable[..., bool | None]],
+    ids: list[str],
 ) -> list[str]:
     """Run every operation of ``schema``; return one line per failing operation and mode."""
     failures: list[str] = []
@@ -167,7 +224,8 @@ def _fuzz(
     assert operations, "the schema has no operations"
     for operation in operations:
         for mode in _modes(operation):
-            strategy = operation.as_strategy(generation_mode=mode).map(_pin_deployment_uri)
+            generated = operation.as_strategy(generation_mode=mode)
+            strategy = _with_ids(generated, ids).map(_pin_deployment_uri)
 
             @settings(
                 max_examples=MAX_EXAMPLES,
@@ -206,7 +264,7 @@ def _check_no_failures(failures: list[str]) -> None:
     assert not failures, f"{len(failures)} failing operation(s):\n\n" + "\n\n".join(failures)
 
 
-def test_admin_api_fuzz(fuzz_node: RtNode) -> None:
+def test_admin_api_fuzz(fuzz_node: RtNode, known_ids: dict[str, list[str]]) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzz_node.admin_url}/openapi")
     checks = [
         not_a_server_error,
@@ -214,7 +272,8 @@ def test_admin_api_fuzz(fuzz_node: RtNode) -> None:
         content_type_conformance,
         _error_shape(("message",)),
     ]
-    _check_no_failures(_fuzz(schema, fuzz_node.admin_url, checks))
+    ids = known_ids["done"] + known_ids["scheduled"] + known_ids["unknown"]
+    _check_no_failures(_fuzz(schema, fuzz_node.admin_url, checks, ids))
     _check_still_serving(fuzz_node)
 
 
@@ -225,16 +284,19 @@ def _check_still_serving(node: RtNode) -> None:
     assert set(FUZZ_SERVICES) <= {s["name"] for s in listed}
 
 
-def test_ingress_fuzz(fuzz_node: RtNode) -> None:
+def test_ingress_fuzz(fuzz_node: RtNode, known_ids: dict[str, list[str]]) -> None:
+    # Not the scheduled one: attaching to it waits (rightly) for an hour.
+    ids = known_ids["done"] + known_ids["unknown"]
     failures: list[str] = []
     checks = [not_a_server_error, content_type_conformance, _error_shape(("code", "message"))]
     for name in FUZZ_SERVICES:
         doc = httpx.get(f"{fuzz_node.admin_url}/services/{name}/openapi", timeout=10).json()
         schema = schemathesis.openapi.from_dict(doc)
-        failures += _fuzz(schema, fuzz_node.url, checks)
+        failures += _fuzz(schema, fuzz_node.url, checks, ids)
     # The /restate paths' document declares no media types: nothing to conform to.
     restate_checks = [not_a_server_error, _error_shape(("code", "message"))]
-    failures += _fuzz(schemathesis.openapi.from_dict(RESTATE_PATHS), fuzz_node.url, restate_checks)
+    restate = schemathesis.openapi.from_dict(RESTATE_PATHS)
+    failures += _fuzz(restate, fuzz_node.url, restate_checks, ids)
     _check_no_failures(failures)
     # The node still serves well-formed requests after all that.
     r = httpx.post(f"{fuzz_node.url}/Echo/number", json=7, timeout=10)

@@ -197,6 +197,8 @@ async def test_openapi_documents_errors_as_answered(client: httpx.AsyncClient) -
             assert error["schema"]["$ref"].endswith("/ErrorDescriptionResponse"), (method, path)
     response = await client.post("/services/Counter/state", json={"object_key": 1})
     assert_error(response, 400, "new_state")
+    # A state write answers 202 without a body, and the document says so.
+    assert "content" not in doc["paths"]["/services/{name}/state"]["post"]["responses"]["202"]
 
 
 # --- state -----------------------------------------------------------------------------------
