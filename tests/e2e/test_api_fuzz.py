@@ -221,49 +221,60 @@ def _fuzz(
     """Run every operation of ``schema``; return one line per failing operation and mode."""
     failures: list[str] = []
     sent: dict[str, int] = {}
-    session = requests.Session()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert operations, "the schema has no operations"
-    for operation in operations:
-        for mode in _modes(operation):
-            generated = operation.as_strategy(generation_mode=mode)
-            strategy = _with_ids(generated, ids).map(_pin_deployment_uri)
-
-            @settings(
-                max_examples=MAX_EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=SEED is None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @seed(int(SEED or 0))
-            @given(case=strategy)
-            def run(case: schemathesis.Case) -> None:
-                try:
-                    response = case.call(
-                        base_url=base_url, session=session, timeout=REQUEST_TIMEOUT_S
-                    )
-                except requests.Timeout as e:
-                    raise AssertionError(
-                        f"no answer within {REQUEST_TIMEOUT_S} s: {case.as_curl_command()}"
-                    ) from e
-                sent[case.operation.label] = sent.get(case.operation.label, 0) + 1
-                case.validate_response(response, checks=checks)
-
-            try:
-                run()
-            except Unsatisfiable:  # nothing in the request can break its schema
-                continue
-            # One operation's failure must not hide the others' (schemathesis raises a
-            # FailureGroup, a BaseExceptionGroup, when a check fails).
-            except (Exception, BaseExceptionGroup) as e:
-                detail = "".join(traceback.format_exception(e))[-3000:]
-                failures.append(f"{operation.label} [{mode.value}]: {e}\n{detail}")
+    with requests.Session() as session:
+        for operation in operations:
+            _fuzz_operation(operation, base_url, session, checks, ids, sent, failures)
     # Every operation was really exercised, not skipped by the generator.
     missed = [op.label for op in operations if not sent.get(op.label)]
     failures += [f"{label}: no request was sent" for label in missed]
     return failures
+
+
+def _fuzz_operation(
+    operation: schemathesis.APIOperation,
+    base_url: str,
+    session: requests.Session,
+    checks: list[Callable[..., bool | None]],
+    ids: list[str],
+    sent: dict[str, int],
+    failures: list[str],
+) -> None:
+    """Positive (and, where possible, negative) cases of one operation."""
+    for mode in _modes(operation):
+        generated = operation.as_strategy(generation_mode=mode)
+        strategy = _with_ids(generated, ids).map(_pin_deployment_uri)
+
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=SEED is None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @seed(int(SEED or 0))
+        @given(case=strategy)
+        def run(case: schemathesis.Case) -> None:
+            try:
+                response = case.call(base_url=base_url, session=session, timeout=REQUEST_TIMEOUT_S)
+            except requests.Timeout as e:
+                raise AssertionError(
+                    f"no answer within {REQUEST_TIMEOUT_S} s: {case.as_curl_command()}"
+                ) from e
+            sent[case.operation.label] = sent.get(case.operation.label, 0) + 1
+            case.validate_response(response, checks=checks)
+
+        try:
+            run()
+        except Unsatisfiable:  # nothing in the request can break its schema
+            continue
+        # One operation's failure must not hide the others' (schemathesis raises a
+        # FailureGroup, a BaseExceptionGroup, when a check fails).
+        except (Exception, BaseExceptionGroup) as e:
+            detail = "".join(traceback.format_exception(e))[-3000:]
+            failures.append(f"{operation.label} [{mode.value}]: {e}\n{detail}")
 
 
 def _check_no_failures(failures: list[str]) -> None:
