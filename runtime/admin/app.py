@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.admin.cluster import cluster_router
@@ -107,6 +108,49 @@ def error_response(
     return JSONResponse(
         {"message": message, "restate_code": None}, status_code=status, headers=headers
     )
+
+
+class ErrorDescriptionResponse(BaseModel):
+    """The body of every admin API error, as documented in its OpenAPI document."""
+
+    message: str
+    restate_code: str | None = None
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the app's OpenAPI document describe its errors as they are answered.
+
+    FastAPI documents a ``422`` with its own ``{"detail": ...}`` body on every
+    operation that takes input; the admin API answers bad input ``400`` and every
+    error in Restate's ``{"message", "restate_code"}`` shape instead. So each
+    operation gets a ``default`` response with that shape, and the ``422`` goes.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas[ErrorDescriptionResponse.__name__] = ErrorDescriptionResponse.model_json_schema()
+        error = {
+            "description": "Error: bad request (400), unknown resource (404), conflict (409), ...",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ErrorDescriptionResponse"}
+                }
+            },
+        }
+        for path_item in doc.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                responses["default"] = error
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _service_not_found(name: str) -> AdminApiError:
@@ -200,6 +244,7 @@ def create_admin_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    _document_errors(app)
     for router in (*routers, cluster_router(registry, backend), metrics_router()):
         app.include_router(router)
     app.mount(UI_PATH, ui_files(), name="ui")
@@ -275,7 +320,7 @@ def create_admin_app(
         doc = service_openapi(service, revision=service.revision, ingress_url=ingress_url)
         return JSONResponse(doc)
 
-    @app.post("/services/{name}/state", status_code=202)
+    @app.post("/services/{name}/state", status_code=202, response_class=Response)
     async def modify_service_state(name: str, body: ModifyServiceStateRequest) -> Response:
         """Replace a virtual object's or workflow's whole state (queued behind its handlers)."""
         service = keyed_service(name)

@@ -18,17 +18,21 @@
 - ``DELETE /deployments/{id}?force=false`` → ``202``; ``409`` while invocations are
   pinned to it unless ``force``.
 
+``additional_headers`` must be valid HTTP: names are RFC 9110 tokens, values visible
+ASCII (spaces and tabs inside); anything else is ``400`` before discovery runs.
+
 rt differences: ``force`` defaults to false (Restate: true), and a removal without
 ``force`` is supported (Restate answers 501) — see docs/decisions/0022-deployments.md.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from runtime.admin.app import AdminApiError
 from runtime.admin.metadata import ServiceMetadata, service_metadata
@@ -67,10 +71,32 @@ class DeploymentsBackend(Protocol):
     async def remove(self, deployment_id: str, *, force: bool = False) -> Deployment: ...
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110 ``token``: what an HTTP field name may be."""
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
+"""Visible ASCII, inner spaces and tabs: what every HTTP client sends as it is."""
+
+
+def _valid_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ValueError(
+                f"the value of header {name!r} must be visible ASCII "
+                "(no control characters, no leading or trailing whitespace)"
+            )
+    return headers
+
+
+HttpHeaders = Annotated[dict[str, str], AfterValidator(_valid_headers)]
+"""Headers rt sends to an endpoint: checked when given, so discovery never fails on them."""
+
+
 class RegisterDeploymentRequest(BaseModel):
     uri: str = Field(description="The SDK endpoint, e.g. http://127.0.0.1:9080")
     use_http_11: bool = Field(False, description="Discover and invoke over HTTP/1.1")
-    additional_headers: dict[str, str] = Field(
+    additional_headers: HttpHeaders = Field(
         default_factory=dict, description="Headers sent with every request to the endpoint"
     )
     force: bool = Field(False, description="Update a deployment at the same URI in place")
@@ -81,7 +107,7 @@ class RegisterDeploymentRequest(BaseModel):
 class UpdateDeploymentRequest(BaseModel):
     uri: str | None = Field(None, description="Where the endpoint now is")
     use_http_11: bool | None = Field(None, description="Invoke over HTTP/1.1")
-    additional_headers: dict[str, str] | None = Field(
+    additional_headers: HttpHeaders | None = Field(
         None, description="Replaces the headers sent with every request"
     )
     dry_run: bool = Field(False, description="Discover and check only; change nothing")
@@ -221,7 +247,7 @@ def deployments_router(backend: DeploymentsBackend) -> APIRouter:
             raise AdminApiError(e.status, e.message) from None
         return deployment_response(d)
 
-    @router.delete("/deployments/{deployment_id}", status_code=202)
+    @router.delete("/deployments/{deployment_id}", status_code=202, response_class=Response)
     async def delete_deployment(deployment_id: str, force: bool = False) -> Response:
         """Remove a deployment (refused while invocations are pinned to it, unless force)."""
         try:

@@ -36,7 +36,7 @@ import enum
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Response
@@ -317,6 +317,16 @@ def _check_id(invocation_id: str) -> None:
         raise AdminApiError(400, f"Invalid invocation id: {e}") from None
 
 
+_NO_BODY: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {
+        200: {"description": "Applied"},
+        202: {"description": "Accepted: in the log, not applied within the settle time yet"},
+    },
+}
+"""Kill and purge answer without a body, 200 once applied, else 202 (cancel: always 202)."""
+
+
 def invocations_router(backend: InvocationBackend) -> APIRouter:
     """The ``/invocations`` routes over ``backend``."""
     router = APIRouter()
@@ -403,7 +413,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
         entries = journal_view(await backend.journal(invocation_id))
         return InvocationWithJournal(**d.model_dump(), journal=entries)
 
-    @router.patch("/invocations/{invocation_id}/cancel")
+    @router.patch("/invocations/{invocation_id}/cancel", status_code=202, response_class=Response)
     async def cancel_invocation(invocation_id: str) -> Response:
         """Cancel: the handler gets TerminalError 409 ``cancelled`` at its next await."""
         _check_id(invocation_id)
@@ -415,7 +425,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
             raise completed(invocation_id) from None
         return Response(status_code=202)
 
-    @router.patch("/invocations/{invocation_id}/kill")
+    @router.patch("/invocations/{invocation_id}/kill", **_NO_BODY)
     async def kill_invocation(invocation_id: str) -> Response:
         """Kill: complete at once with 409 ``killed``, no compensation; callees killed too."""
         _check_id(invocation_id)
@@ -427,7 +437,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
             raise completed(invocation_id) from None
         return Response(status_code=200 if applied else 202)
 
-    @router.patch("/invocations/{invocation_id}/purge")
+    @router.patch("/invocations/{invocation_id}/purge", **_NO_BODY)
     async def purge_invocation(invocation_id: str) -> Response:
         """Purge a completed invocation: status, result, journal (and idempotency entry)."""
         _check_id(invocation_id)
@@ -441,7 +451,7 @@ def invocations_router(backend: InvocationBackend) -> APIRouter:
             ) from None
         return Response(status_code=200 if applied else 202)
 
-    @router.delete("/invocations/{invocation_id}", deprecated=True)
+    @router.delete("/invocations/{invocation_id}", deprecated=True, **_NO_BODY)
     async def delete_invocation(
         invocation_id: str,
         mode: Annotated[TerminationMode, Query()] = TerminationMode.CANCEL,

@@ -84,7 +84,7 @@ def subscriptions_router(backend: SubscriptionsBackend) -> APIRouter:
             raise _not_found(sub_id)
         return _out(sub)
 
-    @router.delete("/subscriptions/{sub_id}", status_code=202)
+    @router.delete("/subscriptions/{sub_id}", status_code=202, response_class=Response)
     async def delete_subscription(sub_id: str) -> Response:
         """Remove a subscription (drains and commits in-flight offsets first)."""
         if not await backend.delete(sub_id):

@@ -182,6 +182,25 @@ async def test_openapi_of_the_admin_api_itself(client: httpx.AsyncClient) -> Non
     assert "/services/{name}/state" in doc["paths"]
 
 
+async def test_openapi_documents_errors_as_answered(client: httpx.AsyncClient) -> None:
+    """Bad input is answered 400 in the ``{"message"}`` shape, and the document says so:
+    no FastAPI 422 with ``{"detail"}`` (which the API never sends), a ``default`` error
+    response on every operation."""
+    doc = (await client.get("/openapi")).json()
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert set(schemas["ErrorDescriptionResponse"]["properties"]) == {"message", "restate_code"}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            assert "422" not in operation["responses"], (method, path)
+            error = operation["responses"]["default"]["content"]["application/json"]
+            assert error["schema"]["$ref"].endswith("/ErrorDescriptionResponse"), (method, path)
+    response = await client.post("/services/Counter/state", json={"object_key": 1})
+    assert_error(response, 400, "new_state")
+    # A state write answers 202 without a body, and the document says so.
+    assert "content" not in doc["paths"]["/services/{name}/state"]["post"]["responses"]["202"]
+
+
 # --- state -----------------------------------------------------------------------------------
 
 

@@ -331,3 +331,19 @@ async def test_active_list_takes_creation_bounds(
         await client.get("/invocations", params={"created_after": "2023-11-14T22:13:19.999Z"})
     ).json()
     assert [d["id"] for d in body["invocations"]] == [RUNNING]
+
+
+async def test_openapi_documents_the_bodiless_answers(client: httpx.AsyncClient) -> None:
+    """Found by the API fuzzer: cancel, kill and purge answer without a body (and kill and
+    purge with 200 or 202), but the document promised a JSON body and only a 200."""
+    paths = (await client.get("/openapi")).json()["paths"]
+    for path, method, statuses in (
+        ("/invocations/{invocation_id}/cancel", "patch", {"202"}),
+        ("/invocations/{invocation_id}/kill", "patch", {"200", "202"}),
+        ("/invocations/{invocation_id}/purge", "patch", {"200", "202"}),
+        ("/invocations/{invocation_id}", "delete", {"200", "202"}),
+    ):
+        responses = paths[path][method]["responses"]
+        assert set(responses) - {"default"} == statuses, (method, path)
+        for status in statuses:
+            assert "content" not in responses[status], (method, path, status)
