@@ -249,7 +249,8 @@ def test_an_invocation_stays_on_the_deployment_of_its_first_attempt(
     v1 = _endpoint(tmp_path / "v1", monkeypatch, RT_TEST_VERSION="v1")
     endpoints.append(v1)
     v1_id = _register(node, v1.uri).json()["id"]
-    sent = httpx.post(f"{node.url}/Greeter/version_after/send", json=4000, timeout=30)
+    # Long enough that v2's start, registration and a call fit in it on a loaded host.
+    sent = httpx.post(f"{node.url}/Greeter/version_after/send", json=12000, timeout=30)
     assert sent.status_code == 202, sent.text
     inv_id = sent.json()["invocationId"]
     # wait until it journaled its sleep on v1 (pinned there by the log)
