@@ -266,24 +266,26 @@ def test_overview_shows_the_partitions_and_throughput(
 
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
-    page.goto(f"{ui_node.admin_url}/")  # the admin root redirects to the UI
-    expect(page).to_have_url(re.compile(r"/ui/$"))
-    parts = page.get_by_role("table", name="Partitions of rt.log")
-    expect(parts.locator("tbody tr")).to_have_count(4)
-    for p in range(4):
-        expect(parts).to_contain_text(f"p{p}")
-    expect(parts).to_contain_text("epoch 1")
-    cards = page.locator(".cards")
-    services = httpx.get(f"{ui_node.admin_url}/cluster", timeout=10).json()["services"]
-    assert services == 4  # the app's three and the built-in rt.Kafka
-    expect(cards).to_contain_text(f"Services{services}")
-    expect(cards.locator(".card", has_text="In flight")).not_to_contain_text("In flight0")
-    throughput = cards.locator(".card", has_text="Throughput")
-    expect(throughput).to_contain_text(re.compile(r"[1-9][\d,.]* /s"))
-    expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
-    shoot(page, "overview")
-    stop.set()
-    worker.join(30)
+    try:
+        page.goto(f"{ui_node.admin_url}/")  # the admin root redirects to the UI
+        expect(page).to_have_url(re.compile(r"/ui/$"))
+        parts = page.get_by_role("table", name="Partitions of rt.log")
+        expect(parts.locator("tbody tr")).to_have_count(4)
+        for p in range(4):
+            expect(parts).to_contain_text(f"p{p}")
+        expect(parts).to_contain_text("epoch 1")
+        cards = page.locator(".cards")
+        services = httpx.get(f"{ui_node.admin_url}/cluster", timeout=10).json()["services"]
+        assert services == 4  # the app's three and the built-in rt.Kafka
+        expect(cards).to_contain_text(f"Services{services}")
+        expect(cards.locator(".card", has_text="In flight")).not_to_contain_text("In flight0")
+        throughput = cards.locator(".card", has_text="Throughput")
+        expect(throughput).to_contain_text(re.compile(r"[1-9][\d,.]* /s"))
+        expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
+        shoot(page, "overview")
+    finally:  # a failed check must not leave the load running into the next test
+        stop.set()
+        worker.join(30)
 
 
 def test_an_api_failure_shows_a_banner(page: Page) -> None:
