@@ -7,6 +7,7 @@ as screenshots (``tests/e2e/ui_browser.py`` says where).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -265,22 +266,26 @@ def test_overview_shows_the_partitions_and_throughput(
 
     worker = threading.Thread(target=load, daemon=True)
     worker.start()
-    page.goto(f"{ui_node.admin_url}/")  # the admin root redirects to the UI
-    expect(page).to_have_url(re.compile(r"/ui/$"))
-    parts = page.get_by_role("table", name="Partitions of rt.log")
-    expect(parts.locator("tbody tr")).to_have_count(4)
-    for p in range(4):
-        expect(parts).to_contain_text(f"p{p}")
-    expect(parts).to_contain_text("epoch 1")
-    cards = page.locator(".cards")
-    expect(cards).to_contain_text("Services3")
-    expect(cards.locator(".card", has_text="In flight")).not_to_contain_text("In flight0")
-    throughput = cards.locator(".card", has_text="Throughput")
-    expect(throughput).to_contain_text(re.compile(r"[1-9][\d,.]* /s"))
-    expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
-    shoot(page, "overview")
-    stop.set()
-    worker.join(30)
+    try:
+        page.goto(f"{ui_node.admin_url}/")  # the admin root redirects to the UI
+        expect(page).to_have_url(re.compile(r"/ui/$"))
+        parts = page.get_by_role("table", name="Partitions of rt.log")
+        expect(parts.locator("tbody tr")).to_have_count(4)
+        for p in range(4):
+            expect(parts).to_contain_text(f"p{p}")
+        expect(parts).to_contain_text("epoch 1")
+        cards = page.locator(".cards")
+        services = httpx.get(f"{ui_node.admin_url}/cluster", timeout=10).json()["services"]
+        assert services == 4  # the app's three and the built-in rt.Kafka
+        expect(cards).to_contain_text(f"Services{services}")
+        expect(cards.locator(".card", has_text="In flight")).not_to_contain_text("In flight0")
+        throughput = cards.locator(".card", has_text="Throughput")
+        expect(throughput).to_contain_text(re.compile(r"[1-9][\d,.]* /s"))
+        expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
+        shoot(page, "overview")
+    finally:  # a failed check must not leave the load running into the next test
+        stop.set()
+        worker.join(30)
 
 
 def test_an_api_failure_shows_a_banner(page: Page) -> None:
@@ -290,3 +295,91 @@ def test_an_api_failure_shows_a_banner(page: Page) -> None:
     expect(banner).to_contain_text("NoSuchService")
     page.goto("/ui/#/invocations/inv_1nvalid")
     expect(page.get_by_role("alert")).to_contain_text("Invalid invocation id")
+
+
+def test_pause_and_resume_an_invocation_and_see_its_stack_trace(
+    page: Page, ui_node: RtNode, redis_client: redis.Redis, ui_prefix: str
+) -> None:
+    inv_id = place_order(ui_node, redis_client, ui_prefix, "o-4")
+    page.goto(f"/ui/#/invocations/{inv_id}")
+    headline = page.locator(".headline")
+    expect(headline).to_contain_text(re.compile("running|suspended"))
+    expect(page.get_by_role("button", name="Restart as new")).to_have_count(0)
+
+    # The two failed attempts left their stack trace, collapsed under the last failure.
+    trace = page.locator("details.stacktrace")
+    expect(trace.locator("pre")).to_be_hidden()
+    trace.locator("summary").click()
+    expect(trace.locator("pre")).to_contain_text("RuntimeError: payment gateway timed out")
+
+    page.get_by_role("button", name="Pause").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Pause this invocation?")
+    dialog.get_by_role("button", name="Pause invocation").click()
+    expect(headline).to_contain_text("paused")
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    shoot(page, "invocation-paused")
+    described = httpx.get(f"{ui_node.admin_url}/invocations/{inv_id}", timeout=10).json()
+    assert described["status"] == "paused"
+
+    page.get_by_role("button", name="Resume").click()
+    dialog.get_by_role("button", name="Resume invocation").click()
+    expect(headline).to_contain_text(re.compile("running|suspended"))
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    described = httpx.get(f"{ui_node.admin_url}/invocations/{inv_id}", timeout=10).json()
+    assert described["status"] in ("running", "suspended")
+    r = httpx.patch(f"{ui_node.admin_url}/invocations/{inv_id}/kill", timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def test_the_history_lists_completed_invocations_and_restarts_one(
+    page: Page, ui_node: RtNode
+) -> None:
+    ids = []
+    for n in range(26):  # one more than a page
+        resp = httpx.post(f"{ui_node.url}/Cart/hist/add/send", json=f"h-{n}", timeout=30)
+        assert resp.status_code in (200, 202), resp.text
+        ids.append(resp.json()["invocationId"])
+
+    def completed(inv: str) -> bool:
+        d = httpx.get(f"{ui_node.admin_url}/invocations/{inv}", timeout=10).json()
+        return bool(d["status"] == "completed")
+
+    wait_for(lambda: all(completed(i) for i in ids), desc="the sends to complete")
+
+    page.goto("/ui/#/invocations?service=Cart")
+    page.get_by_role("link", name="Completed", exact=True).click()
+    expect(page).to_have_url(re.compile(r"view=completed"))
+    page.get_by_label("Key").fill("hist")
+    page.get_by_label("Result").select_option("success")
+    page.get_by_role("button", name="Filter").click()
+    history = page.get_by_role("table", name="Completed invocations")
+    rows = history.locator("tbody tr")
+    expect(rows).to_have_count(25)
+    expect(rows.first).to_contain_text("Cart/hist/add")
+    expect(rows.first).to_contain_text("success")
+    newest = rows.first.locator("a.mono").inner_text()
+    shoot(page, "invocations-completed")
+    page.get_by_role("button", name="More").click()
+    expect(rows).to_have_count(26)
+    expect(page.get_by_role("button", name="More")).to_have_count(0)
+    assert sorted(history.locator("tbody tr a.mono").all_inner_texts()) == sorted(ids)
+
+    page.get_by_label("Result").select_option("killed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("main")).to_contain_text("No completed invocation matches")
+
+    # Restart the newest as a new invocation, then follow the link to it.
+    page.goto(f"/ui/#/invocations/{newest}")
+    page.get_by_role("button", name="Restart as new").click()
+    page.get_by_role("dialog").get_by_role("button", name="Restart invocation").click()
+    restarted = page.locator("p.restarted")
+    expect(restarted).to_contain_text("Restarted as inv_")
+    new_id = restarted.locator("a.mono").inner_text()
+    assert new_id != newest
+    restarted.get_by_role("link", name=new_id).click()
+    expect(page.locator("h1")).to_have_text(new_id)
+    expect(page.locator(".headline")).to_contain_text("completed")
+    expect(page.locator("dl.facts").first.get_by_role("link", name=newest)).to_be_visible()
+    state = httpx.get(f"{ui_node.admin_url}/services/Cart/state/hist", timeout=10).json()
+    assert len(json.loads(state["state_utf8"]["items"])) == 27  # the restart added one more

@@ -1,4 +1,5 @@
-// One invocation: its status, actions (cancel, kill, purge) and its journal as a timeline.
+// One invocation: its status, actions (pause, resume, cancel, kill, restart as new, purge)
+// and its journal as a timeline.
 
 import { api, seg } from "../api.js";
 import {
@@ -173,76 +174,111 @@ function timeline(d) {
   );
 }
 
-function actions(ctx, d, refresh) {
-  const act = async (verb, text, method) => {
+// Which statuses each action applies to (the admin API refuses the others).
+const PAUSABLE = new Set(["running", "suspended", "backing-off"]);
+const RESUMABLE = new Set(["paused", "suspended", "backing-off"]);
+
+function actions(ctx, d, refresh, restarted) {
+  const act = async (verb, text, method, after) => {
     if (!(await confirmAction(`${verb} this invocation?`, text, `${verb} invocation`))) return;
     try {
       const r = await api.patch(`/invocations/${seg(d.id)}/${method}`);
       notice(`${verb}: ${r.status === 202 ? "requested" : "done"}`);
+      if (after) after(r);
     } catch (e) {
       showError(e);
     }
     await refresh();
   };
+  const button = (cls, name, onclick) => h("button", { type: "button", class: cls, onclick }, name);
   const done = d.status === "completed";
   return h(
     "div",
     { class: "actions" },
-    !done
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "warn",
-            onclick: () =>
-              act(
-                "Cancel",
-                "The handler gets TerminalError 409 “cancelled” at its next await and may compensate; callees are cancelled too.",
-                "cancel",
-              ),
-          },
-          "Cancel",
+    PAUSABLE.has(d.status)
+      ? button("secondary", "Pause", () =>
+          act(
+            "Pause",
+            "Its attempt stops and no other runs until it is resumed; an object's exclusive handler keeps its key locked meanwhile.",
+            "pause",
+          ),
+        )
+      : null,
+    RESUMABLE.has(d.status)
+      ? button("secondary", "Resume", () =>
+          act(
+            "Resume",
+            "A new attempt starts now and replays the journal (ctx.run results are not run again).",
+            "resume",
+          ),
         )
       : null,
     !done
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "danger",
-            onclick: () =>
-              act(
-                "Kill",
-                "It completes at once with 409 “killed”: no compensation runs; callees are killed too.",
-                "kill",
+      ? button("warn", "Cancel", () =>
+          act(
+            "Cancel",
+            "The handler gets TerminalError 409 “cancelled” at its next await and may compensate; callees are cancelled too.",
+            "cancel",
+          ),
+        )
+      : null,
+    !done
+      ? button("danger", "Kill", () =>
+          act(
+            "Kill",
+            "It completes at once with 409 “killed”: no compensation runs; callees are killed too.",
+            "kill",
+          ),
+        )
+      : null,
+    done && d.target_kind !== "workflow"
+      ? button("secondary", "Restart as new", () =>
+          act(
+            "Restart",
+            "A new invocation starts with the same target, headers and input; this one is left as it is.",
+            "restart-as-new",
+            (r) =>
+              fill(
+                restarted,
+                h(
+                  "p",
+                  { class: "restarted" },
+                  "Restarted as ",
+                  link(r.data.new_invocation_id),
+                ),
               ),
-          },
-          "Kill",
+          ),
         )
       : null,
     done
-      ? h(
-          "button",
-          {
-            type: "button",
-            class: "danger",
-            onclick: () =>
-              act("Purge", "Its status, result and journal are deleted for good.", "purge"),
-          },
-          "Purge",
+      ? button("danger", "Purge", () =>
+          act("Purge", "Its status, result and journal are deleted for good.", "purge"),
         )
       : null,
+  );
+}
+
+/** The last failed attempt's stack trace, collapsed. */
+function stacktrace(d) {
+  if (!d.last_failure_stacktrace) return null;
+  return h(
+    "details",
+    { class: "stacktrace" },
+    h("summary", {}, "Stack trace of the last failure"),
+    h("pre", { class: "code" }, d.last_failure_stacktrace),
   );
 }
 
 export async function render(ctx) {
   const id = ctx.params[0];
   const head = h("div");
+  const restarted = h("div", { "aria-live": "polite" });
   const body = h("div");
   fill(
     ctx.main,
     h("p", { class: "crumbs" }, h("a", { href: "#/invocations" }, "Invocations"), " / "),
     h("h1", { class: "mono id" }, id),
+    restarted,
     head,
     body,
   );
@@ -279,7 +315,7 @@ export async function render(ctx) {
           ? [" ", badge("cancel requested", "warn")]
           : null,
       ),
-      actions(ctx, d, refresh),
+      actions(ctx, d, refresh, restarted),
       facts([
         [
           "Service",
@@ -293,6 +329,7 @@ export async function render(ctx) {
             : null,
         ],
         ["Invoked by", d.invoked_by_id ? [d.invoked_by, " ", link(d.invoked_by_id)] : d.invoked_by],
+        ["Restarts", d.restarted_from ? link(d.restarted_from) : null],
         ["Idempotency key", d.idempotency_key],
         ["Created", relTime(d.created_at)],
         ["Modified", relTime(d.modified_at)],
@@ -316,7 +353,19 @@ export async function render(ctx) {
             ? h("span", { class: "failure" }, `[${d.last_failure_error_code}] ${d.last_failure}`)
             : null,
         ],
+        [
+          "Failed at",
+          d.last_failure_related_command_index !== null &&
+          d.last_failure_related_command_index !== undefined
+            ? `command #${d.last_failure_related_command_index}${
+                d.last_failure_related_command_name
+                  ? ` “${d.last_failure_related_command_name}”`
+                  : ""
+              }`
+            : null,
+        ],
       ]),
+      stacktrace(d),
       h(
         "p",
         { class: "muted small" },

@@ -1,12 +1,15 @@
-// Invocations in flight (GET /invocations): filters, pages, live refresh, open by id.
+// Invocations (GET /invocations): in flight (filters, pages, live refresh) or completed (the
+// history, newest first, by result, paged by cursor); open by id.
 
 import { go } from "../app.js";
 import { api, query, seg } from "../api.js";
-import { badge, emptyState, fill, h, mono, relTime, table } from "../dom.js";
+import { badge, emptyState, fill, h, mono, relTime, showError, table } from "../dom.js";
 
 const PAGE = 25;
 const REFRESH_MS = 2000;
 const STATUSES = ["scheduled", "pending", "running", "suspended", "backing-off", "paused"];
+const RESULTS = ["success", "failure", "killed", "cancelled"];
+const KIND_TONE = { success: "ok", failure: "bad", killed: "bad", cancelled: "warn" };
 
 function select(id, label, options, value) {
   return [
@@ -23,6 +26,7 @@ function select(id, label, options, value) {
 export async function render(ctx) {
   const q = ctx.query;
   const page = Math.max(0, parseInt(q.page || "0", 10) || 0);
+  const history = q.view === "completed";
   const { services } = await api.get("/services");
   if (!ctx.current()) return;
   const service = services.find((s) => s.name === q.service);
@@ -40,7 +44,9 @@ export async function render(ctx) {
     select("handler", "Handler", handlers, q.handler),
     h("label", { for: "key" }, "Key"),
     h("input", { id: "key", name: "key", value: q.key || "", placeholder: "object key" }),
-    select("status", "Status", STATUSES, q.status),
+    history
+      ? select("result", "Result", RESULTS, q.result)
+      : select("status", "Status", STATUSES, q.status),
     h("button", { type: "submit" }, "Filter"),
   );
   filters.addEventListener("submit", (e) => {
@@ -51,6 +57,8 @@ export async function render(ctx) {
       handler: f.get("service") === q.service ? f.get("handler") : "",
       key: f.get("key"),
       status: f.get("status"),
+      result: f.get("result"),
+      view: q.view,
     });
   });
   filters.querySelector("#service").addEventListener("change", () => filters.requestSubmit());
@@ -68,6 +76,23 @@ export async function render(ctx) {
     if (id) go(`/invocations/${seg(id)}`);
   });
 
+  const viewLink = (view, text) =>
+    h(
+      "a",
+      {
+        href: `#/invocations${query({ service: q.service, handler: q.handler, key: q.key, view })}`,
+        "aria-current": (view === "completed") === history ? "page" : null,
+      },
+      text,
+    );
+  const switcher = h(
+    "nav",
+    { class: "switch", "aria-label": "Which invocations" },
+    viewLink("", "In flight"),
+    viewLink("completed", "Completed"),
+  );
+  if (history) return renderHistory(ctx, q, filters, open, switcher);
+
   const live = h("input", { type: "checkbox", id: "live", checked: true });
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const results = h("div", { class: "results" });
@@ -75,11 +100,8 @@ export async function render(ctx) {
   fill(
     ctx.main,
     h("h1", {}, "Invocations"),
-    h(
-      "p",
-      { class: "muted" },
-      "Invocations not completed yet, oldest first. Completed ones open by id.",
-    ),
+    switcher,
+    h("p", { class: "muted" }, "Invocations not completed yet, oldest first."),
     h("div", { class: "toolbar" }, filters, open),
     h("div", { class: "toolbar" }, summary, h("label", { class: "check" }, live, " Live")),
     results,
@@ -135,4 +157,76 @@ export async function render(ctx) {
       found.more ? pageLink(page + 1, "Next page →") : null,
     );
   }, REFRESH_MS);
+}
+
+/** The history: completed invocations, newest completion first; "More" follows the cursor. */
+async function renderHistory(ctx, q, filters, open, switcher) {
+  const results = h("div", { class: "results" });
+  const more = h("button", { type: "button", class: "secondary" }, "More");
+  const pager = h("nav", { class: "pager", "aria-label": "Pages" });
+  const summary = h("p", { class: "muted", "aria-live": "polite" });
+  fill(
+    ctx.main,
+    h("h1", {}, "Invocations"),
+    switcher,
+    h(
+      "p",
+      { class: "muted" },
+      "Completed invocations still retained, newest completion first.",
+    ),
+    h("div", { class: "toolbar" }, filters, open),
+    summary,
+    results,
+    pager,
+  );
+  const rows = [];
+  let cursor = null;
+  const load = async () => {
+    const params = { service: q.service, handler: q.handler, key: q.key, result: q.result };
+    const found = await api.get(
+      `/invocations${query({ ...params, status: "completed", limit: PAGE, cursor })}`,
+    );
+    if (!ctx.current()) return;
+    rows.push(...found.invocations);
+    cursor = found.next_cursor;
+    summary.textContent = rows.length
+      ? `${rows.length} completed${cursor ? ", more after these" : ""}`
+      : "";
+    fill(
+      results,
+      rows.length
+        ? table(
+            "Completed invocations",
+            ["Id", "Target", "Result", "Created", "Completed", "Attempt", "Failure"],
+            rows.map((d) => [
+              mono(d.id, `#/invocations/${seg(d.id)}`),
+              d.target,
+              badge(d.completion_kind || d.completion_result, KIND_TONE[d.completion_kind]),
+              relTime(d.created_at),
+              d.completed_at ? relTime(d.completed_at) : "",
+              String(d.attempt),
+              d.completion_failure
+                ? h(
+                    "span",
+                    { class: "failure", title: d.completion_failure },
+                    `[${d.completion_failure_code}] ${d.completion_failure}`,
+                  )
+                : "",
+            ]),
+          )
+        : emptyState("No completed invocation matches (or its retention passed)."),
+    );
+    fill(pager, cursor ? more : null);
+  };
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      await load();
+    } catch (e) {
+      showError(e);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  await load();
 }
