@@ -107,7 +107,8 @@ def test_rt_dev_starts_serves_and_stops_without_orphans(
     assert dev.ingress_port > 0 and dev.admin_port > 0  # port 0 became real ports
     assert info["ingress_url"] == f"http://127.0.0.1:{dev.ingress_port}"
     assert httpx.get(f"{info['admin_url']}/health").json() == {"status": "ok"}
-    assert httpx.get(f"{info['ingress_url']}/restate/health").json() == {"services": []}
+    # No app file: only rt's built-in services (ADR 0021 §4).
+    assert httpx.get(f"{info['ingress_url']}/restate/health").json() == {"services": ["rt.Kafka"]}
     kids = _children(dev.proc.pid)
     assert len(kids) >= 2, "expected a JVM and a redis-server child"
 
